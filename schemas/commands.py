@@ -1,0 +1,371 @@
+"""Commands: one validated, imperative request per API action (plus the system's own actions).
+
+Every command names its API `action` and the document kinds it applies to. Fields listed in
+`server_fields` (register numbers, the office code) are filled by the write side before deciding and are
+refused when a client sends them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.enums import DocumentKind, DocumentType, RecipientState, Secrecy, Urgency
+from schemas.values import (
+    Attachment,
+    Deadline,
+    Id,
+    Lead,
+    Line,
+    Model,
+    OfficeCode,
+    RegisterName,
+    RequiredText,
+    Source,
+    Text,
+)
+
+INCOMING, OUTGOING, TASK = DocumentKind.INCOMING, DocumentKind.OUTGOING, DocumentKind.TASK
+
+
+class Command(Model):
+    action: ClassVar[str]
+    kinds: ClassVar[frozenset[DocumentKind]]
+    server_fields: ClassVar[frozenset[str]] = frozenset()
+    system: ClassVar[bool] = False  # issued by processors, not by people through the API
+
+
+def _unique(values: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must not repeat")
+    return values
+
+
+# --- creation -----------------------------------------------------------------------------------------
+
+
+class ReceiveDocument(Command):
+    """Tiếp nhận: an incoming document arrives (typed in by a clerk, or delivered by another office)."""
+
+    action = "receive"
+    kinds = frozenset({INCOMING})
+    kind: Literal["incoming"] = "incoming"
+    office_id: Id
+    issuing_body: Line  # tác giả / cơ quan ban hành
+    number_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    document_date: date
+    document_type: DocumentType
+    summary: RequiredText  # trích yếu
+    urgency: Urgency = Urgency.THUONG
+    secrecy: Secrecy = Secrecy.THUONG
+    attachments: Annotated[tuple[Attachment, ...], Field(max_length=200)] = ()
+    source: Source | None = None
+
+
+class DraftDocument(Command):
+    action = "draft"
+    kinds = frozenset({OUTGOING})
+    kind: Literal["outgoing"] = "outgoing"
+    office_id: Id
+    document_type: DocumentType
+    summary: RequiredText
+    urgency: Urgency = Urgency.THUONG
+    secrecy: Secrecy = Secrecy.THUONG
+
+
+class CreateTask(Command):
+    action = "create"
+    kinds = frozenset({TASK})
+    kind: Literal["task"] = "task"
+    office_id: Id
+    title: Line
+    description: Text = ""
+
+
+# --- incoming ------------------------------------------------------------------------------------------
+
+
+class RegisterDocument(Command):
+    """Đăng ký: give the document its số đến in a register; the number comes from the write side."""
+
+    action = "register"
+    kinds = frozenset({INCOMING})
+    server_fields = frozenset({"incoming_number"})
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+    # "register" on the wire; the attribute is renamed because pydantic models already have `.register`.
+    register_name: RegisterName = Field(default="chung", alias="register")
+    incoming_number: Annotated[int, Field(ge=1)] | None = None  # số đến
+
+
+class ReturnDocument(Command):
+    """Trả lại: failed authenticity check or wrong office."""
+
+    action = "return"
+    kinds = frozenset({INCOMING})
+    reason: RequiredText
+
+
+class SubmitDocument(Command):
+    """Trình: put the document before the leader."""
+
+    action = "submit"
+    kinds = frozenset({INCOMING})
+
+
+class _AssignmentCommand(Command):
+    kinds = frozenset({INCOMING, TASK})
+    lead: Lead
+    cooperating: tuple[Id, ...] = ()
+    directive: Text = ""  # ý kiến chỉ đạo
+    deadline: Deadline
+
+    @model_validator(mode="after")
+    def _cooperating_unique(self) -> Self:
+        _unique(self.cooperating, "cooperating units")
+        return self
+
+
+class AssignDocument(_AssignmentCommand):
+    """Giao xử lý: the leader's assignment (Điều 23)."""
+
+    action = "assign"
+
+
+class ReassignDocument(_AssignmentCommand):
+    """Giao lại: a new assignment replaces the open one; the old one stays in the history."""
+
+    action = "reassign"
+
+
+class StartHandling(Command):
+    action = "start"
+    kinds = frozenset({INCOMING})
+
+
+class MarkForInformation(Command):
+    """Để biết: no handling needed."""
+
+    action = "mark_for_info"
+    kinds = frozenset({INCOMING})
+
+
+class ReportProgress(Command):
+    action = "report_progress"
+    kinds = frozenset({INCOMING, TASK})
+    percent: Annotated[int, Field(ge=0, le=100)]
+    note: Text = ""
+
+
+class RequestExtension(Command):
+    """Xin gia hạn."""
+
+    action = "request_extension"
+    kinds = frozenset({INCOMING, TASK})
+    deadline: Deadline
+    reason: RequiredText
+
+
+class DecideExtension(Command):
+    action = "decide_extension"
+    kinds = frozenset({INCOMING, TASK})
+    approve: bool
+    note: Text = ""
+
+
+class CompleteHandling(Command):
+    action = "complete"
+    kinds = frozenset({INCOMING, TASK})
+    result: RequiredText
+    reply_document_id: Id | None = None
+    reply_number_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class FileDocument(Command):
+    """Lập hồ sơ."""
+
+    action = "file"
+    kinds = frozenset({INCOMING})
+    dossier: Line
+
+
+class RecallDocument(Command):
+    """Thu hồi."""
+
+    action = "recall"
+    kinds = frozenset({INCOMING, OUTGOING})
+    reason: Text = ""
+
+
+# --- outgoing ------------------------------------------------------------------------------------------
+
+
+class ReviseDraft(Command):
+    action = "revise"
+    kinds = frozenset({OUTGOING})
+    document_type: DocumentType | None = None
+    summary: RequiredText | None = None
+    urgency: Urgency | None = None
+    secrecy: Secrecy | None = None
+    note: Text = ""
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if not self.changes():
+            raise ValueError("give at least one of document_type, summary, urgency, secrecy")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        fields = ("document_type", "summary", "urgency", "secrecy")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+
+class SubmitForReview(Command):
+    action = "submit_review"
+    kinds = frozenset({OUTGOING})
+
+
+class ReviewDraft(Command):
+    action = "review"
+    kinds = frozenset({OUTGOING})
+    approve: bool
+    comments: Text = ""
+
+    @model_validator(mode="after")
+    def _sent_back_says_why(self) -> Self:
+        if not self.approve and not self.comments:
+            raise ValueError("comments: required when the draft is sent back")
+        return self
+
+
+class SignDocument(Command):
+    action = "sign"
+    kinds = frozenset({OUTGOING})
+
+
+class IssueDocument(Command):
+    """Phát hành: number the document (số đi from the write side) and send it to the recipients."""
+
+    action = "issue"
+    kinds = frozenset({OUTGOING})
+    server_fields = frozenset({"outgoing_number", "office_code"})
+    recipients: Annotated[tuple[Id, ...], Field(max_length=500)] = ()  # nơi nhận: office ids
+    outgoing_number: Annotated[int, Field(ge=1)] | None = None  # số đi
+    office_code: OfficeCode | None = None  # the office's abbreviation in ký hiệu, e.g. "TU"
+
+    @model_validator(mode="after")
+    def _recipients_unique(self) -> Self:
+        _unique(self.recipients, "recipients")
+        return self
+
+
+class ReplaceDocument(Command):
+    action = "replace"
+    kinds = frozenset({OUTGOING})
+    replacement_id: Id
+
+
+class CorrectDocument(Command):
+    """Đính chính: a form error corrected by a notice."""
+
+    action = "correct"
+    kinds = frozenset({OUTGOING})
+    note: RequiredText
+
+
+class ArchiveDocument(Command):
+    action = "archive"
+    kinds = frozenset({OUTGOING})
+
+
+# --- task ----------------------------------------------------------------------------------------------
+
+
+class CancelTask(Command):
+    action = "cancel"
+    kinds = frozenset({TASK})
+    reason: RequiredText
+
+
+# --- system and access ---------------------------------------------------------------------------------
+
+
+class MarkDeadlineApproaching(Command):
+    """Đôn đốc: the chaser noticed an assignment is due soon (once per assignment)."""
+
+    action = "mark_deadline_approaching"
+    kinds = frozenset({INCOMING, TASK})
+    system = True
+    assignment_id: Id
+
+
+class MarkDeadlineMissed(Command):
+    action = "mark_deadline_missed"
+    kinds = frozenset({INCOMING, TASK})
+    system = True
+    assignment_id: Id
+
+
+class RecordDelivery(Command):
+    """On the issuing document: the recipient office's incoming copy now exists."""
+
+    action = "record_delivery"
+    kinds = frozenset({OUTGOING})
+    system = True
+    office_id: Id
+    document_id: Id
+
+
+class RecordRecipientStatus(Command):
+    """On the issuing document: a recipient's copy changed state (receipt acknowledged, handled, …)."""
+
+    action = "record_recipient_status"
+    kinds = frozenset({OUTGOING})
+    system = True
+    office_id: Id
+    document_id: Id
+    state: RecipientState
+
+
+class GrantAccess(Command):
+    """A user is granted access to a secret document."""
+
+    action = "grant_access"
+    kinds = frozenset({INCOMING, OUTGOING})
+    user: Id
+
+
+CREATION_COMMANDS: tuple[type[Command], ...] = (ReceiveDocument, DraftDocument, CreateTask)
+
+ACTION_COMMANDS: tuple[type[Command], ...] = (
+    RegisterDocument,
+    ReturnDocument,
+    SubmitDocument,
+    AssignDocument,
+    ReassignDocument,
+    StartHandling,
+    MarkForInformation,
+    ReportProgress,
+    RequestExtension,
+    DecideExtension,
+    CompleteHandling,
+    FileDocument,
+    RecallDocument,
+    ReviseDraft,
+    SubmitForReview,
+    ReviewDraft,
+    SignDocument,
+    IssueDocument,
+    ReplaceDocument,
+    CorrectDocument,
+    ArchiveDocument,
+    CancelTask,
+    MarkDeadlineApproaching,
+    MarkDeadlineMissed,
+    RecordDelivery,
+    RecordRecipientStatus,
+    GrantAccess,
+)
+
+ALL_COMMANDS: tuple[type[Command], ...] = CREATION_COMMANDS + ACTION_COMMANDS

@@ -1,0 +1,271 @@
+"""Events: the facts of a document's life, past tense, each with its own schema version.
+
+An event's payload is what goes in `Envelope.data`; its class name is `Envelope.type`. Versions only go
+up: an older payload is turned into the current shape by `schemas.upcasting` when read.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from schemas.enums import DocumentType, RecipientState, Secrecy, Urgency
+from schemas.values import Attachment, Id, Lead, Model, Source
+
+
+class Event(Model):
+    type: ClassVar[str] = "Event"
+    schema_version: ClassVar[int] = 1
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.type = cls.__name__
+
+    def data(self) -> dict[str, Any]:
+        """The JSON payload stored in the envelope."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --- creation -----------------------------------------------------------------------------------------
+
+
+class DocumentReceived(Event):
+    """An incoming document arrived (v1 was the pilot's shape: `so_ky_hieu`, `trich_yeu`, no files)."""
+
+    schema_version = 2
+    office_id: Id
+    issuing_body: str
+    number_code: str  # số, ký hiệu as printed by the sender
+    document_date: date
+    document_type: DocumentType
+    summary: str
+    urgency: Urgency
+    secrecy: Secrecy
+    attachments: tuple[Attachment, ...] = ()
+    source: Source | None = None
+
+
+class DocumentDrafted(Event):
+    office_id: Id
+    document_type: DocumentType
+    summary: str
+    urgency: Urgency
+    secrecy: Secrecy
+
+
+class TaskCreated(Event):
+    office_id: Id
+    title: str
+    description: str
+
+
+# --- incoming ------------------------------------------------------------------------------------------
+
+
+class DocumentRegistered(Event):
+    register_name: str  # the register (sổ) numbered in, e.g. "chung"
+    incoming_number: int  # số đến
+    year: int
+    registered_on: date  # ngày đến
+
+
+class DocumentReturned(Event):
+    reason: str
+
+
+class DocumentSubmitted(Event):
+    pass
+
+
+class DocumentMarkedForInformation(Event):
+    pass
+
+
+class DocumentAssigned(Event):
+    """The leader's assignment; the deadline is stored as the date decided (v1 stored working days)."""
+
+    schema_version = 2
+    assignment_id: str
+    lead: Lead
+    cooperating: tuple[str, ...]
+    directive: str
+    due_date: date
+    deadline_working_days: int | None = None  # what was asked, kept for the record
+
+
+class DocumentReassigned(Event):
+    assignment_id: str
+    previous_assignment_id: str
+    lead: Lead
+    cooperating: tuple[str, ...]
+    directive: str
+    due_date: date
+    deadline_working_days: int | None = None
+
+
+class HandlingStarted(Event):
+    assignment_id: str
+
+
+class ProgressReported(Event):
+    assignment_id: str
+    percent: int
+    note: str
+
+
+class ExtensionRequested(Event):
+    assignment_id: str
+    requested_due_date: date
+    reason: str
+
+
+class ExtensionGranted(Event):
+    assignment_id: str
+    previous_due_date: date
+    due_date: date
+    note: str
+
+
+class ExtensionRefused(Event):
+    assignment_id: str
+    requested_due_date: date
+    note: str
+
+
+class HandlingCompleted(Event):
+    assignment_id: str | None
+    result: str
+    reply_document_id: str | None
+    reply_number_code: str | None
+    completed_on: date
+
+
+class DocumentFiled(Event):
+    dossier: str
+
+
+class DocumentRecalled(Event):
+    reason: str
+
+
+# --- outgoing ------------------------------------------------------------------------------------------
+
+
+class DraftRevised(Event):
+    document_type: DocumentType | None = None
+    summary: str | None = None
+    urgency: Urgency | None = None
+    secrecy: Secrecy | None = None
+    note: str = ""
+
+
+class DraftSubmittedForReview(Event):
+    pass
+
+
+class DraftReviewed(Event):
+    approved: bool
+    comments: str
+
+
+class DocumentSigned(Event):
+    signed_on: date
+
+
+class DocumentIssued(Event):
+    outgoing_number: int  # số đi
+    number_code: str  # ký hiệu, e.g. "123-CV/TU"
+    series: str  # "thuong" or "mat": secret documents are numbered on their own series
+    year: int
+    recipients: tuple[str, ...]
+    issued_on: date
+
+
+class DocumentDelivered(Event):
+    """On the issuing document: the recipient office's incoming copy was created."""
+
+    office_id: str
+    document_id: str
+
+
+class RecipientStatusChanged(Event):
+    """On the issuing document: a recipient's copy reached a new state (receipt acknowledged, …)."""
+
+    office_id: str
+    document_id: str
+    state: RecipientState
+
+
+class DocumentReplaced(Event):
+    replacement_id: str
+
+
+class DocumentCorrected(Event):
+    note: str
+
+
+class DocumentArchived(Event):
+    pass
+
+
+# --- task ----------------------------------------------------------------------------------------------
+
+
+class TaskCancelled(Event):
+    reason: str
+
+
+# --- chasing and access --------------------------------------------------------------------------------
+
+
+class DeadlineApproaching(Event):
+    assignment_id: str
+    due_date: date
+
+
+class DeadlineMissed(Event):
+    assignment_id: str
+    due_date: date
+
+
+class AccessGranted(Event):
+    user: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        DocumentReceived,
+        DocumentDrafted,
+        TaskCreated,
+        DocumentRegistered,
+        DocumentReturned,
+        DocumentSubmitted,
+        DocumentMarkedForInformation,
+        DocumentAssigned,
+        DocumentReassigned,
+        HandlingStarted,
+        ProgressReported,
+        ExtensionRequested,
+        ExtensionGranted,
+        ExtensionRefused,
+        HandlingCompleted,
+        DocumentFiled,
+        DocumentRecalled,
+        DraftRevised,
+        DraftSubmittedForReview,
+        DraftReviewed,
+        DocumentSigned,
+        DocumentIssued,
+        DocumentDelivered,
+        RecipientStatusChanged,
+        DocumentReplaced,
+        DocumentCorrected,
+        DocumentArchived,
+        TaskCancelled,
+        DeadlineApproaching,
+        DeadlineMissed,
+        AccessGranted,
+    )
+}

@@ -1,0 +1,252 @@
+"""evolve: the one function that folds stored events into a document's state.
+
+Producers, processors and audit `as_of` all use it, so it depends only on the envelope: its payload
+(read through the upcasters), its version, its time and its actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from schemas.enums import DocumentKind, State
+from schemas.envelope import Envelope
+from schemas.events import (
+    AccessGranted,
+    DeadlineApproaching,
+    DeadlineMissed,
+    DocumentArchived,
+    DocumentAssigned,
+    DocumentCorrected,
+    DocumentDelivered,
+    DocumentDrafted,
+    DocumentFiled,
+    DocumentIssued,
+    DocumentMarkedForInformation,
+    DocumentReassigned,
+    DocumentRecalled,
+    DocumentReceived,
+    DocumentRegistered,
+    DocumentReplaced,
+    DocumentReturned,
+    DocumentSigned,
+    DocumentSubmitted,
+    DraftReviewed,
+    DraftRevised,
+    DraftSubmittedForReview,
+    Event,
+    ExtensionGranted,
+    ExtensionRefused,
+    ExtensionRequested,
+    HandlingCompleted,
+    HandlingStarted,
+    ProgressReported,
+    RecipientStatusChanged,
+    TaskCancelled,
+    TaskCreated,
+)
+from schemas.state import Assignment, Delivery, DocumentState, ExtensionRecord, Review, initial_state
+from schemas.upcasting import read_event
+
+
+class StreamError(ValueError):
+    """An envelope does not belong at this point of this document's stream."""
+
+
+def evolve(state: DocumentState, envelope: Envelope) -> DocumentState:
+    """The state after `envelope`, which must be the next event of this document."""
+    if envelope.stream_id != state.id:
+        raise StreamError(f"stream_id: {envelope.stream_id!r} is not document {state.id!r}")
+    if envelope.version != state.version + 1:
+        raise StreamError(f"version: expected {state.version + 1}, got {envelope.version}")
+    moved = state.model_copy(update={"version": envelope.version, "updated_at": envelope.occurred_at})
+    return _apply(moved, read_event(envelope), envelope.occurred_at, envelope.actor.user)
+
+
+def fold(envelopes: Iterable[Envelope], state: DocumentState | None = None) -> DocumentState:
+    """Fold a document's events in order, from `state` or from the start of the stream."""
+    result = state
+    for envelope in envelopes:
+        result = evolve(result or initial_state(envelope.stream_id), envelope)
+    if result is None:
+        raise StreamError("fold: no events and no starting state")
+    return result
+
+
+def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> DocumentState:
+    match event:
+        case DocumentReceived():
+            fields = event.model_dump(exclude={"attachments", "source"})
+            return _with(
+                state,
+                **fields,
+                attachments=event.attachments,
+                source=event.source,
+                **_created(DocumentKind.INCOMING, State.RECEIVED, at, user),
+            )
+        case DocumentDrafted():
+            return _with(
+                state, **event.model_dump(), **_created(DocumentKind.OUTGOING, State.DRAFT, at, user)
+            )
+        case TaskCreated():
+            return _with(state, **event.model_dump(), **_created(DocumentKind.TASK, State.OPEN, at, user))
+        case DocumentRegistered():
+            return _with(
+                state,
+                state=State.REGISTERED,
+                register_name=event.register_name,
+                incoming_number=event.incoming_number,
+                registered_on=event.registered_on,
+            )
+        case DocumentReturned(reason=reason):
+            return _with(state, state=State.RETURNED, returned_reason=reason)
+        case DocumentSubmitted():
+            return _with(state, state=State.SUBMITTED)
+        case DocumentMarkedForInformation():
+            return _with(state, state=State.FOR_INFO)
+        case DocumentAssigned():
+            assignment = _new_assignment(event, at, user)
+            return _with(state, state=State.ASSIGNED, assignments=(*state.assignments, assignment))
+        case DocumentReassigned():
+            ended = _end(state, event.previous_assignment_id, at, superseded_by=event.assignment_id)
+            return _with(ended, assignments=(*ended.assignments, _new_assignment(event, at, user)))
+        case HandlingStarted():
+            return _with(state, state=State.IN_PROGRESS, started_at=at)
+        case ProgressReported():
+            moved = _update(
+                state, event.assignment_id, progress_percent=event.percent, progress_note=event.note
+            )
+            if state.kind is DocumentKind.TASK and state.state is State.ASSIGNED:
+                return _with(moved, state=State.IN_PROGRESS, started_at=at)
+            return moved
+        case ExtensionRequested():
+            request = ExtensionRecord(
+                requested_due_date=event.requested_due_date,
+                reason=event.reason,
+                requested_at=at,
+                requested_by=user,
+            )
+            assignment = _get(state, event.assignment_id)
+            return _update(state, event.assignment_id, extensions=(*assignment.extensions, request))
+        case ExtensionGranted() | ExtensionRefused():
+            assignment = _get(state, event.assignment_id)
+            approved = isinstance(event, ExtensionGranted)
+            decided = assignment.extensions[-1].model_copy(
+                update={"approved": approved, "decided_at": at, "decided_by": user, "note": event.note}
+            )
+            update: dict[str, Any] = {"extensions": (*assignment.extensions[:-1], decided)}
+            if isinstance(event, ExtensionGranted):
+                # A new due date is chased afresh.
+                update |= {"due_date": event.due_date, "approaching_marked": False, "missed_marked": False}
+            return _update(state, event.assignment_id, **update)
+        case HandlingCompleted():
+            done = state
+            if event.assignment_id is not None:
+                done = _update(state, event.assignment_id, completed_at=at, completed_on=event.completed_on)
+                done = _end(done, event.assignment_id, at)
+            return _with(
+                done,
+                state=State.COMPLETED,
+                completed_at=at,
+                completion_result=event.result,
+                reply_document_id=event.reply_document_id,
+                reply_number_code=event.reply_number_code,
+            )
+        case DocumentFiled(dossier=dossier):
+            return _with(state, state=State.FILED, dossier=dossier, filed_at=at)
+        case DocumentRecalled(reason=reason):
+            return _with(_end_open(state, at), state=State.RECALLED, closed_reason=reason)
+        case TaskCancelled(reason=reason):
+            return _with(_end_open(state, at), state=State.CANCELLED, closed_reason=reason)
+        case DraftRevised():
+            return _with(state, **event.model_dump(exclude={"note"}, exclude_none=True))
+        case DraftSubmittedForReview():
+            return _with(state, state=State.REVIEW)
+        case DraftReviewed(approved=approved, comments=comments):
+            review = Review(approved=approved, comments=comments, by=user, at=at)
+            target = State.REVIEW if approved else State.DRAFT
+            return _with(state, state=target, reviews=(*state.reviews, review))
+        case DocumentSigned(signed_on=signed_on):
+            return _with(state, state=State.SIGNED, signed_by=user, signed_on=signed_on)
+        case DocumentIssued():
+            return _with(
+                state,
+                state=State.ISSUED,
+                outgoing_number=event.outgoing_number,
+                number_code=event.number_code,
+                series=event.series,
+                number_year=event.year,
+                recipients=event.recipients,
+                issued_on=event.issued_on,
+            )
+        case DocumentDelivered(office_id=office_id, document_id=document_id):
+            delivery = Delivery(office_id=office_id, document_id=document_id, updated_at=at)
+            return _with(state, deliveries=(*state.deliveries, delivery))
+        case RecipientStatusChanged():
+            deliveries = tuple(
+                d.model_copy(update={"state": event.state, "updated_at": at})
+                if (d.office_id, d.document_id) == (event.office_id, event.document_id)
+                else d
+                for d in state.deliveries
+            )
+            return _with(state, deliveries=deliveries)
+        case DocumentReplaced(replacement_id=replacement_id):
+            return _with(state, state=State.REPLACED, replacement_id=replacement_id)
+        case DocumentCorrected(note=note):
+            return _with(state, state=State.CORRECTED, corrections=(*state.corrections, note))
+        case DocumentArchived():
+            return _with(state, state=State.ARCHIVED)
+        case DeadlineApproaching(assignment_id=assignment_id):
+            return _update(state, assignment_id, approaching_marked=True)
+        case DeadlineMissed(assignment_id=assignment_id):
+            return _update(state, assignment_id, missed_marked=True)
+        case AccessGranted(user=granted):
+            return state if granted in state.access else _with(state, access=(*state.access, granted))
+    raise StreamError(f"type: evolve has no rule for {type(event).__name__}")
+
+
+def _with(document: DocumentState, /, **update: Any) -> DocumentState:
+    return document.model_copy(update=update)
+
+
+def _created(kind: DocumentKind, target: State, at: datetime, user: str) -> dict[str, Any]:
+    return {"kind": kind, "state": target, "created_at": at, "created_by": user}
+
+
+def _new_assignment(event: DocumentAssigned | DocumentReassigned, at: datetime, user: str) -> Assignment:
+    return Assignment(
+        id=event.assignment_id,
+        lead=event.lead,
+        cooperating=event.cooperating,
+        directive=event.directive,
+        due_date=event.due_date,
+        assigned_at=at,
+        assigned_by=user,
+    )
+
+
+def _get(state: DocumentState, assignment_id: str) -> Assignment:
+    assignment = state.assignment(assignment_id)
+    if assignment is None:
+        raise StreamError(f"assignment_id: no assignment {assignment_id!r} in document {state.id!r}")
+    return assignment
+
+
+def _update(state: DocumentState, assignment_id: str, **update: Any) -> DocumentState:
+    _get(state, assignment_id)
+    assignments = tuple(
+        a.model_copy(update=update) if a.id == assignment_id else a for a in state.assignments
+    )
+    return _with(state, assignments=assignments)
+
+
+def _end(
+    state: DocumentState, assignment_id: str, at: datetime, superseded_by: str | None = None
+) -> DocumentState:
+    return _update(state, assignment_id, ended_at=at, superseded_by=superseded_by)
+
+
+def _end_open(state: DocumentState, at: datetime) -> DocumentState:
+    current = state.current_assignment
+    return state if current is None else _end(state, current.id, at)

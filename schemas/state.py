@@ -1,0 +1,153 @@
+"""The state of one document, as folded from its events: what `GET /v1/documents/{id}` shows.
+
+The same dict (`to_dict`) is what read models store and what audit `as_of` rebuilds, so every fact the
+API shows lives here, and nothing depends on the clock: a deadline's status is computed when read.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.enums import DocumentKind, DocumentType, RecipientState, Secrecy, State, Urgency
+from schemas.values import Attachment, Lead, Source
+
+
+class Frozen(BaseModel):
+    # No extra="forbid" on purpose: a stored dict written by a newer version still loads.
+    model_config = ConfigDict(frozen=True)
+
+
+class ExtensionRecord(Frozen):
+    """A request for more time (gia hạn) and, once decided, the decision; both are kept."""
+
+    requested_due_date: date
+    reason: str
+    requested_at: datetime
+    requested_by: str
+    approved: bool | None = None  # None while pending
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    note: str = ""
+
+
+class Assignment(Frozen):
+    id: str
+    lead: Lead
+    cooperating: tuple[str, ...] = ()
+    directive: str = ""
+    due_date: date
+    assigned_at: datetime
+    assigned_by: str
+    completed_at: datetime | None = None
+    completed_on: date | None = None  # local day of completion, what on-time is judged on
+    ended_at: datetime | None = None  # set when a reassignment or a closing action ends it
+    superseded_by: str | None = None
+    progress_percent: int = 0
+    progress_note: str = ""
+    approaching_marked: bool = False
+    missed_marked: bool = False
+    extensions: tuple[ExtensionRecord, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def pending_extension(self) -> ExtensionRecord | None:
+        last = self.extensions[-1] if self.extensions else None
+        return last if last is not None and last.approved is None else None
+
+
+class Delivery(Frozen):
+    """An incoming copy of this (issued) document in a recipient office, and that copy's state."""
+
+    office_id: str
+    document_id: str
+    state: RecipientState = RecipientState.RECEIVED
+    updated_at: datetime | None = None
+
+
+class Review(Frozen):
+    approved: bool
+    comments: str
+    by: str
+    at: datetime
+
+
+class DocumentState(Frozen):
+    id: str
+    kind: DocumentKind | None = None
+    office_id: str | None = None
+    state: State = State.NEW
+    version: int = 0
+    created_at: datetime | None = None
+    created_by: str | None = None
+    updated_at: datetime | None = None
+
+    # what the document is
+    document_type: DocumentType | None = None
+    summary: str | None = None  # trích yếu
+    urgency: Urgency | None = None
+    secrecy: Secrecy | None = None
+    title: str | None = None  # tasks
+    description: str | None = None  # tasks
+
+    # incoming
+    issuing_body: str | None = None
+    number_code: str | None = None  # số, ký hiệu: the sender's (incoming) or ours once issued (outgoing)
+    document_date: date | None = None
+    attachments: tuple[Attachment, ...] = ()
+    source: Source | None = None
+    register_name: str | None = None
+    incoming_number: int | None = None  # số đến
+    registered_on: date | None = None
+    returned_reason: str | None = None
+
+    # outgoing
+    reviews: tuple[Review, ...] = ()
+    signed_by: str | None = None
+    signed_on: date | None = None
+    outgoing_number: int | None = None  # số đi
+    series: str | None = None
+    number_year: int | None = None
+    issued_on: date | None = None
+    recipients: tuple[str, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+    replacement_id: str | None = None
+    corrections: tuple[str, ...] = ()
+
+    # handling
+    assignments: tuple[Assignment, ...] = ()
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    completion_result: str | None = None
+    reply_document_id: str | None = None
+    reply_number_code: str | None = None
+    dossier: str | None = None  # hồ sơ
+    filed_at: datetime | None = None
+    closed_reason: str | None = None  # why it was recalled or cancelled
+
+    access: tuple[str, ...] = ()  # users granted access to a secret document
+
+    @property
+    def current_assignment(self) -> Assignment | None:
+        """The open assignment, if any (there is at most one)."""
+        return next((a for a in reversed(self.assignments) if a.is_open), None)
+
+    def assignment(self, assignment_id: str) -> Assignment | None:
+        return next((a for a in self.assignments if a.id == assignment_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> DocumentState:
+        return cls.model_validate(raw)
+
+
+def initial_state(document_id: str) -> DocumentState:
+    """The state of a stream before its first event."""
+    return DocumentState(id=document_id)

@@ -1,0 +1,139 @@
+"""The transition table: for each kind and state, the actions allowed and the states they can lead to.
+
+This is the one place the life cycle is written down; `decide` refuses anything not listed here, and
+`schemas/TRANSITIONS.md` is rendered from it (`python -m schemas.export --transitions FILE`).
+"""
+
+from __future__ import annotations
+
+from schemas.enums import DocumentKind
+from schemas.enums import State as S
+
+Table = dict[S, dict[str, tuple[S, ...]]]
+
+# Handling in progress: reassignment, progress, extensions and chasing leave the state where it is.
+_HANDLING = ("reassign", "report_progress", "request_extension", "decide_extension")
+_CHASING = ("mark_deadline_approaching", "mark_deadline_missed")
+# Facts flowing back from recipients keep arriving whatever the sender does with its own copy.
+_RECIPIENTS = ("record_delivery", "record_recipient_status")
+
+
+def _stay(state: S, *actions: str) -> dict[str, tuple[S, ...]]:
+    return {action: (state,) for action in actions}
+
+
+INCOMING: Table = {
+    S.NEW: {"receive": (S.RECEIVED,)},
+    S.RECEIVED: {
+        "register": (S.REGISTERED,),
+        "return": (S.RETURNED,),
+        "recall": (S.RECALLED,),
+        **_stay(S.RECEIVED, "grant_access"),
+    },
+    S.REGISTERED: {
+        "submit": (S.SUBMITTED,),
+        "assign": (S.ASSIGNED,),
+        "recall": (S.RECALLED,),
+        **_stay(S.REGISTERED, "grant_access"),
+    },
+    S.SUBMITTED: {
+        "assign": (S.ASSIGNED,),
+        "mark_for_info": (S.FOR_INFO,),
+        "recall": (S.RECALLED,),
+        **_stay(S.SUBMITTED, "grant_access"),
+    },
+    S.ASSIGNED: {
+        "start": (S.IN_PROGRESS,),
+        "recall": (S.RECALLED,),
+        **_stay(S.ASSIGNED, *_HANDLING, *_CHASING, "grant_access"),
+    },
+    S.IN_PROGRESS: {
+        "complete": (S.COMPLETED,),
+        "recall": (S.RECALLED,),
+        **_stay(S.IN_PROGRESS, *_HANDLING, *_CHASING, "grant_access"),
+    },
+    S.COMPLETED: {"file": (S.FILED,), **_stay(S.COMPLETED, "grant_access")},
+    S.FOR_INFO: {"file": (S.FILED,), **_stay(S.FOR_INFO, "grant_access")},
+    S.FILED: _stay(S.FILED, "grant_access"),
+    S.RETURNED: _stay(S.RETURNED, "grant_access"),
+    S.RECALLED: _stay(S.RECALLED, "grant_access"),
+}
+
+OUTGOING: Table = {
+    S.NEW: {"draft": (S.DRAFT,)},
+    S.DRAFT: {"submit_review": (S.REVIEW,), **_stay(S.DRAFT, "revise", "grant_access")},
+    # A review either approves (the draft stays in review, ready to sign) or sends it back for edits.
+    S.REVIEW: {"review": (S.REVIEW, S.DRAFT), "sign": (S.SIGNED,), **_stay(S.REVIEW, "grant_access")},
+    S.SIGNED: {"issue": (S.ISSUED,), **_stay(S.SIGNED, "grant_access")},
+    S.ISSUED: {
+        "replace": (S.REPLACED,),
+        "correct": (S.CORRECTED,),
+        "recall": (S.RECALLED,),
+        "archive": (S.ARCHIVED,),
+        **_stay(S.ISSUED, *_RECIPIENTS, "grant_access"),
+    },
+    S.CORRECTED: {
+        "replace": (S.REPLACED,),
+        "recall": (S.RECALLED,),
+        "archive": (S.ARCHIVED,),
+        **_stay(S.CORRECTED, "correct", *_RECIPIENTS, "grant_access"),
+    },
+    S.REPLACED: {"archive": (S.ARCHIVED,), **_stay(S.REPLACED, *_RECIPIENTS, "grant_access")},
+    S.RECALLED: {"archive": (S.ARCHIVED,), **_stay(S.RECALLED, *_RECIPIENTS, "grant_access")},
+    S.ARCHIVED: _stay(S.ARCHIVED, *_RECIPIENTS, "grant_access"),
+}
+
+TASK: Table = {
+    S.NEW: {"create": (S.OPEN,)},
+    S.OPEN: {"assign": (S.ASSIGNED,), "cancel": (S.CANCELLED,)},
+    S.ASSIGNED: {
+        # Tasks have no separate "start": the first progress report starts the work.
+        "report_progress": (S.IN_PROGRESS,),
+        "complete": (S.COMPLETED,),
+        "cancel": (S.CANCELLED,),
+        **_stay(S.ASSIGNED, "reassign", "request_extension", "decide_extension", *_CHASING),
+    },
+    S.IN_PROGRESS: {
+        "complete": (S.COMPLETED,),
+        "cancel": (S.CANCELLED,),
+        **_stay(S.IN_PROGRESS, *_HANDLING, *_CHASING),
+    },
+    S.COMPLETED: {},
+    S.CANCELLED: {},
+}
+
+TRANSITIONS: dict[DocumentKind, Table] = {
+    DocumentKind.INCOMING: INCOMING,
+    DocumentKind.OUTGOING: OUTGOING,
+    DocumentKind.TASK: TASK,
+}
+
+
+def allowed_actions(kind: DocumentKind, state: S) -> tuple[str, ...]:
+    """The actions a document of `kind` accepts in `state`, sorted."""
+    return tuple(sorted(TRANSITIONS[kind].get(state, {})))
+
+
+def targets(kind: DocumentKind, state: S, action: str) -> tuple[S, ...]:
+    """The states `action` can lead to from `state`; empty when it is not allowed."""
+    return TRANSITIONS[kind].get(state, {}).get(action, ())
+
+
+def render_markdown() -> str:
+    """The table as markdown, one section per kind (what `schemas/TRANSITIONS.md` holds)."""
+    lines = [
+        "# Document life cycles",
+        "",
+        "Generated from `schemas/transitions.py` by `python -m schemas.export --transitions FILE`;"
+        " do not edit by hand.",
+        "A state listed as its own target means the action is recorded without changing the state.",
+    ]
+    for kind, table in TRANSITIONS.items():
+        lines += ["", f"## {kind.value}", "", "| state | action | next state |", "|---|---|---|"]
+        for state, actions in table.items():
+            if not actions:
+                lines.append(f"| `{state.value}` | — (final) | |")
+            for action, nexts in sorted(actions.items()):
+                shown = " or ".join(f"`{n.value}`" for n in nexts)
+                lines.append(f"| `{state.value}` | `{action}` | {shown} |")
+    return "\n".join(lines) + "\n"
