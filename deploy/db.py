@@ -1,0 +1,27 @@
+"""The one way to open a PostgreSQL connection or pool: asyncpg with JSON codecs installed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind, encoder=lambda v: json.dumps(v, ensure_ascii=False), decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, **kwargs)
+    await _init(conn)
+    return conn
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init, **kwargs)
+    assert pool is not None
+    return pool

@@ -1,0 +1,82 @@
+"""The one settings object: every knob is an environment variable with the VANTHU_ prefix."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Read with `Settings.from_env()`; each field maps to VANTHU_<FIELD NAME IN CAPITALS>."""
+
+    data_dir: Path = _doc(
+        "Folder for the local stack: Postgres cluster, Kafka logs, pid files, service logs.",
+        REPO_ROOT / ".stack",
+    )
+    cache_dir: Path = _doc(
+        "Folder for downloaded Kafka jars (kept across `stack reset`).",
+        Path.home() / ".cache" / "vanthu",
+    )
+    kafka_version: str = _doc("Apache Kafka release resolved from Maven Central.", "4.1.1")
+    kafka_port: int = _doc("Loopback port of the single-node broker (its controller uses port+1).", 19092)
+    kafka_bootstrap: str = _doc("Kafka bootstrap servers the services use; defaults to the local broker.", "")
+    kafka_heap: str = _doc("JVM heap of each local broker.", "512m")
+    cluster_base_port: int = _doc(
+        "First port of the 3-broker fault-test cluster (broker n listens on base+100*(n-1)).", 19192
+    )
+    events_topic: str = _doc("Kafka topic that carries every document event.", "vanthu.events")
+    partitions: int = _doc("Partitions of the events topic.", 6)
+    pg_port: int = _doc("Loopback port of the local PostgreSQL cluster.", 15432)
+    pg_database: str = _doc("Database name of the local cluster.", "vanthu")
+    pg_dsn: str = _doc("PostgreSQL DSN the services use; defaults to the local cluster.", "")
+    api_host: str = _doc("Address the HTTP API binds to.", "127.0.0.1")
+    api_port: int = _doc("Port of the HTTP API.", 18000)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"VANTHU_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            default: Any = f.default
+            kind: type = type(default)
+            try:
+                values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"VANTHU_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        return self.pg_dsn or f"postgresql://vanthu@127.0.0.1:{self.pg_port}/{self.pg_database}"
+
+    def dsn_for(self, database: str) -> str:
+        """The DSN of another database on the same server."""
+        base, _, _ = self.dsn.rpartition("/")
+        return f"{base}/{database}"
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, for the README and `vanthu settings`."""
+    rows = []
+    for f in fields(Settings):
+        rows.append((f"VANTHU_{f.name.upper()}", str(f.default), f.metadata["doc"]))
+    return rows

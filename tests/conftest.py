@@ -1,0 +1,79 @@
+"""Shared fixtures: one real stack per run; each test isolates itself with its own database and topics."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from deploy.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[object]:
+    """The running local stack (Kafka + Postgres); started if it is not up (idempotent)."""
+    from deploy.stack import Stack
+
+    s = Stack(settings)
+    s.up()
+    yield s
+
+
+@pytest.fixture(scope="session")
+def bootstrap(stack: object, settings: Settings) -> str:
+    return settings.bootstrap
+
+
+@pytest.fixture
+async def database(stack: object, settings: Settings) -> AsyncIterator[str]:
+    """A fresh, migrated database of its own; dropped afterwards. Yields its DSN."""
+    from deploy.db import connect
+    from deploy.migrate import migrate_dsn
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await connect(settings.dsn_for("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = settings.dsn_for(name)
+    await migrate_dsn(dsn)
+    yield dsn
+    admin = await connect(settings.dsn_for("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def new_topic(bootstrap: str) -> Callable[..., str]:
+    """Makes a topic with a unique name on the single-node broker."""
+    from deploy.kafka import ensure_topic
+
+    def make(partitions: int = 1, prefix: str = "test") -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        ensure_topic(bootstrap, name, partitions)
+        return name
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def cluster(stack: object) -> Iterator[object]:
+    """The 3-broker KRaft cluster, started for the tests that need it and stopped after the run."""
+    from deploy.stack import Stack
+
+    s: Stack = stack  # type: ignore[assignment]
+    was_running = all(n.managed.running() for n in s.cluster)
+    s.cluster_up()
+    yield s
+    if not was_running and not os.environ.get("VANTHU_KEEP_CLUSTER"):
+        s.cluster_down()

@@ -1,0 +1,50 @@
+"""`make run`'s program as a user meets it: starts everything, prints where to look, Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from deploy.procs import port_open
+from deploy.settings import REPO_ROOT
+from tests.integration.test_stack_cli import _free_port_pair
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_run_prints_urls_serves_and_stops_what_it_started(stack: object, settings: object) -> None:
+    api_port = _free_port_pair()
+    env = dict(os.environ, VANTHU_API_PORT=str(api_port))  # reuses the running stack
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.run"], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    out: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "make run's program exited early:\n" + "".join(out)
+            out.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        text = "".join(out)
+        assert f"http://127.0.0.1:{api_port}/docs" in text and "Kafka" in text and "PostgreSQL" in text
+        status, body = _get(f"http://127.0.0.1:{api_port}/readyz")
+        assert status == 200 and body["ready"] is True, body
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not port_open(api_port)
+    # the stack was running before, so it is left running
+    assert port_open(int(env.get("VANTHU_KAFKA_PORT", "19092")))
