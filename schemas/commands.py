@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.enums import DocumentKind, DocumentType, RecipientState, Secrecy, Urgency
 from schemas.values import (
@@ -121,10 +121,10 @@ class _AssignmentCommand(Command):
     directive: Text = ""  # ý kiến chỉ đạo
     deadline: Deadline
 
-    @model_validator(mode="after")
-    def _cooperating_unique(self) -> Self:
-        _unique(self.cooperating, "cooperating units")
-        return self
+    @field_validator("cooperating")
+    @classmethod
+    def _cooperating_unique(cls, units: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(units, "cooperating units")
 
 
 class AssignDocument(_AssignmentCommand):
@@ -254,10 +254,10 @@ class IssueDocument(Command):
     outgoing_number: Annotated[int, Field(ge=1)] | None = None  # số đi
     office_code: OfficeCode | None = None  # the office's abbreviation in ký hiệu, e.g. "TU"
 
-    @model_validator(mode="after")
-    def _recipients_unique(self) -> Self:
-        _unique(self.recipients, "recipients")
-        return self
+    @field_validator("recipients")
+    @classmethod
+    def _recipients_unique(cls, offices: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(offices, "recipients")
 
 
 class ReplaceDocument(Command):

@@ -44,9 +44,14 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     for error in exc.errors():
         # Union/discriminator tags in the location are implementation detail, not field names.
         path = [str(p) for p in error["loc"] if p not in {"incoming", "outgoing", "task"}]
+        message = error["msg"].removeprefix("Value error, ")
         if not path and error["type"].startswith("union_tag"):
             path = ["kind"]
-        errors.append(FieldError(".".join(path) or "body", error["msg"]))
+        elif not path and ": " in message:
+            # Rules across fields (e.g. "comments: required when ...") name their field first.
+            field, message = message.split(": ", 1)
+            path = [field]
+        errors.append(FieldError(".".join(path) or "body", message))
     return errors
 
 
