@@ -1,0 +1,65 @@
+"""The faust app: one consumer group on the events topic; the agent hands batches to the Projector."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from processors.config import ProcessorConfig
+from processors.projector import Projector
+from processors.records import TopicPartition, from_message
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
+    brokers = ";".join(config.bootstrap.split(","))
+    app = faust.App(
+        config.group,
+        broker=f"kafka://{brokers}",
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,  # no leader topic: auto topic creation is off, and nothing needs one
+        consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=config.instance_id,
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=min(3.0, config.session_timeout / 4),
+        broker_rebalance_timeout=max(10.0, config.session_timeout * 2),
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+    topic = app.topic(config.topic, key_serializer="raw", value_serializer="raw")
+
+    async def seek(tp: TopicPartition, offset: int) -> None:
+        await app.consumer.seek_wait({TP(tp[0], tp[1]): offset})
+
+    projector = Projector(config, seek=seek)
+
+    @app.agent(topic, name="read_models")
+    async def project(stream: Any) -> None:
+        # take_events acks a batch only after this body has committed it; the offsets stored with the
+        # rows are what counts anyway (see Projector).
+        async for events in stream.take_events(config.batch, within=config.within):
+            await projector.process([from_message(e.message) for e in events])
+
+    async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        tps = [(tp.topic, tp.partition) for tp in (args[0] if args else ())]
+        log.info("assigned %s", sorted(tps))
+        projector.on_assigned(tps)
+
+    app.on_partitions_assigned.connect(assigned)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def saga_runner() -> None:
+        await projector.run_saga()
+
+    @app.timer(interval=config.chase_interval)  # type: ignore[untyped-decorator]
+    async def deadline_chaser() -> None:
+        await projector.chase()
+
+    return app, projector

@@ -1,0 +1,122 @@
+"""The live projector: what the faust agent calls for each batch, plus the saga and chaser loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+
+from deploy.db import create_pool
+from processors import chaser, saga
+from processors.apply import BatchResult, StateCache, apply_batch
+from processors.config import ProcessorConfig
+from processors.records import Record, TopicPartition
+from processors.writeside import write_side
+
+log = logging.getLogger(__name__)
+Seek = Callable[[TopicPartition, int], Awaitable[None]]
+_RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+              asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.CannotConnectNowError,
+              asyncpg.AdminShutdownError)  # fmt: skip
+
+
+class Projector:
+    """Applies batches exactly once in effect and keeps faust's position honest."""
+
+    def __init__(self, config: ProcessorConfig, seek: Seek | None = None) -> None:
+        self.config = config
+        self.seek = seek
+        self.cache = StateCache()
+        self.pool: asyncpg.Pool | None = None
+        self.saga_wakeup = asyncio.Event()
+        self.applied = 0
+        self.batches = 0
+        self._sought: dict[TopicPartition, tuple[int, float, int]] = {}  # target, when, how often
+
+    async def start(self) -> asyncpg.Pool:
+        if self.pool is None:
+            self.pool = await create_pool(self.config.dsn, min_size=1, max_size=4)
+        return self.pool
+
+    def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        """A new assignment: forget seeks in flight; the first batch checks each partition's position."""
+        for tp in assigned:
+            self._sought.pop(tp, None)
+
+    async def process(self, records: Sequence[Record]) -> BatchResult:
+        pool = await self.start()
+        jump_ok = {tp for tp, (_, _, n) in self._sought.items() if n >= 5}
+        delay = 0.05
+        for attempt in range(1, 9):
+            try:
+                async with pool.acquire() as conn:
+                    result = await apply_batch(
+                        conn, records, effects=self.config.effects, cache=self.cache, jump_ok=jump_ok
+                    )
+                break
+            except _RETRYABLE as exc:
+                log.warning("batch of %d failed (attempt %d), retrying: %r", len(records), attempt, exc)
+                self.cache.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        else:
+            raise RuntimeError("the read models could not be written; exiting so a restart resumes cleanly")
+        self.applied += result.applied
+        self.batches += 1
+        for tp in result.offsets:
+            if tp not in result.seeks:
+                self._sought.pop(tp, None)
+        for tp, offset in result.seeks.items():
+            await self._seek(tp, offset)
+        if result.tasks:
+            self.saga_wakeup.set()
+        return result
+
+    async def _seek(self, tp: TopicPartition, offset: int) -> None:
+        # faust delivered a record past the next one our offsets expect: it positioned the partition past
+        # records that were never applied (its committed offset ran ahead). Go back to stored + 1.
+        target, when, count = self._sought.get(tp, (-1, 0.0, 0))
+        now = time.monotonic()
+        if target == offset and now - when < 1.0:
+            return  # records fetched before the seek are still draining
+        self._sought[tp] = (offset, now, count + 1 if target == offset else 1)
+        log.warning("partition %s:%d is past the stored offsets: seeking to %d", tp[0], tp[1], offset)
+        if self.seek is not None:
+            await self.seek(tp, offset)
+
+    async def run_saga(self) -> None:
+        """Run queued saga tasks when a batch queues some, and every second in any case."""
+        ws = write_side()
+        if ws is None or not self.config.effects:
+            log.warning("delivery saga disabled (write side missing or effects off)")
+            return
+        pool = await self.start()
+        while True:
+            try:
+                await asyncio.wait_for(self.saga_wakeup.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self.saga_wakeup.clear()
+            try:
+                while (run := await saga.run_tasks(pool, ws)).done and not run.failed:
+                    pass
+            except _RETRYABLE as exc:
+                log.warning("saga run failed: %r", exc)
+
+    async def chase(self) -> None:
+        ws = write_side()
+        if ws is None or not self.config.effects:
+            return
+        pool = await self.start()
+        run = await chaser.chase(pool, ws, datetime.now(UTC), self.config.due_soon_days)
+        if run.approaching or run.missed or run.failed:
+            log.info("chaser: %s", run)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None

@@ -1,0 +1,323 @@
+"""What the API asks the read models, with office scoping and secrecy filtering.
+
+Every function takes a connection (or pool proxy) and a `Viewer`; an office sees its own documents and
+those addressed to it, and a secret document only if the viewing user is on its access list (or created
+it). Deadline statuses are computed here, from the stored due date, today's date and the calendar.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from processors.apply import LIVE_SCHEMA, Conn
+from schemas.calendar import Calendar, default_calendar
+from schemas.deadlines import deadline_status, local_date, working_days_left
+
+S = LIVE_SCHEMA
+DEFAULT_DUE_SOON_DAYS = 2
+
+
+@dataclass(frozen=True)
+class Viewer:
+    office_id: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _visible(alias: str, user_param: str) -> str:
+    """SQL: the viewer may see this document's secrecy level."""
+    return (
+        f"({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' OR {alias}.created_by = {user_param} "
+        f"OR EXISTS (SELECT 1 FROM {S}.document_access x WHERE x.document_id = {alias}.id "
+        f"AND x.user_id = {user_param}))"
+    )
+
+
+def _today(today: date | None) -> date:
+    return today or local_date(datetime.now(UTC))
+
+
+def assignment_view(
+    a: dict[str, Any], today: date, due_soon_days: int, calendar: Calendar | None = None
+) -> dict[str, Any]:
+    """An assignment (state dict form) with its status and working days left, as of `today`."""
+    due = date.fromisoformat(a["due_date"]) if isinstance(a["due_date"], str) else a["due_date"]
+    done = a.get("completed_on")
+    done = date.fromisoformat(done) if isinstance(done, str) else done
+    status = deadline_status(due, today, done, due_soon_days, calendar)
+    left = None if done is not None or a.get("ended_at") else working_days_left(due, today, calendar)
+    return {**a, "status": status, "working_days_left": left}
+
+
+async def get_document(
+    conn: Conn,
+    document_id: str,
+    viewer: Viewer,
+    *,
+    today: date | None = None,
+    due_soon_days: int = DEFAULT_DUE_SOON_DAYS,
+    calendar: Calendar | None = None,
+) -> dict[str, Any] | None:
+    """The document as `GET /v1/documents/{id}` shows it, or None when the viewer may not see it."""
+    row = await conn.fetchrow(
+        f"""SELECT d.data, o.relation FROM {S}.documents d
+            JOIN {S}.document_offices o ON o.document_id = d.id AND o.office_id = $2
+            WHERE d.id = $1 AND {_visible("d", "$3")}""",
+        document_id,
+        viewer.office_id,
+        viewer.user_id,
+    )
+    if row is None:
+        return None
+    day = _today(today)
+    doc: dict[str, Any] = dict(row["data"])
+    doc["relation"] = row["relation"]
+    doc["assignments"] = [
+        assignment_view(a, day, due_soon_days, calendar) for a in doc.get("assignments", [])
+    ]
+    doc["deliveries"] = await deliveries(conn, document_id)
+    return doc
+
+
+async def deliveries(conn: Conn, document_id: str) -> list[dict[str, Any]]:
+    """Each recipient office of an issued document, its copy and that copy's state (pending: no copy yet)."""
+    rows = await conn.fetch(
+        f"""SELECT office_id, copy_document_id AS document_id, state, updated_at
+            FROM {S}.deliveries WHERE source_document_id = $1 ORDER BY office_id""",
+        document_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def applied_version(conn: Conn, document_id: str) -> int:
+    """The version of the document the read models include (0: not yet): for read-your-writes waits."""
+    version = await conn.fetchval(f"SELECT version FROM {S}.documents WHERE id = $1", document_id)
+    return int(version or 0)
+
+
+def _encode_cursor(created_at: datetime | None, document_id: str) -> str:
+    raw = json.dumps([created_at.isoformat() if created_at else None, document_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
+    raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return (datetime.fromisoformat(raw[0]) if raw[0] else None, str(raw[1]))
+
+
+LIST_COLUMNS = """d.id, d.kind, d.office_id, d.state, d.version, d.document_type, d.summary, d.title,
+    d.number_code, d.issuing_body, d.urgency, d.secrecy, d.incoming_number, d.outgoing_number,
+    d.holder_unit, d.holder_user, d.source_office_id, d.source_document_id, d.created_at, d.updated_at,
+    o.relation"""
+
+
+async def list_documents(
+    conn: Conn,
+    office_id: str,
+    viewer: Viewer,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    relation: str | None = None,
+    overdue: bool | None = None,
+    due_within: int | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    today: date | None = None,
+    calendar: Calendar | None = None,
+) -> Page:
+    """An office's documents, newest first; `q` is accent-insensitive full text over trích yếu, số ký hiệu
+    and issuing body; `overdue` / `due_within` (working days) look at open assignments as of today."""
+    if viewer.office_id != office_id:
+        return Page([], None)
+    day = _today(today)
+    args: list[Any] = [office_id, viewer.user_id]
+    where = ["o.office_id = $1", _visible("d", "$2")]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if kind:
+        where.append(f"d.kind = {arg(kind)}")
+    if state:
+        where.append(f"d.state = {arg(state)}")
+    if relation:
+        where.append(f"o.relation = {arg(relation)}")
+    open_late = f"SELECT 1 FROM {S}.assignments a WHERE a.document_id = d.id AND a.ended_at IS NULL"
+    if overdue is True:
+        where.append(f"EXISTS ({open_late} AND a.due_date < {arg(day)})")
+    elif overdue is False:
+        where.append(f"NOT EXISTS ({open_late} AND a.due_date < {arg(day)})")
+    if due_within is not None:
+        horizon = (calendar or default_calendar()).add_working_days(day, due_within)
+        where.append(f"EXISTS ({open_late} AND a.due_date <= {arg(horizon)})")
+    if q and q.strip():
+        p = arg(q.strip())
+        where.append(
+            f"(d.search @@ websearch_to_tsquery('public.vn', {p}) "
+            f"OR public.vn_unaccent(lower(d.number_code)) LIKE public.vn_unaccent(lower({p})) || '%')"
+        )
+    if cursor:
+        at, last_id = _decode_cursor(cursor)
+        where.append(f"(o.created_at, d.id) < ({arg(at)}::timestamptz, {arg(last_id)})")
+    limit = max(1, min(limit, 500))
+    rows = await conn.fetch(
+        f"""SELECT {LIST_COLUMNS} FROM {S}.document_offices o JOIN {S}.documents d ON d.id = o.document_id
+            WHERE {" AND ".join(where)}
+            ORDER BY o.created_at DESC, d.id DESC LIMIT {arg(limit + 1)}""",
+        *args,
+    )
+    items = [dict(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    next_cursor = _encode_cursor(items[-1]["created_at"], items[-1]["id"]) if more and items else None
+    return Page(items, next_cursor)
+
+
+async def deadlines(
+    conn: Conn,
+    office_id: str,
+    viewer: Viewer,
+    *,
+    due_within: int,
+    today: date | None = None,
+    due_soon_days: int = DEFAULT_DUE_SOON_DAYS,
+    calendar: Calendar | None = None,
+) -> list[dict[str, Any]]:
+    """Open assignments of the office that are overdue or due within `due_within` working days, most
+    urgent first."""
+    if viewer.office_id != office_id:
+        return []
+    day = _today(today)
+    cal = calendar or default_calendar()
+    horizon = cal.add_working_days(day, due_within)
+    rows = await conn.fetch(
+        f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, a.assignment_id,
+                   a.lead_unit, a.lead_user, a.due_date
+            FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
+            WHERE a.office_id = $1 AND a.ended_at IS NULL AND a.due_date <= $2 AND {_visible("d", "$3")}
+            ORDER BY a.due_date, a.document_id""",
+        office_id,
+        horizon,
+        viewer.user_id,
+    )
+    out = []
+    for r in rows:
+        lead = {"unit": r["lead_unit"]} if r["lead_unit"] else {"user": r["lead_user"]}
+        out.append(
+            {
+                "document_id": r["document_id"],
+                "assignment_id": r["assignment_id"],
+                "summary": r["summary"],
+                "lead": lead,
+                "due_date": r["due_date"],
+                "status": deadline_status(r["due_date"], day, None, due_soon_days, cal),
+                "working_days_left": working_days_left(r["due_date"], day, cal),
+            }
+        )
+    return out
+
+
+_COUNTS = (
+    "received",
+    "issued",
+    "completed_on_time",
+    "completed_late",
+    "open_within_deadline",
+    "open_past_deadline",
+)
+
+
+async def stats(
+    conn: Conn, office_id: str, date_from: date, date_to: date, *, today: date | None = None
+) -> dict[str, Any]:
+    """Báo cáo tình hình giải quyết văn bản: counts for the office and per lead unit over [from, to].
+    Open work is judged as of min(to, today)."""
+    as_of = min(date_to, _today(today))
+    total = dict.fromkeys(_COUNTS, 0)
+    total["received"] = int(
+        await conn.fetchval(
+            f"""SELECT count(*) FROM {S}.documents WHERE office_id = $1 AND kind = 'incoming'
+                AND (created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3""",
+            office_id,
+            date_from,
+            date_to,
+        )
+    )
+    total["issued"] = int(
+        await conn.fetchval(
+            f"""SELECT count(*) FROM {S}.documents WHERE office_id = $1 AND issued_on BETWEEN $2 AND $3""",
+            office_id,
+            date_from,
+            date_to,
+        )
+    )
+    rows = await conn.fetch(
+        f"""SELECT lead_unit AS unit_id,
+              count(*) FILTER (WHERE (assigned_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3)
+                  AS received,
+              count(*) FILTER (WHERE completed_on BETWEEN $2 AND $3 AND completed_on <= due_date)
+                  AS completed_on_time,
+              count(*) FILTER (WHERE completed_on BETWEEN $2 AND $3 AND completed_on > due_date)
+                  AS completed_late,
+              count(*) FILTER (WHERE ended_at IS NULL AND due_date >= $4) AS open_within_deadline,
+              count(*) FILTER (WHERE ended_at IS NULL AND due_date < $4) AS open_past_deadline
+            FROM {S}.assignments WHERE office_id = $1 GROUP BY lead_unit ORDER BY lead_unit NULLS LAST""",
+        office_id,
+        date_from,
+        date_to,
+        as_of,
+    )
+    units = []
+    for r in rows:
+        unit = {"unit_id": r["unit_id"], "issued": 0, **{k: int(r[k]) for k in _COUNTS if k != "issued"}}
+        units.append(unit)
+        for k in _COUNTS[2:]:
+            total[k] += unit[k]
+    return {"total": total, "units": units}
+
+
+async def register(
+    conn: Conn,
+    office_id: str,
+    which: Literal["incoming", "outgoing"],
+    year: int,
+    viewer: Viewer,
+    *,
+    series: str | None = None,
+) -> list[dict[str, Any]]:
+    """Sổ đăng ký văn bản đến / đi of a year, in number order (per register or series)."""
+    if viewer.office_id != office_id:
+        return []
+    table, by = (
+        ("incoming_register", "register_name") if which == "incoming" else ("outgoing_register", "series")
+    )
+    rows = await conn.fetch(
+        f"""SELECT r.* FROM {S}.{table} r JOIN {S}.documents d ON d.id = r.document_id
+            WHERE r.office_id = $1 AND r.year = $2 AND ($3::text IS NULL OR r.{by} = $3)
+              AND {_visible("d", "$4")}
+            ORDER BY r.{by}, r.number""",
+        office_id,
+        year,
+        series,
+        viewer.user_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def visible_offices(conn: Conn, document_id: str) -> list[str]:
+    """The offices that see a document (for the feed and for 404 decisions)."""
+    rows = await conn.fetch(
+        f"SELECT office_id FROM {S}.document_offices WHERE document_id = $1 ORDER BY office_id", document_id
+    )
+    return [r["office_id"] for r in rows]

@@ -1,0 +1,198 @@
+"""Rebuild: replay the events topic from its first record into a fresh schema with the live apply code,
+while `rm` keeps serving, then swap the two atomically (rename in one transaction, under the lock every
+live batch holds shared, after catching up to the live processor)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from deploy.db import connect
+from processors.apply import (
+    LIVE_SCHEMA,
+    PROJECTION,
+    SWAP_LOCK,
+    Effects,
+    StateCache,
+    apply_batch,
+    schema_name,
+)
+from processors.records import from_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def left(self) -> float | None:
+        """Seconds left at the current rate."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+    def __str__(self) -> str:
+        left = "?" if self.left is None else f"{self.left:.0f}s"
+        return f"{self.done}/{self.total} events, {self.rate:,.0f}/s, {left} left"
+
+
+@dataclass
+class RebuildResult:
+    schema: str  # where the rebuilt read models are now ("rm" once swapped)
+    events: int
+    seconds: float
+    swapped: bool
+    old_schema: str | None = None
+
+
+class _Replay:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        consumer: AIOKafkaConsumer,
+        tps: list[TopicPartition],
+        schema: str,
+        batch: int,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.conn, self.consumer, self.tps, self.schema = conn, consumer, tps, schema
+        self.batch, self.report = batch, progress
+        self.cache = StateCache()
+        self.done = 0
+        self.total = 0
+        self.started = time.monotonic()
+        self._last_report = 0.0
+
+    async def until(self, end: Mapping[TopicPartition, int], effects: Effects = False) -> None:
+        """Apply records until every partition's position reaches `end`."""
+        self.total = max(self.total, sum(end.values()))
+        while True:
+            positions = {tp: await self.consumer.position(tp) for tp in self.tps}
+            if all(positions[tp] >= end[tp] for tp in self.tps):
+                break
+            fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.batch)
+            records = [from_message(r) for rs in fetched.values() for r in rs]
+            if not records:
+                continue
+            await apply_batch(
+                self.conn,
+                records,
+                schema=self.schema,
+                effects=effects,
+                strict_offsets=False,
+                swap_lock=False,
+                cache=self.cache,
+            )
+            self.done += len(records)
+            self._progress()
+        self._progress(force=True)
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.report and (force or now - self._last_report >= 1.0):
+            self._last_report = now
+            self.report(Progress(self.done, self.total, now - self.started))
+
+
+async def rebuild(
+    dsn: str,
+    bootstrap: str,
+    topic: str,
+    *,
+    target: str | None = None,
+    swap: bool = True,
+    keep_old: bool = False,
+    batch: int = 5000,
+    progress: Callable[[Progress], None] | None = None,
+) -> RebuildResult:
+    """Replay `topic` into a new schema; with `swap`, make it `rm` and drop (or keep) the old one."""
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    build = schema_name(target or f"rm_build_{stamp}")
+    started = time.monotonic()
+    conn = await connect(dsn)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        await conn.execute("SELECT public.vanthu_rm_create($1)", build)
+        if topic not in await consumer.topics():
+            raise LookupError(f"topic {topic!r} does not exist")
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        replay = _Replay(conn, consumer, tps, build, batch, progress)
+        await replay.until(await consumer.end_offsets(tps))
+        if not swap:
+            return RebuildResult(build, replay.done, time.monotonic() - started, False)
+        # Catch up once more without the lock, so the part under it is short.
+        await replay.until(await consumer.end_offsets(tps))
+        old = schema_name(f"rm_old_{stamp}")
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SWAP_LOCK)
+            live = {
+                (r["topic"], r["partition"]): r["offset"]
+                for r in await conn.fetch(
+                    f'SELECT topic, partition, "offset" FROM {LIVE_SCHEMA}.offsets WHERE projection = $1',
+                    PROJECTION,
+                )
+            }
+            # Records the live processor has not applied yet: they still owe their saga tasks and feed.
+            await replay.until(await consumer.end_offsets(tps), effects=live)
+            await conn.execute(f"ALTER SCHEMA {LIVE_SCHEMA} RENAME TO {old}")
+            await conn.execute(f"ALTER SCHEMA {build} RENAME TO {LIVE_SCHEMA}")
+        if not keep_old:
+            await conn.execute(f"DROP SCHEMA {old} CASCADE")
+        seconds = time.monotonic() - started
+        return RebuildResult(LIVE_SCHEMA, replay.done, seconds, True, old if keep_old else None)
+    finally:
+        await consumer.stop()
+        await conn.close()
+
+
+COMPARED_TABLES: dict[str, str] = {
+    # table: the columns compared (what a pure function of the log must reproduce)
+    "documents": "*",
+    "document_offices": "*",
+    "assignments": "*",
+    "incoming_register": "*",
+    "outgoing_register": "*",
+    "deliveries": "*",
+    "document_access": "*",
+    "offsets": 'projection, topic, partition, "offset", last_occurred_at',
+    "dead_letters": 'topic, partition, "offset", document_id, version, event_type, reason, key, value',
+}
+
+
+async def differences(conn: asyncpg.Connection, a: str, b: str) -> dict[str, int]:
+    """Rows in one schema's read models and not the other's, per table (open dead letters only)."""
+    out: dict[str, int] = {}
+    a, b = schema_name(a), schema_name(b)
+    for table, cols in COMPARED_TABLES.items():
+        where = " WHERE status = 'open'" if table == "dead_letters" else ""
+        count = await conn.fetchval(
+            f"""SELECT (SELECT count(*) FROM (SELECT {cols} FROM {a}.{table}{where}
+                                              EXCEPT ALL SELECT {cols} FROM {b}.{table}{where}) x)
+                     + (SELECT count(*) FROM (SELECT {cols} FROM {b}.{table}{where}
+                                              EXCEPT ALL SELECT {cols} FROM {a}.{table}{where}) y)"""
+        )
+        if count:
+            out[table] = int(count)
+    return out

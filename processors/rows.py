@@ -1,0 +1,279 @@
+"""The read-model rows of one document, a pure function of its folded state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from schemas.enums import DocumentKind
+from schemas.state import DocumentState
+
+DOCUMENT_COLUMNS = (
+    "id",
+    "kind",
+    "office_id",
+    "state",
+    "version",
+    "document_type",
+    "summary",
+    "title",
+    "number_code",
+    "issuing_body",
+    "urgency",
+    "secrecy",
+    "holder_unit",
+    "holder_user",
+    "incoming_number",
+    "register_name",
+    "registered_on",
+    "outgoing_number",
+    "series",
+    "number_year",
+    "issued_on",
+    "source_office_id",
+    "source_document_id",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "completed_at",
+    "last_event_type",
+    "data",
+)
+OFFICE_COLUMNS = ("office_id", "document_id", "relation", "created_at")
+ASSIGNMENT_COLUMNS = (
+    "document_id",
+    "assignment_id",
+    "office_id",
+    "lead_unit",
+    "lead_user",
+    "cooperating",
+    "directive",
+    "due_date",
+    "assigned_at",
+    "assigned_by",
+    "completed_on",
+    "completed_at",
+    "ended_at",
+    "superseded_by",
+    "progress_percent",
+    "approaching_marked",
+    "missed_marked",
+)
+INCOMING_REGISTER_COLUMNS = (
+    "document_id",
+    "office_id",
+    "register_name",
+    "year",
+    "number",
+    "received_on",
+    "issuing_body",
+    "number_code",
+    "document_date",
+    "document_type",
+    "summary",
+    "secrecy",
+    "urgency",
+    "recipient",
+    "handed_over_on",
+    "due_date",
+    "progress",
+    "reply_number_code",
+    "note",
+)
+OUTGOING_REGISTER_COLUMNS = (
+    "document_id",
+    "office_id",
+    "series",
+    "year",
+    "number",
+    "number_code",
+    "issued_on",
+    "document_type",
+    "summary",
+    "secrecy",
+    "signed_by",
+    "recipients",
+    "archive_holder",
+    "copies",
+    "handed_over_on",
+    "note",
+)
+DELIVERY_COLUMNS = (
+    "source_document_id",
+    "office_id",
+    "source_office_id",
+    "copy_document_id",
+    "state",
+    "updated_at",
+)
+ACCESS_COLUMNS = ("document_id", "user_id")
+
+# Child tables are replaced wholesale for every document a batch changed.
+CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # table: (column holding the document id, columns)
+    "document_offices": ("document_id", OFFICE_COLUMNS),
+    "assignments": ("document_id", ASSIGNMENT_COLUMNS),
+    "incoming_register": ("document_id", INCOMING_REGISTER_COLUMNS),
+    "outgoing_register": ("document_id", OUTGOING_REGISTER_COLUMNS),
+    "deliveries": ("source_document_id", DELIVERY_COLUMNS),
+    "document_access": ("document_id", ACCESS_COLUMNS),
+}
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRows:
+    document: Row
+    children: dict[str, list[Row]]
+
+
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)  # enums to their string values
+
+
+def _local_day(moment: datetime | None) -> date | None:
+    from schemas.deadlines import local_date
+
+    return None if moment is None else local_date(moment)
+
+
+def _relation(kind: DocumentKind | None) -> str:
+    return {DocumentKind.INCOMING: "inbox", DocumentKind.OUTGOING: "outbox"}.get(kind, "task")  # type: ignore[arg-type]
+
+
+def offices_of(state: DocumentState) -> list[str]:
+    """The offices that see this document: its own, then those it is addressed to."""
+    offices = [state.office_id] if state.office_id else []
+    offices += [o for o in state.recipients if o not in offices]
+    return offices
+
+
+def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
+    current = state.current_assignment
+    source = state.source
+    document: Row = (
+        state.id,
+        _value(state.kind),
+        state.office_id,
+        _value(state.state),
+        state.version,
+        _value(state.document_type),
+        state.summary,
+        state.title,
+        state.number_code,
+        state.issuing_body,
+        _value(state.urgency),
+        _value(state.secrecy),
+        None if current is None else current.lead.unit,
+        None if current is None else current.lead.user,
+        state.incoming_number,
+        state.register_name,
+        state.registered_on,
+        state.outgoing_number,
+        state.series,
+        state.number_year,
+        state.issued_on,
+        None if source is None else source.office_id,
+        None if source is None else source.document_id,
+        state.created_at,
+        state.created_by,
+        state.updated_at,
+        state.completed_at,
+        last_event_type,
+        state.to_dict(),
+    )
+    children: dict[str, list[Row]] = {name: [] for name in CHILD_TABLES}
+    if state.office_id:
+        children["document_offices"].append(
+            (state.office_id, state.id, _relation(state.kind), state.created_at)
+        )
+    for office in state.recipients:
+        if office != state.office_id:
+            children["document_offices"].append((office, state.id, "addressed", state.created_at))
+    for a in state.assignments:
+        children["assignments"].append(
+            (
+                state.id,
+                a.id,
+                state.office_id,
+                a.lead.unit,
+                a.lead.user,
+                list(a.cooperating),
+                a.directive,
+                a.due_date,
+                a.assigned_at,
+                a.assigned_by,
+                a.completed_on,
+                a.completed_at,
+                a.ended_at,
+                a.superseded_by,
+                a.progress_percent,
+                a.approaching_marked,
+                a.missed_marked,
+            )
+        )
+    if state.incoming_number is not None and state.office_id and state.register_name:
+        first = state.assignments[0] if state.assignments else None
+        lead = current or first
+        children["incoming_register"].append(
+            (
+                state.id,
+                state.office_id,
+                state.register_name,
+                (state.registered_on or date.min).year,
+                state.incoming_number,
+                state.registered_on,
+                state.issuing_body,
+                state.number_code,
+                state.document_date,
+                _value(state.document_type),
+                state.summary,
+                _value(state.secrecy),
+                _value(state.urgency),
+                None if lead is None else (lead.lead.unit or lead.lead.user),
+                None if first is None else _local_day(first.assigned_at),
+                None if lead is None else lead.due_date,
+                _value(state.state),
+                state.reply_number_code,
+                state.returned_reason or state.closed_reason,
+            )
+        )
+    if state.outgoing_number is not None and state.office_id and state.series:
+        children["outgoing_register"].append(
+            (
+                state.id,
+                state.office_id,
+                state.series,
+                state.number_year or (state.issued_on or date.min).year,
+                state.outgoing_number,
+                state.number_code,
+                state.issued_on,
+                _value(state.document_type),
+                state.summary,
+                _value(state.secrecy),
+                state.signed_by,
+                list(state.recipients),
+                state.office_id,  # the issuing office keeps the file copy (bản lưu)
+                len(state.recipients) + 1,
+                state.issued_on,
+                state.closed_reason,
+            )
+        )
+    delivered = {d.office_id: d for d in state.deliveries}
+    for office in state.recipients:
+        d = delivered.get(office)
+        children["deliveries"].append(
+            (
+                state.id,
+                office,
+                state.office_id,
+                None if d is None else d.document_id,
+                "pending" if d is None else _value(d.state),
+                None if d is None else d.updated_at,
+            )
+        )
+    for user in state.access:
+        children["document_access"].append((state.id, user))
+    return DocumentRows(document, children)

@@ -1,0 +1,138 @@
+"""The delivery saga: an issued document becomes an incoming copy in each recipient office, and each
+copy's handling status flows back to the sender's deliveries. Tasks are queued by `apply_batch` in the
+same transaction as the rows that caused them and run here, through the write side, idempotently."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+import asyncpg
+
+from processors.apply import LIVE_SCHEMA
+from processors.writeside import WriteSide, system_actor
+from schemas.commands import ReceiveDocument, RecordDelivery, RecordRecipientStatus
+from schemas.decider import DomainError
+from schemas.enums import RecipientState, Secrecy, Urgency
+from schemas.state import DocumentState
+from schemas.values import Source
+
+log = logging.getLogger(__name__)
+SAGA_LOCK = 0x76616E7468_7367  # one saga runner at a time, so a copy's statuses are reported in order
+MAX_ATTEMPTS = 5
+_COPIES = uuid5(NAMESPACE_URL, "https://vanthu/delivered-copy")
+
+
+def copy_id(source_document_id: str, office_id: str) -> str:
+    """The id of the incoming copy of a document in a recipient office: the same however often computed."""
+    return str(uuid5(_COPIES, f"{source_document_id}\x1f{office_id}"))
+
+
+@dataclass
+class SagaRun:
+    done: int = 0
+    failed: int = 0
+    busy: bool = False  # another runner holds the lock
+
+
+async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, office_id: str) -> str:
+    """Create the copy (once) and record the delivery on the issuing document (once)."""
+    raw = await pool.fetchval(f"SELECT data FROM {LIVE_SCHEMA}.documents WHERE id = $1", source_document_id)
+    if raw is None:
+        raise LookupError(f"issued document {source_document_id} is not in the read models")
+    source = DocumentState.from_dict(raw)
+    if source.office_id is None or source.document_type is None or source.issued_on is None:
+        raise LookupError(f"document {source_document_id} has not been issued")
+    copy = copy_id(source.id, office_id)
+    command = ReceiveDocument(
+        office_id=office_id,
+        issuing_body=source.office_id,
+        number_code=source.number_code or "",
+        document_date=source.issued_on,
+        document_type=source.document_type,
+        summary=source.summary or "",
+        urgency=source.urgency or Urgency.THUONG,
+        secrecy=source.secrecy or Secrecy.THUONG,
+        source=Source(office_id=source.office_id, document_id=source.id),
+    )
+    try:
+        await ws.handle(pool, command, document_id=copy, expected_version=0, actor=system_actor(office_id))
+    except ws.version_conflict:
+        pass  # the copy exists: an earlier run created it
+    await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
+    return copy
+
+
+async def _record_delivery(
+    pool: asyncpg.Pool, ws: WriteSide, source_id: str, source_office: str, office_id: str, copy: str
+) -> None:
+    await ws.handle(
+        pool,
+        RecordDelivery(office_id=office_id, document_id=copy),
+        document_id=source_id,
+        expected_version=None,
+        actor=system_actor(source_office),
+        idempotency_key=f"record-delivery:{source_id}:{office_id}",
+    )
+
+
+async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
+    """Record a copy's new state on its source document (once per copy version)."""
+    source_id, source_office = payload["source_document_id"], payload["source_office_id"]
+    office, copy = payload["office_id"], payload["copy_document_id"]
+    # The copy's events can be projected before its delivery was recorded: record it first (idempotent).
+    await _record_delivery(pool, ws, source_id, source_office, office, copy)
+    await ws.handle(
+        pool,
+        RecordRecipientStatus(office_id=office, document_id=copy, state=RecipientState(payload["state"])),
+        document_id=source_id,
+        expected_version=None,
+        actor=system_actor(source_office),
+        idempotency_key=f"recipient-status:{copy}:{payload['version']}",
+    )
+
+
+async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> SagaRun:
+    """Run pending tasks in the order they were queued; failures are retried, then left as failed."""
+    run = SagaRun()
+    async with pool.acquire() as lock_conn:
+        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", SAGA_LOCK):
+            run.busy = True
+            return run
+        try:
+            tasks = await lock_conn.fetch(
+                """SELECT id, kind, payload, attempts FROM public.processor_tasks
+                   WHERE status = 'pending' ORDER BY id LIMIT $1""",
+                limit,
+            )
+            for task in tasks:
+                try:
+                    if task["kind"] == "deliver":
+                        p = task["payload"]
+                        await deliver(pool, ws, p["source_document_id"], p["office_id"])
+                    elif task["kind"] == "recipient_status":
+                        await report_status(pool, ws, task["payload"])
+                    await lock_conn.execute(
+                        """UPDATE public.processor_tasks SET status = 'done', done_at = clock_timestamp(),
+                           attempts = attempts + 1, error = NULL WHERE id = $1""",
+                        task["id"],
+                    )
+                    run.done += 1
+                except Exception as exc:
+                    permanent = isinstance(exc, DomainError) or task["attempts"] + 1 >= MAX_ATTEMPTS
+                    log.warning("saga task %s (%s) failed: %r", task["id"], task["kind"], exc)
+                    await lock_conn.execute(
+                        """UPDATE public.processor_tasks SET attempts = attempts + 1, error = $2,
+                           status = CASE WHEN $3 THEN 'failed' ELSE 'pending' END WHERE id = $1""",
+                        task["id"],
+                        f"{type(exc).__name__}: {exc}",
+                        permanent,
+                    )
+                    run.failed += 1
+                    if not permanent:
+                        break  # keep the order: retry this one before anything queued after it
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock($1)", SAGA_LOCK)
+    return run
