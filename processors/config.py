@@ -22,7 +22,7 @@ class ProcessorConfig:
     batch: int = 2000  # most records per transaction
     within: float = 0.005  # seconds a batch waits for more records: the latency floor
     session_timeout: float = 10.0  # seconds before a dead worker's partitions move to another
-    effects: bool = True  # run the delivery saga and the deadline chaser (needs the write side)
+    run_saga: bool = True  # run the delivery saga and the deadline chaser (needs the write side)
     chase_interval: float = 60.0
     due_soon_days: int = 2  # working days before the due date at which an assignment is "due soon"
 
@@ -38,7 +38,7 @@ class ProcessorConfig:
             batch=int(_env("VANTHU_PROCESSOR_BATCH", str(cls.batch))),
             within=float(_env("VANTHU_PROCESSOR_WITHIN", str(cls.within))),
             session_timeout=float(_env("VANTHU_PROCESSOR_SESSION_TIMEOUT", str(cls.session_timeout))),
-            effects=_env("VANTHU_PROCESSOR_EFFECTS", "1") not in {"0", "false", "no"},
+            run_saga=_env("VANTHU_PROCESSOR_SAGA", "1") not in {"0", "false", "no"},
             chase_interval=float(_env("VANTHU_PROCESSOR_CHASE_INTERVAL", str(cls.chase_interval))),
             due_soon_days=int(_env("VANTHU_DUE_SOON_DAYS", str(cls.due_soon_days))),
         )

@@ -68,6 +68,8 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
             except Exception as exc:
                 envelope, error = None, f"{type(exc).__name__}: {exc}"
             letters.append((row, envelope, error))
+        # Per document in version order: a missing event may have arrived (and been parked) after later ones.
+        letters.sort(key=lambda item: (0, item[1].stream_id, item[1].version) if item[1] else (1, "", 0))
         ids = sorted({e.stream_id for _, e, _ in letters if e is not None})
         states = await load_states(conn, s, ids, StateCache(0))
         new_states: dict[str, DocumentState] = {}

@@ -54,9 +54,7 @@ class Projector:
         for attempt in range(1, 9):
             try:
                 async with pool.acquire() as conn:
-                    result = await apply_batch(
-                        conn, records, effects=self.config.effects, cache=self.cache, jump_ok=jump_ok
-                    )
+                    result = await apply_batch(conn, records, cache=self.cache, jump_ok=jump_ok)
                 break
             except _RETRYABLE as exc:
                 log.warning("batch of %d failed (attempt %d), retrying: %r", len(records), attempt, exc)
@@ -91,8 +89,8 @@ class Projector:
     async def run_saga(self) -> None:
         """Run queued saga tasks when a batch queues some, and every second in any case."""
         ws = write_side()
-        if ws is None or not self.config.effects:
-            log.warning("delivery saga disabled (write side missing or effects off)")
+        if ws is None or not self.config.run_saga:
+            log.warning("delivery saga off (write side missing or VANTHU_PROCESSOR_SAGA=0)")
             return
         pool = await self.start()
         while True:
@@ -109,7 +107,7 @@ class Projector:
 
     async def chase(self) -> None:
         ws = write_side()
-        if ws is None or not self.config.effects:
+        if ws is None or not self.config.run_saga:
             return
         pool = await self.start()
         run = await chaser.chase(pool, ws, datetime.now(UTC), self.config.due_soon_days)

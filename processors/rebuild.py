@@ -23,6 +23,7 @@ from processors.apply import (
     schema_name,
 )
 from processors.records import from_message
+from processors.topics import partitions
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,7 @@ async def rebuild(
     await consumer.start()
     try:
         await conn.execute("SELECT public.vanthu_rm_create($1)", build)
-        if topic not in await consumer.topics():
-            raise LookupError(f"topic {topic!r} does not exist")
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in await partitions(consumer, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         replay = _Replay(conn, consumer, tps, build, batch, progress)

@@ -1,0 +1,74 @@
+"""The apply transaction against real PostgreSQL: exactly-once effect, gaps, jumps, poison records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.apply import apply_batch
+from processors.deadletters import list_dead_letters, retry
+from tests.processors.helpers import Log
+from tests.processors.workload import Workload, incoming_body, story
+
+REGISTER = {"action": "register"}
+
+
+async def _snapshot(db: Any) -> list[Any]:
+    out = []
+    for table in ("documents", "assignments", "document_offices", "deliveries", "incoming_register"):
+        out.append(await db.fetch(f"SELECT * FROM rm.{table} ORDER BY 1, 2"))
+    return out
+
+
+async def test_redelivered_records_change_nothing(db: Any) -> None:
+    log = Log()
+    records = log.append(Workload(["o1", "o2", "o3"], seed=7).events(3000))
+    first = await apply_batch(db, records[:2000])
+    assert first.applied == 2000 and first.dead == 0
+    before = await _snapshot(db)
+    again = await apply_batch(db, records[:1500])  # a redelivery after a crash
+    assert (again.applied, again.duplicates) == (0, 1500)
+    assert await _snapshot(db) == before
+    rest = await apply_batch(db, records[1000:])  # overlapping: the first half is skipped by offset
+    assert (rest.applied, rest.duplicates) == (1000, 1000)
+    assert await db.fetchval('SELECT sum("offset" + 1) FROM rm.offsets') == 3000
+
+
+async def test_a_jump_past_the_stored_offset_applies_nothing_and_asks_to_seek_back(db: Any) -> None:
+    log = Log(partitions=1)
+    records = log.append(Workload(["o1"], seed=3).events(50))
+    await apply_batch(db, records[:10])
+    result = await apply_batch(db, records[20:30])  # faust positioned past offsets 10..19
+    assert result.applied == 0 and result.seeks == {("t", 0): 10}
+    assert await db.fetchval('SELECT "offset" FROM rm.offsets') == 9
+    resumed = await apply_batch(db, records[10:])
+    assert resumed.applied == 40 and not resumed.seeks
+
+
+async def test_a_version_gap_is_dead_lettered_and_blocks_only_that_document(db: Any) -> None:
+    log = Log(partitions=1)
+    a = story("doc-a", incoming_body("o1"), [REGISTER, {"action": "submit"}, {"action": "mark_for_info"}])
+    b = story("doc-b", incoming_body("o1"), [REGISTER])
+    records = log.append([a[0], a[2], a[3], b[0], b[1]])  # a's version 2 is missing
+    result = await apply_batch(db, records)
+    assert (result.applied, result.dead) == (3, 2)
+    assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 1
+    assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-b'") == 2
+    letters = await list_dead_letters(db)
+    assert [(x["version"], x["reason"]) for x in letters] == [(3, "gap"), (4, "blocked")]
+    # The missing event turns up late: it is parked behind the others, then a retry applies all in order.
+    await apply_batch(db, log.append([a[1]]))
+    assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 1
+    outcome = await retry(db)
+    assert (outcome.resolved, outcome.still_open) == (3, 0)
+    assert await db.fetchval("SELECT state FROM rm.documents WHERE id = 'doc-a'") == "for_info"
+
+
+async def test_a_malformed_record_is_dead_lettered_and_later_events_still_apply(db: Any) -> None:
+    log = Log(partitions=1)
+    a = story("doc-a", incoming_body("o1"), [REGISTER])
+    records = [log.append(a[:1])[0], log.raw(b"doc-a", b"\xff{not json"), *log.append(a[1:])]
+    result = await apply_batch(db, records)
+    assert (result.applied, result.dead) == (2, 1)
+    [letter] = await list_dead_letters(db)
+    assert letter["reason"] == "undecodable" and letter["offset"] == 1 and "UTF-8 JSON" in letter["error"]
+    assert await db.fetchval("SELECT state FROM rm.documents WHERE id = 'doc-a'") == "registered"

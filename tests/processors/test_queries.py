@@ -1,0 +1,124 @@
+"""Read-model queries: accent-free search, office scoping, secrecy, deadlines, registers, statistics."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from processors.apply import apply_batch
+from processors.queries import Viewer, deadlines, get_document, list_documents, register, stats
+from schemas.calendar import default_calendar
+from tests.processors.helpers import Log
+from tests.processors.workload import START, incoming_body, story
+
+O1 = Viewer("o1", "u-1")
+TODAY = date(2026, 3, 2)  # START's local day, a Monday
+
+
+def assign(days: int) -> dict[str, Any]:
+    return {
+        "action": "assign",
+        "lead": {"unit": "unit-1"},
+        "cooperating": [],
+        "directive": "Xử lý",
+        "deadline": {"working_days": days},
+    }
+
+
+async def _load(db: Any, *stories: list[Any]) -> None:
+    await apply_batch(db, Log().append([e for s in stories for e in s]))
+
+
+async def test_search_ignores_vietnamese_accents(db: Any) -> None:
+    await _load(
+        db,
+        story("d1", incoming_body("o1", "Quyết định về việc thành lập tổ công tác"), []),
+        story("d2", incoming_body("o1", "Báo cáo công tác Đảng quý I"), []),
+        story("d3", incoming_body("o1", "Kế hoạch kiểm tra", issuing_body="Văn phòng Trung ương Đảng"), []),
+    )
+
+    async def ids(q: str) -> list[str]:
+        return sorted(d["id"] for d in (await list_documents(db, "o1", O1, q=q)).items)
+
+    assert await ids("quyet dinh") == ["d1"]
+    assert await ids("QUYẾT ĐỊNH") == ["d1"]
+    assert await ids("dang") == ["d2", "d3"]  # đ is d
+    assert await ids("trung uong") == ["d3"]
+    assert await ids("125-QĐ/BTCTU") == ["d1", "d2", "d3"]  # số ký hiệu
+    assert await ids("125-qd") == ["d1", "d2", "d3"]  # its prefix, accents optional
+
+
+async def test_offices_see_their_own_and_secret_documents_only_when_granted(db: Any) -> None:
+    secret = incoming_body("o1", "Tài liệu mật", secrecy="mat")
+    await _load(
+        db,
+        story("open", incoming_body("o1"), []),
+        story("secret", secret, [{"action": "grant_access", "user": "u-granted"}], user="u-clerk"),
+        story("other", incoming_body("o2"), []),
+    )
+    assert await get_document(db, "other", O1) is None
+    assert await get_document(db, "secret", O1) is None
+    assert (await get_document(db, "secret", Viewer("o1", "u-granted")) or {})["id"] == "secret"
+    assert (await get_document(db, "secret", Viewer("o1", "u-clerk")) or {})["id"] == "secret"  # its creator
+    listed = [d["id"] for d in (await list_documents(db, "o1", O1)).items]
+    assert listed == ["open"]
+    assert (await list_documents(db, "o1", Viewer("o2", "u-1"))).items == []
+
+
+async def test_pages_follow_the_cursor(db: Any) -> None:
+    await _load(
+        db, *(story(f"d{i:02d}", incoming_body("o1"), [], now=START + timedelta(minutes=i)) for i in range(7))
+    )
+    seen, cursor = [], None
+    while True:
+        page = await list_documents(db, "o1", O1, limit=3, cursor=cursor)
+        seen += [d["id"] for d in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    assert seen == [f"d{i:02d}" for i in reversed(range(7))]
+
+
+async def test_deadline_status_is_computed_when_read(db: Any) -> None:
+    flow = [{"action": "register"}, {"action": "submit"}]
+    await _load(
+        db,
+        story("soon", incoming_body("o1"), [*flow, assign(1)]),
+        story("later", incoming_body("o1"), [*flow, assign(10)]),
+        story(
+            "done",
+            incoming_body("o1"),
+            [*flow, assign(1), {"action": "start"}, {"action": "complete", "result": "Xong"}],
+        ),
+    )
+    items = await deadlines(db, "o1", O1, due_within=3, today=TODAY)
+    assert [(d["document_id"], d["status"], d["working_days_left"]) for d in items] == [
+        ("soon", "due_soon", 1)
+    ]
+    later = default_calendar().add_working_days(TODAY, 12)
+    items = await deadlines(db, "o1", O1, due_within=0, today=later)
+    assert [(d["document_id"], d["status"]) for d in items] == [("soon", "overdue"), ("later", "overdue")]
+    overdue = await list_documents(db, "o1", O1, overdue=True, today=later)
+    assert sorted(d["id"] for d in overdue.items) == ["later", "soon"]
+    doc = await get_document(db, "done", O1, today=later)
+    assert doc is not None and doc["assignments"][0]["status"] == "completed_on_time"
+    numbers = await stats(db, "o1", TODAY, later, today=later)
+    assert numbers["total"]["received"] == 3
+    assert numbers["total"]["completed_on_time"] == 1 and numbers["total"]["open_past_deadline"] == 2
+    assert numbers["units"][0]["unit_id"] == "unit-1"
+
+
+async def test_registers_list_in_number_order(db: Any) -> None:
+    await _load(
+        db,
+        *(
+            story(f"d{n}", incoming_body("o1", f"Văn bản {n}"), [{"action": "register"}], number=n)
+            for n in (3, 1, 2)
+        ),
+    )
+    rows = await register(db, "o1", "incoming", 2026, O1)
+    assert [(r["number"], r["document_id"], r["summary"]) for r in rows] == [
+        (1, "d1", "Văn bản 1"),
+        (2, "d2", "Văn bản 2"),
+        (3, "d3", "Văn bản 3"),
+    ]
+    assert rows[0]["received_on"] == TODAY and rows[0]["issuing_body"] == "Ban Tổ chức Thành ủy"

@@ -1,0 +1,163 @@
+"""The real worker process on the real broker: live equals rebuild, kill -9, two workers, latency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from deploy.db import connect
+from processors.rebuild import differences, rebuild
+from tests.processors.conftest import Producer, Workers, applied_count, wait_until
+from tests.processors.workload import Workload, incoming_body, story
+
+OFFICES = [f"o{i}" for i in range(1, 9)]
+
+
+class Feed:
+    """LISTENs to the feed channel and counts every notification."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[tuple[str, str, int]] = Counter()
+        self.arrived: dict[tuple[str, int], float] = {}
+
+    def on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        p = json.loads(payload)
+        self.seen[(p["office_id"], p["document_id"], p["version"])] += 1
+        self.arrived.setdefault((p["document_id"], p["version"]), time.monotonic())
+
+
+async def _listen(dsn: str) -> tuple[Any, Feed]:
+    feed = Feed()
+    conn = await connect(dsn)
+    await conn.add_listener("vanthu_feed", feed.on_notify)
+    return conn, feed
+
+
+async def _caught_up(db: Any, topic: str, total: int, within: float = 120) -> None:
+    async def done() -> bool:
+        return await applied_count(db, topic) >= total
+
+    await wait_until(done, within, f"{total} records applied", every=0.2)
+
+
+async def _equal_to_rebuild(workers: Workers, db: Any, target: str = "rm_check") -> None:
+    result = await rebuild(workers.dsn, workers.bootstrap, workers.topic, target=target, swap=False)
+    assert result.events > 0
+    assert await differences(db, "rm", target) == {}
+
+
+async def test_live_read_models_equal_a_rebuild_and_show_events_within_tens_of_ms(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    workers.new("w1").start()
+    listener, feed = await _listen(workers.dsn)
+    events = list(Workload(OFFICES, seed=11).events(12_000))
+    sent = 0
+    for i in range(0, len(events), 1000):  # a mixed workload arriving while the worker runs
+        sent += producer.send(events[i : i + 1000])
+        await asyncio.sleep(0.1)
+    await _caught_up(db, workers.topic, sent)
+
+    latencies = []
+    for n in range(15):
+        [e] = story(f"latency-{n}", incoming_body("o1"), [])
+        t0 = time.monotonic()
+        producer.send([e])
+        key = (e.stream_id, 1)
+        await wait_until(lambda k=key: _true(k in feed.arrived), 10, "the feed notification", every=0.001)  # type: ignore[misc]
+        latencies.append((feed.arrived[key] - t0) * 1000)
+    median = statistics.median(latencies)
+    print(f"\nproduce-to-read-model latency: median {median:.1f} ms, max {max(latencies):.1f} ms")
+    assert median < 100, latencies
+    await listener.close()
+    await _equal_to_rebuild(workers, db)
+    assert all(n == 1 for n in feed.seen.values())
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_rebuild_swaps_in_while_the_worker_keeps_applying(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    workers.new("w1").start()
+    events = list(Workload(OFFICES, seed=12).events(8_000))
+    sent = producer.send(events[:5000])
+    await _caught_up(db, workers.topic, sent)
+    progress: list[str] = []
+    more = threading.Thread(
+        target=lambda: [producer.send(events[i : i + 500]) for i in range(5000, 8000, 500)]
+    )
+    more.start()  # writes keep arriving during the rebuild and its swap
+    result = await rebuild(
+        workers.dsn,
+        workers.bootstrap,
+        workers.topic,
+        keep_old=True,
+        progress=lambda p: progress.append(str(p)),
+    )
+    more.join()
+    assert result.swapped and result.old_schema and progress and "events" in progress[-1]
+    await _caught_up(db, workers.topic, len(events))
+    await _equal_to_rebuild(workers, db, "rm_check2")
+
+
+@pytest.mark.slow
+async def test_kill_9_ten_times_during_50000_events_loses_nothing_and_applies_nothing_twice(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    events = list(Workload(OFFICES, seed=13).events(50_000))
+    listener, feed = await _listen(workers.dsn)
+    worker = workers.new("w1", VANTHU_PROCESSOR_INSTANCE_ID="w1").start()
+
+    def produce() -> None:
+        for i in range(0, len(events), 500):
+            producer.send(events[i : i + 500])
+            time.sleep(0.2)
+
+    feeder = threading.Thread(target=produce)
+    feeder.start()
+    rng = random.Random(5)
+    started = time.monotonic()
+    for _ in range(10):
+        await asyncio.sleep(rng.uniform(0.8, 2.5))
+        worker.kill()
+        worker.start()
+    feeder.join()
+    await _caught_up(db, workers.topic, len(events), within=150)
+    print(f"\n50,000 events with 10 kills applied in {time.monotonic() - started:.1f}s")
+    await listener.close()
+    await _equal_to_rebuild(workers, db)
+    duplicates = {k: n for k, n in feed.seen.items() if n > 1}
+    assert duplicates == {}
+    assert {(d, v) for _, d, v in feed.seen} == {(e.stream_id, e.version) for e in events}
+
+
+@pytest.mark.slow
+async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_dies(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    w1, w2 = workers.new("w1").start(), workers.new("w2").start()
+    events = list(Workload(OFFICES, seed=14).events(12_000))
+    sent = producer.send(events[:4000])
+    await _caught_up(db, workers.topic, sent)
+    assert "assigned" in w1.log.read_text() and "assigned" in w2.log.read_text()
+    feeder = threading.Thread(
+        target=lambda: [producer.send(events[i : i + 500]) for i in range(4000, 12000, 500)]
+    )
+    feeder.start()
+    await asyncio.sleep(0.5)
+    w1.kill()
+    feeder.join()
+    await _caught_up(db, workers.topic, len(events), within=90)
+    assert w2.alive
+    await _equal_to_rebuild(workers, db)
