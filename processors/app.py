@@ -47,10 +47,33 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         async for events in stream.take_events(config.batch, within=config.within):
             await projector.process([from_message(e.message) for e in events])
 
+    async def reposition() -> None:
+        # faust positions partitions at the group's committed offsets (after every rebalance, and when
+        # it finds its flow stopped); those can be past records never applied. Stored offsets win.
+        ours = [tp for tp in app.consumer.assignment() if tp.topic == config.topic]
+        stored = await projector.stored_offsets(config.topic)
+        targets = {tp: stored.get(tp.partition, -1) + 1 for tp in ours}
+        if targets:
+            await app.consumer.seek_wait(targets)
+            log.info(
+                "positioned at the stored offsets + 1: %s",
+                sorted((t.partition, o) for t, o in targets.items()),
+            )
+
     async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         tps = [(tp.topic, tp.partition) for tp in (args[0] if args else ())]
         log.info("assigned %s", sorted(tps))
         projector.on_assigned(tps)
+        consumer = app.consumer
+        if not getattr(consumer, "_vanthu_positions", False):
+            faust_seek = consumer.perform_seek
+
+            async def perform_seek() -> None:
+                await faust_seek()
+                await reposition()
+
+            consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+            consumer._vanthu_positions = True  # type: ignore[attr-defined]
 
     app.on_partitions_assigned.connect(assigned)
 

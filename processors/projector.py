@@ -12,7 +12,7 @@ import asyncpg
 
 from deploy.db import create_pool
 from processors import chaser, saga
-from processors.apply import BatchResult, StateCache, apply_batch
+from processors.apply import LIVE_SCHEMA, PROJECTION, BatchResult, StateCache, apply_batch
 from processors.config import ProcessorConfig
 from processors.records import Record, TopicPartition
 from processors.writeside import write_side
@@ -46,6 +46,16 @@ class Projector:
         """A new assignment: forget seeks in flight; the first batch checks each partition's position."""
         for tp in assigned:
             self._sought.pop(tp, None)
+
+    async def stored_offsets(self, topic: str) -> dict[int, int]:
+        """The last offset applied per partition of `topic`, from the read models."""
+        pool = await self.start()
+        rows = await pool.fetch(
+            f'SELECT partition, "offset" FROM {LIVE_SCHEMA}.offsets WHERE projection = $1 AND topic = $2',
+            PROJECTION,
+            topic,
+        )
+        return {r["partition"]: r["offset"] for r in rows}
 
     async def process(self, records: Sequence[Record]) -> BatchResult:
         pool = await self.start()

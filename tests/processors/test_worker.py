@@ -86,6 +86,10 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def _more(db: Any, topic: str, than: int) -> bool:
+    return await applied_count(db, topic) > than
+
+
 async def test_rebuild_swaps_in_while_the_worker_keeps_applying(
     workers: Workers, producer: Producer, db: Any
 ) -> None:
@@ -122,19 +126,27 @@ async def test_kill_9_ten_times_during_50000_events_loses_nothing_and_applies_no
     def produce() -> None:
         for i in range(0, len(events), 500):
             producer.send(events[i : i + 500])
-            time.sleep(0.2)
+            time.sleep(0.3)
 
     feeder = threading.Thread(target=produce)
     feeder.start()
     rng = random.Random(5)
     started = time.monotonic()
+    kills_mid_stream = 0
     for _ in range(10):
-        await asyncio.sleep(rng.uniform(0.8, 2.5))
+        # Kill at a random moment once this incarnation is applying records, not while it starts up.
+        before = await applied_count(db, workers.topic)
+        await wait_until(lambda b=before: _more(db, workers.topic, b), 60, "the restarted worker applying")  # type: ignore[misc]
+        await asyncio.sleep(rng.uniform(0.0, 0.6))
+        kills_mid_stream += feeder.is_alive()
         worker.kill()
         worker.start()
     feeder.join()
     await _caught_up(db, workers.topic, len(events), within=150)
-    print(f"\n50,000 events with 10 kills applied in {time.monotonic() - started:.1f}s")
+    print(
+        f"\n50,000 events, 10 kills ({kills_mid_stream} while producing), all applied in "
+        f"{time.monotonic() - started:.1f}s"
+    )
     await listener.close()
     await _equal_to_rebuild(workers, db)
     duplicates = {k: n for k, n in feed.seen.items() if n > 1}
@@ -160,4 +172,26 @@ async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_othe
     feeder.join()
     await _caught_up(db, workers.topic, len(events), within=90)
     assert w2.alive
+    await _equal_to_rebuild(workers, db)
+
+
+async def test_the_worker_seeks_back_when_the_groups_committed_offsets_ran_ahead(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    """faust's committed offsets can pass records never applied: the stored offsets win."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    events = list(Workload(OFFICES, seed=15).events(3000))
+    producer.send(events)
+    group = KafkaConsumer(
+        bootstrap_servers=workers.bootstrap, group_id=workers.group, enable_auto_commit=False
+    )
+    tps = [TopicPartition(workers.topic, p) for p in range(6)]
+    ends = group.end_offsets(tps)
+    group.commit({tp: OffsetAndMetadata(ends[tp], None, -1) for tp in tps})  # as if all were processed
+    group.close()
+    worker = workers.new("w1").start()
+    await _caught_up(db, workers.topic, len(events), within=60)
+    assert "positioned at the stored offsets + 1: [(0, 0), (1, 0)" in worker.log.read_text()
     await _equal_to_rebuild(workers, db)
