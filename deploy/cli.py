@@ -61,6 +61,62 @@ def _schemas(args: argparse.Namespace) -> int:
     return int(export_main([args.dir]) or 0)
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from deploy.settings import Settings
+    from processors.rebuild import Progress, rebuild
+
+    s = Settings.from_env()
+
+    def show(p: Progress) -> None:
+        print(f"\r{p}   ", end="", file=sys.stderr, flush=True)
+
+    result = asyncio.run(
+        rebuild(
+            s.dsn, s.bootstrap, s.events_topic, swap=not args.no_swap, keep_old=args.keep_old, progress=show
+        )
+    )
+    print(file=sys.stderr)
+    where = "swapped in as rm" if result.swapped else f"left in schema {result.schema}"
+    print(f"rebuilt {result.events} events in {result.seconds:.1f}s; {where}")
+    return 0
+
+
+def _deadletters(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from deploy.db import connect
+    from deploy.settings import Settings
+    from processors.deadletters import list_dead_letters, retry
+
+    async def run() -> int:
+        conn = await connect(Settings.from_env().dsn)
+        try:
+            if args.action == "retry":
+                result = await retry(conn, document_id=args.document)
+                print(f"resolved {result.resolved}, still open {result.still_open}")
+                return 0 if result.still_open == 0 else 1
+            rows = await list_dead_letters(conn, None if args.all else "open")
+            for r in rows:
+                print(
+                    f"{r['topic']}:{r['partition']}@{r['offset']}  {r['status']:<8}  {r['reason']:<11}  "
+                    f"{r['document_id'] or '-'} v{r['version'] or '?'} {r['event_type'] or ''}  {r['error']}"
+                )
+            print(f"{len(rows)} dead letter(s)")
+            return 0
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _processor(args: argparse.Namespace) -> int:
+    from processors.worker import main as worker_main
+
+    return worker_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vanthu", description="vanthu: documents and deadlines, event-sourced."
@@ -81,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.set_defaults(run=_migrate)
+
+    p = sub.add_parser("processor", help="run one read-model processor worker (faust) in the foreground")
+    p.set_defaults(run=_processor)
+
+    p = sub.add_parser("rebuild", help="replay the events topic into fresh read models, then swap them in")
+    p.add_argument("--no-swap", action="store_true", help="build into a new schema and leave rm as it is")
+    p.add_argument("--keep-old", action="store_true", help="keep the replaced schema as rm_old_<time>")
+    p.set_defaults(run=_rebuild)
+
+    p = sub.add_parser("deadletters", help="records the processors could not decode or apply")
+    p.add_argument(
+        "action", nargs="?", default="list", choices=["list", "retry"], help="list (default) or retry"
+    )
+    p.add_argument("--all", action="store_true", help="with list: resolved ones too")
+    p.add_argument("--document", help="with retry: only this document")
+    p.set_defaults(run=_deadletters)
 
     p = sub.add_parser("settings", help="list every VANTHU_ environment variable with its default")
     p.set_defaults(run=_settings)

@@ -34,4 +34,6 @@ def services(settings: Settings) -> list[Service]:
             ),
             marker="api.app:app",
         ),
+        # The read-model processor (faust): one worker; run more with `vanthu processor` to share partitions.
+        Service("processor", ("processors.worker",), marker="processors.worker"),
     ]
