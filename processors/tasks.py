@@ -36,7 +36,8 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
                 )
             )
     source = after.source
-    changed = before.state is not after.state or before.version == 0
+    # A new copy is recorded as received by the delivery itself; report only later changes of state.
+    changed = before.version > 0 and before.state is not after.state
     if (
         source is not None
         and after.kind is DocumentKind.INCOMING
