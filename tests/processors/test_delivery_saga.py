@@ -55,8 +55,9 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
     try:
         leader = Actor(user="u-lead", office=city.id, roles=("clerk", "leader"))
         doc = "directive-1"
-        body = {"kind": "outgoing", "office_id": city.id, "document_type": "CT",
-                "summary": "Chỉ thị về việc tổ chức đại hội chi bộ", "urgency": "khan", "secrecy": "thuong"}  # fmt: skip
+        summary = "Chỉ thị về việc tổ chức đại hội chi bộ"
+        body = {"kind": "outgoing", "office_id": city.id, "document_type": "CT", "summary": summary,
+                "urgency": "khan", "secrecy": "thuong"}  # fmt: skip
         version = (
             await handle(pool, parse_create(body), document_id=doc, expected_version=0, actor=leader)
         ).state.version
@@ -73,7 +74,8 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
 
         async def delivered() -> bool:
             n = await db.fetchval(
-                "SELECT count(*) FROM rm.deliveries WHERE source_document_id = $1 AND copy_document_id IS NOT NULL",
+                """SELECT count(*) FROM rm.deliveries
+                   WHERE source_document_id = $1 AND copy_document_id IS NOT NULL""",
                 doc,
             )
             return n == 22
@@ -91,7 +93,8 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
         assert ws is not None
         await run_tasks(pool, ws)
         stored = await db.fetchval(
-            "SELECT count(*) FROM events WHERE type = 'DocumentReceived' AND convert_from(body, 'UTF8') LIKE '%' || $1 || '%'",
+            """SELECT count(*) FROM events
+               WHERE type = 'DocumentReceived' AND convert_from(body, 'UTF8') LIKE '%' || $1 || '%'""",
             doc,
         )
         assert stored == 22
@@ -103,17 +106,17 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
         )
 
         # Each district takes its copy to a different point.
+        assign = {"action": "assign", "lead": {"unit": "u1"}, "cooperating": [], "directive": "",
+                  "deadline": {"working_days": 5}}  # fmt: skip
+        to_assigned = [{"action": "register"}, {"action": "submit"}, assign]
         paths = [
             [],
             [{"action": "register"}],
             [{"action": "register"}, {"action": "submit"}],
-            [{"action": "register"}, {"action": "submit"},
-             {"action": "assign", "lead": {"unit": "u1"}, "cooperating": [], "directive": "", "deadline": {"working_days": 5}}],
-            [{"action": "register"}, {"action": "submit"},
-             {"action": "assign", "lead": {"unit": "u1"}, "cooperating": [], "directive": "", "deadline": {"working_days": 5}},
-             {"action": "start"}, {"action": "complete", "result": "Đã triển khai"}],
+            to_assigned,
+            [*to_assigned, {"action": "start"}, {"action": "complete", "result": "Đã triển khai"}],
             [{"action": "return", "reason": "Gửi nhầm"}],
-        ]  # fmt: skip
+        ]
         expected = {}
         for i, district in enumerate(districts):
             copy = copy_id(doc, district)

@@ -195,3 +195,31 @@ async def test_the_worker_seeks_back_when_the_groups_committed_offsets_ran_ahead
     await _caught_up(db, workers.topic, len(events), within=60)
     assert "positioned at the stored offsets + 1: [(0, 0), (1, 0)" in worker.log.read_text()
     await _equal_to_rebuild(workers, db)
+
+
+async def test_a_malformed_record_on_the_topic_is_dead_lettered_and_later_events_still_apply(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    import subprocess
+    import sys
+
+    workers.new("w1").start()
+    a = story("doc-a", incoming_body("o1"), [{"action": "register"}])
+    producer.send(a[:1])
+    poison = producer.send_raw(b"doc-a", b'{"event_id": "not a uuid"}', [("type", b"DocumentRegistered")])
+    producer.send_raw(None, b"\x00\x01 binary junk")
+    later = list(Workload(OFFICES, seed=16).events(500))
+    producer.send([a[1], *later])
+    await _caught_up(db, workers.topic, 503)
+    assert await db.fetchval("SELECT state FROM rm.documents WHERE id = 'doc-a'") == "registered"
+    letters = await db.fetch('SELECT partition, "offset", reason FROM rm.dead_letters ORDER BY "offset"')
+    assert len(letters) == 2 and {r["reason"] for r in letters} == {"undecodable"}
+    assert (poison.partition, poison.offset) in {(r["partition"], r["offset"]) for r in letters}
+
+    env = {**workers.started[0].env}
+    cli = [sys.executable, "-m", "deploy.cli", "deadletters"]
+    run = subprocess.run
+    listed = (await asyncio.to_thread(run, cli, env=env, capture_output=True, text=True, check=True)).stdout
+    assert "2 dead letter(s)" in listed and "event_id: must be a UUID" in listed
+    retried = await asyncio.to_thread(run, [*cli, "retry"], env=env, capture_output=True, text=True)
+    assert retried.returncode == 1 and "resolved 0, still open 2" in retried.stdout
