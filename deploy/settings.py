@@ -38,8 +38,28 @@ class Settings:
     pg_port: int = _doc("Loopback port of the local PostgreSQL cluster.", 15432)
     pg_database: str = _doc("Database name of the local cluster.", "vanthu")
     pg_dsn: str = _doc("PostgreSQL DSN the services use; defaults to the local cluster.", "")
+    pg_app_dsn: str = _doc(
+        "DSN of the non-superuser role the services write with (INSERT/SELECT only on events); "
+        "defaults to VANTHU_PG_DSN with the user vanthu_app.",
+        "",
+    )
+    offices_file: Path = _doc(
+        "JSON file of the offices and their units (id, name, code, parent_id, units).",
+        REPO_ROOT / "deploy" / "offices.json",
+    )
     api_host: str = _doc("Address the HTTP API binds to.", "127.0.0.1")
     api_port: int = _doc("Port of the HTTP API.", 18000)
+    jwt_secret: str = _doc(
+        "HS256 secret that signs and verifies local tokens (`vanthu token`); change it outside a laptop.",
+        "vanthu-local-development-only-hs256-secret",
+    )
+    jwks_file: str = _doc(
+        "Path or URL of a JWKS document; when set, RS256 tokens are verified against its keys.", ""
+    )
+    jwt_issuer: str = _doc("Expected `iss` claim of tokens (empty: not checked).", "")
+    cors_origins: str = _doc("Comma-separated origins allowed by CORS (e.g. http://localhost:5173).", "")
+    due_soon_days: int = _doc("Working days before a due date when an assignment counts as due soon.", 3)
+    read_wait_ms: int = _doc("Longest wait of a read given ?after=<position> for the read models.", 5000)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -68,10 +88,27 @@ class Settings:
     def dsn(self) -> str:
         return self.pg_dsn or f"postgresql://vanthu@127.0.0.1:{self.pg_port}/{self.pg_database}"
 
+    @property
+    def app_dsn(self) -> str:
+        """The DSN of the services' own role (vanthu_app), which cannot change or delete events."""
+        return self.pg_app_dsn or with_user(self.dsn, APP_ROLE)
+
     def dsn_for(self, database: str) -> str:
         """The DSN of another database on the same server."""
         base, _, _ = self.dsn.rpartition("/")
         return f"{base}/{database}"
+
+
+APP_ROLE = "vanthu_app"  # created by migration 0002; INSERT/SELECT only on the event store
+
+
+def with_user(dsn: str, user: str) -> str:
+    """`dsn` with its user replaced (and any password dropped)."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        raise ValueError(f"not a URL-style DSN: {dsn!r}")
+    _, at, host = rest.rpartition("@")
+    return f"{scheme}://{user}@{host if at else rest}"
 
 
 def documented() -> list[tuple[str, str, str]]:

@@ -1,0 +1,38 @@
+"""The write side's refusals; schemas' DomainError passes through `handle` unchanged."""
+
+from __future__ import annotations
+
+from schemas.state import DocumentState
+
+
+class VersionConflict(Exception):
+    """The document is not at the version the caller expected (someone else acted first)."""
+
+    def __init__(self, document_id: str, expected_version: int | None, state: DocumentState) -> None:
+        self.document_id = document_id
+        self.expected_version = expected_version
+        self.current_version = state.version
+        self.state = state
+        super().__init__(
+            f"document {document_id}: expected version {expected_version}, it is at {state.version}"
+        )
+
+
+class IdempotencyKeyReused(Exception):
+    """An idempotency key already answered a different command."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+
+
+class DocumentNotFound(Exception):
+    def __init__(self, document_id: str) -> None:
+        self.document_id = document_id
+        super().__init__(f"document {document_id} does not exist")
+
+
+class UnknownOffice(LookupError):
+    def __init__(self, office_id: str) -> None:
+        self.office_id = office_id
+        super().__init__(f"office {office_id!r} is not configured")

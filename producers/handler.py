@@ -1,0 +1,205 @@
+"""`handle`: the one command handler. Load ▸ number ▸ decide ▸ append, in one Postgres transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from producers import store
+from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
+from producers.numbering import take_number
+from producers.offices import configured_offices
+from producers.store import Conn
+from schemas.commands import CREATION_COMMANDS, Command, IssueDocument, ReceiveDocument
+from schemas.decider import decide
+from schemas.envelope import Actor, Envelope, canonical_json
+from schemas.evolve import fold
+from schemas.numbering import numbering_needed, with_number
+from schemas.recording import record
+from schemas.state import DocumentState
+
+MAX_ATTEMPTS = 50  # for expected_version=None: retries after losing a race for the next version
+_VERSION_TAKEN = "events_stream_id_version_key"
+
+
+@dataclass(frozen=True)
+class HandleResult:
+    state: DocumentState  # the document after the write
+    events: list[Envelope]  # what was appended; empty on an idempotent replay
+    position: int  # global position of the last event of this write (the API's consistency token)
+    warnings: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+
+async def handle(
+    pool_or_conn: asyncpg.Pool[Any] | Conn,
+    command: Command,
+    *,
+    document_id: str,
+    expected_version: int | None,
+    actor: Actor,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    causation_id: UUID | None = None,
+    correlation_id: UUID | None = None,
+) -> HandleResult:
+    """Decide `command` on the document and append its events, or refuse.
+
+    Raises VersionConflict, IdempotencyKeyReused, DocumentNotFound, UnknownOffice, or the decider's
+    DomainError. `expected_version=None` takes whatever the current version is (system commands).
+    """
+    now = now or datetime.now(UTC)
+    args = _Args(
+        command, document_id, expected_version, actor, idempotency_key, now, causation_id, correlation_id
+    )
+    if isinstance(pool_or_conn, asyncpg.Pool):
+        async with pool_or_conn.acquire() as conn:
+            return await _handle(conn, args)
+    return await _handle(pool_or_conn, args)
+
+
+@dataclass(frozen=True)
+class _Args:
+    command: Command
+    document_id: str
+    expected_version: int | None
+    actor: Actor
+    idempotency_key: str | None
+    now: datetime
+    causation_id: UUID | None
+    correlation_id: UUID | None
+
+
+async def _handle(conn: Conn, a: _Args) -> HandleResult:
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return await _attempt(conn, a)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _VERSION_TAKEN:
+                raise
+        # Another writer appended this version first and has committed by now.
+        if a.expected_version is not None:
+            current = await store.load(conn, a.document_id)
+            raise VersionConflict(a.document_id, a.expected_version, current.state)
+    raise RuntimeError(f"document {a.document_id}: gave up after {MAX_ATTEMPTS} lost races")
+
+
+async def _attempt(conn: Conn, a: _Args) -> HandleResult:
+    request_hash = _request_hash(a)
+    if a.idempotency_key is not None:
+        replay = await _replay(conn, a.idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+
+    loaded = await store.load(conn, a.document_id)
+    state = loaded.state
+    if a.expected_version is not None and state.version != a.expected_version:
+        if state.version == 0:
+            raise DocumentNotFound(a.document_id)
+        raise VersionConflict(a.document_id, a.expected_version, state)
+    if state.version == 0 and not isinstance(a.command, CREATION_COMMANDS):
+        raise DocumentNotFound(a.document_id)
+
+    command, warnings = a.command, []
+    needed = numbering_needed(command, state, a.now)
+    if needed is not None:
+        number = await take_number(conn, needed)
+        code = configured_offices().code(needed.office_id) if isinstance(command, IssueDocument) else None
+        command = with_number(command, number, code)
+    if isinstance(command, ReceiveDocument):
+        warnings += await _note_incoming(conn, a.document_id, command)
+
+    events = decide(command, state, a.now)
+    envelopes = record(
+        events,
+        state,
+        now=a.now,
+        actor=a.actor,
+        causation_id=a.causation_id,
+        correlation_id=a.correlation_id,
+        idempotency_key=a.idempotency_key,
+    )
+    appended = await store.append(conn, envelopes, loaded.last_hash)
+    after = fold(envelopes, state)
+    if store.snapshot_due(state.version, after.version):
+        await store.save_snapshot(conn, after, appended[-1].hash)
+    position = appended[-1].position
+    if a.idempotency_key is not None:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (key, request_hash, document_id, version, position, warnings) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            a.idempotency_key,
+            request_hash,
+            a.document_id,
+            after.version,
+            position,
+            warnings,
+        )
+    return HandleResult(after, envelopes, position, warnings)
+
+
+def _request_hash(a: _Args) -> bytes:
+    request: dict[str, Any] = {
+        "document_id": a.document_id,
+        "action": a.command.action,
+        "command": a.command.model_dump(mode="json", by_alias=True),
+        "actor": a.actor.to_dict(),
+    }
+    return hashlib.sha256(canonical_json(request)).digest()
+
+
+async def _replay(conn: Conn, key: str, request_hash: bytes) -> HandleResult | None:
+    # Same-key requests queue here, so the second one sees the first one's row once it commits.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", key)
+    row = await conn.fetchrow(
+        "SELECT request_hash, document_id, version, position, warnings FROM idempotency_keys WHERE key = $1",
+        key,
+    )
+    if row is None:
+        return None
+    if bytes(row["request_hash"]) != request_hash:
+        raise IdempotencyKeyReused(key)
+    first = await store.load(conn, row["document_id"], up_to=row["version"])
+    return HandleResult(first.state, [], row["position"], list(row["warnings"]), replayed=True)
+
+
+def _key(text: str) -> str:
+    """Comparison form of a số ký hiệu or an issuing body: NFC, case- and space-insensitive."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+async def _note_incoming(conn: Conn, document_id: str, command: ReceiveDocument) -> list[str]:
+    """Record the received document; warn when its office already received the same one."""
+    body_key, code_key = _key(command.issuing_body), _key(command.number_code)
+    earlier = await conn.fetch(
+        "SELECT document_id FROM incoming_received WHERE office_id = $1 AND number_code_key = $2 "
+        "AND document_date = $3 AND issuing_body_key = $4 AND document_id <> $5 ORDER BY document_id",
+        command.office_id,
+        code_key,
+        command.document_date,
+        body_key,
+        document_id,
+    )
+    await conn.execute(
+        "INSERT INTO incoming_received (document_id, office_id, issuing_body_key, number_code_key, "
+        "document_date) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id) DO NOTHING",
+        document_id,
+        command.office_id,
+        body_key,
+        code_key,
+        command.document_date,
+    )
+    if not earlier:
+        return []
+    ids = ", ".join(r["document_id"] for r in earlier)
+    return [
+        f"duplicate: {command.number_code} of {command.issuing_body} dated {command.document_date} "
+        f"was already received by office {command.office_id} (document {ids})"
+    ]

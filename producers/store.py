@@ -1,0 +1,122 @@
+"""The event store's reads and writes: load a document's stream, append envelopes with their hashes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from producers.hashing import GENESIS, event_hash
+from producers.locks import APPEND, CHANNEL, LOCK_CLASS
+from schemas.envelope import Envelope
+from schemas.evolve import fold
+from schemas.state import DocumentState, initial_state
+
+# A connection of its own or one borrowed from a pool: everything here takes either.
+Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+
+SNAPSHOT_EVERY = 100  # events between snapshots of a stream
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A document's state as loaded, with what the next append chains from."""
+
+    state: DocumentState
+    last_hash: bytes
+    last_position: int | None  # None when loaded from a snapshot with nothing after it
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    envelope: Envelope
+    position: int
+    hash: bytes
+
+
+async def load(conn: Conn, document_id: str, up_to: int | None = None) -> Stream:
+    """The document at its latest version (or at `up_to`), from the newest usable snapshot onward."""
+    limit = up_to if up_to is not None else 2**31 - 1
+    snap = await conn.fetchrow(
+        "SELECT version, state, hash FROM snapshots WHERE stream_id = $1 AND version <= $2 "
+        "ORDER BY version DESC LIMIT 1",
+        document_id,
+        limit,
+    )
+    state = initial_state(document_id)
+    last_hash, after = GENESIS, 0
+    if snap is not None:
+        state, last_hash, after = DocumentState.from_dict(snap["state"]), snap["hash"], snap["version"]
+    rows = await conn.fetch(
+        "SELECT position, body, hash FROM events WHERE stream_id = $1 AND version > $2 AND version <= $3 "
+        "ORDER BY version",
+        document_id,
+        after,
+        limit,
+    )
+    if not rows:
+        return Stream(state, last_hash, None)
+    state = fold((Envelope.from_json(r["body"]) for r in rows), state)
+    return Stream(state, rows[-1]["hash"], rows[-1]["position"])
+
+
+async def append(conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes) -> list[Appended]:
+    """Insert `envelopes` (one document, consecutive versions) in the caller's transaction.
+
+    Raises asyncpg.UniqueViolationError when another transaction took one of these versions first.
+    """
+    bodies, hashes, prevs = [], [], []
+    for envelope in envelopes:
+        body = envelope.canonical_bytes()
+        prevs.append(prev_hash)
+        prev_hash = event_hash(prev_hash, body)
+        bodies.append(body)
+        hashes.append(prev_hash)
+    # Shared with other appenders, exclusive for the anchorer: once it holds the lock, every position
+    # already handed out belongs to a finished transaction. Taken just before the positions are.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared($1, $2), pg_notify($3, '')", LOCK_CLASS, APPEND, CHANNEL
+    )
+    positions = await conn.fetch(
+        """
+        WITH ins AS (
+            INSERT INTO events (stream_id, version, event_id, type, schema_version, occurred_at,
+                                body, prev_hash, hash)
+            SELECT $1, v, i, t, s, o, b, p, h
+            FROM unnest($2::int[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[],
+                        $7::bytea[], $8::bytea[], $9::bytea[]) AS u(v, i, t, s, o, b, p, h)
+            ORDER BY v
+            RETURNING position, version)
+        , queued AS (INSERT INTO outbox (position) SELECT position FROM ins)
+        SELECT position FROM ins ORDER BY version
+        """,
+        envelopes[0].stream_id,
+        [e.version for e in envelopes],
+        [e.event_id for e in envelopes],
+        [e.type for e in envelopes],
+        [e.schema_version for e in envelopes],
+        [e.occurred_at for e in envelopes],
+        bodies,
+        prevs,
+        hashes,
+    )
+    return [Appended(e, r["position"], h) for e, r, h in zip(envelopes, positions, hashes, strict=True)]
+
+
+async def save_snapshot(conn: Conn, state: DocumentState, hash_: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO snapshots (stream_id, version, state, hash) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING",
+        state.id,
+        state.version,
+        state.to_dict(),
+        hash_,
+    )
+
+
+def snapshot_due(before: int, after: int) -> bool:
+    """A snapshot is kept each time a stream passes a multiple of SNAPSHOT_EVERY."""
+    return after // SNAPSHOT_EVERY > before // SNAPSHOT_EVERY

@@ -1,0 +1,97 @@
+"""Fixtures of the write side: a pool of the services' own role on a fresh database, and command makers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from deploy.db import connect, create_pool
+from deploy.settings import APP_ROLE, with_user
+from producers.handler import HandleResult, handle
+from schemas.enums import DocumentKind
+from schemas.envelope import Actor
+from schemas.parsing import parse_action, parse_create
+
+NOW = datetime(2024, 4, 26, 2, 0, tzinfo=UTC)  # Friday 26/4/2024, 09:00 in Hà Nội
+CLERK = Actor(user="u-clerk", office="tu-hcm", roles=("clerk", "leader"))
+
+INCOMING: dict[str, Any] = {
+    "kind": "incoming",
+    "office_id": "tu-hcm",
+    "issuing_body": "Ban Tổ chức Trung ương",
+    "number_code": "125-CV/BTCTW",
+    "document_date": "2024-04-20",
+    "document_type": "CV",
+    "summary": "Về việc chuẩn bị nhân sự đại hội",
+}
+OUTGOING: dict[str, Any] = {
+    "kind": "outgoing",
+    "office_id": "tu-hcm",
+    "document_type": "CV",
+    "summary": "Về việc báo cáo tình hình",
+}
+TASK: dict[str, Any] = {"kind": "task", "office_id": "tu-hcm", "title": "Chuẩn bị báo cáo"}
+ASSIGN: dict[str, Any] = {
+    "action": "assign",
+    "lead": {"unit": "tu-hcm.tong-hop"},
+    "directive": "Xử lý",
+    "deadline": {"working_days": 5},
+}
+
+
+@pytest.fixture
+def app_dsn(database: str) -> str:
+    """The fresh database, reached as the services' role (INSERT/SELECT only on events)."""
+    return with_user(database, APP_ROLE)
+
+
+@pytest.fixture
+async def pool(app_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
+    p = await create_pool(app_dsn, min_size=2, max_size=30)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def admin(database: str) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """A superuser connection to the same database, for looking behind the role's back."""
+    conn = await connect(database)
+    yield conn
+    await conn.close()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def create(pool: Any, body: dict[str, Any], document_id: str | None = None, **kw: Any) -> HandleResult:
+    return await handle(
+        pool,
+        parse_create(body),
+        document_id=document_id or new_id(),
+        expected_version=0,
+        actor=CLERK,
+        now=NOW,
+        **kw,
+    )
+
+
+async def act(
+    pool: Any, result: HandleResult, body: dict[str, Any], now: datetime = NOW, **kw: Any
+) -> HandleResult:
+    state = result.state
+    assert state.kind is not None
+    return await handle(
+        pool,
+        parse_action(DocumentKind(state.kind), body),
+        document_id=state.id,
+        expected_version=state.version,
+        actor=CLERK,
+        now=now,
+        **kw,
+    )

@@ -1,0 +1,202 @@
+"""`handle` against a real database: versions, idempotency, numbering, warnings, snapshots, the role."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+
+from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
+from producers.handler import handle
+from producers.store import load
+from schemas.decider import DomainError
+from schemas.parsing import parse_action, parse_create
+from tests.producers.conftest import ASSIGN, CLERK, INCOMING, NOW, OUTGOING, TASK, act, create, new_id
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_create_then_act_appends_with_versions_and_positions(pool: asyncpg.Pool[Any]) -> None:
+    created = await create(pool, INCOMING)
+    assert created.state.version == 1 and len(created.events) == 1 and not created.replayed
+    registered = await act(pool, created, {"action": "register"})
+    assert registered.state.incoming_number == 1
+    assert registered.position > created.position
+    assert [e.version for e in registered.events] == [2]
+
+
+async def test_stale_version_missing_document_and_second_creation_are_refused(
+    pool: asyncpg.Pool[Any],
+) -> None:
+    created = await create(pool, TASK)
+    await act(pool, created, ASSIGN)
+    with pytest.raises(VersionConflict) as conflict:
+        await act(pool, created, {"action": "cancel", "reason": "Không cần nữa"})
+    assert conflict.value.current_version == 2 and conflict.value.state.version == 2
+    with pytest.raises(VersionConflict):
+        await create(pool, TASK, document_id=created.state.id)
+    with pytest.raises(DocumentNotFound):
+        await handle(
+            pool,
+            parse_action("task", {"action": "cancel", "reason": "x"}),
+            document_id=new_id(),
+            expected_version=None,
+            actor=CLERK,
+        )
+    with pytest.raises(DomainError):
+        await act(pool, created.__class__(**{**created.__dict__, "state": conflict.value.state}), ASSIGN)
+
+
+async def test_same_key_same_command_appends_once_and_a_different_command_is_refused(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    created = await create(pool, TASK, idempotency_key="k-create")
+    again = await create(pool, TASK, document_id=created.state.id, idempotency_key="k-create")
+    assert again.replayed and again.events == [] and again.state == created.state
+    assert again.position == created.position
+
+    retries = await asyncio.gather(
+        *(act(pool, created, ASSIGN, idempotency_key="k-assign") for _ in range(8))
+    )
+    assert sum(not r.replayed for r in retries) == 1
+    assert {r.state.version for r in retries} == {2}
+    assert await admin.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", created.state.id) == 2
+
+    with pytest.raises(IdempotencyKeyReused):
+        await act(pool, created, {**ASSIGN, "directive": "Khác"}, idempotency_key="k-assign")
+
+
+async def test_fifty_concurrent_writers_one_success_per_version(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    created = await create(pool, TASK)
+    assigned = await act(pool, created, ASSIGN)
+    rounds, writers = 6, 50
+    current = assigned
+    for round_ in range(rounds):
+
+        async def attempt(i: int, at: Any = current, r: int = round_) -> Any:
+            try:
+                return await act(pool, at, {"action": "report_progress", "percent": r, "note": f"w{i}"})
+            except VersionConflict as exc:
+                return exc
+
+        outcomes = await asyncio.gather(*(attempt(i) for i in range(writers)))
+        wins = [o for o in outcomes if not isinstance(o, VersionConflict)]
+        conflicts = [o for o in outcomes if isinstance(o, VersionConflict)]
+        assert len(wins) == 1 and len(conflicts) == writers - 1
+        assert {c.current_version for c in conflicts} == {current.state.version + 1}
+        current = wins[0]
+    rows = await admin.fetch(
+        "SELECT version FROM events WHERE stream_id = $1 ORDER BY position", created.state.id
+    )
+    assert [r["version"] for r in rows] == list(range(1, 3 + rounds))
+
+
+async def test_none_expected_version_retries_until_it_lands(pool: asyncpg.Pool[Any]) -> None:
+    created = await create(pool, TASK)
+    assigned = await act(pool, created, ASSIGN)
+
+    async def system(i: int) -> Any:
+        command = parse_action("task", {"action": "report_progress", "percent": i % 100})
+        return await handle(pool, command, document_id=created.state.id, expected_version=None, actor=CLERK)
+
+    results = await asyncio.gather(*(system(i) for i in range(20)))
+    assert sorted(r.state.version for r in results) == list(range(3, 23))
+    async with pool.acquire() as conn:
+        assert (await load(conn, assigned.state.id)).state.version == 22
+
+
+async def test_twenty_concurrent_registrations_number_one_to_twenty(pool: asyncpg.Pool[Any]) -> None:
+    received = [await create(pool, {**INCOMING, "number_code": f"{i}-CV/BTCTW"}) for i in range(20)]
+    registered = await asyncio.gather(*(act(pool, r, {"action": "register"}) for r in received))
+    assert sorted(r.state.incoming_number or 0 for r in registered) == list(range(1, 21))
+
+
+async def test_a_rolled_back_registration_gives_its_number_back(
+    pool: asyncpg.Pool[Any], app_dsn: str
+) -> None:
+    first, second = await create(pool, INCOMING), await create(pool, {**INCOMING, "number_code": "9-CV/X"})
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        taken = await act(conn, first, {"action": "register"})
+        assert taken.state.incoming_number == 1
+        await tx.rollback()
+    again = await act(pool, second, {"action": "register"})
+    assert again.state.incoming_number == 1
+
+
+async def test_secret_documents_have_their_own_series(pool: asyncpg.Pool[Any]) -> None:
+    plain = await act(pool, await create(pool, INCOMING), {"action": "register"})
+    secret = await act(
+        pool,
+        await create(pool, {**INCOMING, "secrecy": "mat", "number_code": "1-CV/M"}),
+        {"action": "register"},
+    )
+    plain2 = await act(
+        pool, await create(pool, {**INCOMING, "number_code": "2-CV/X"}), {"action": "register"}
+    )
+    assert (plain.state.incoming_number, secret.state.incoming_number, plain2.state.incoming_number) == (
+        1,
+        1,
+        2,
+    )
+
+
+async def test_issuing_numbers_with_the_office_code(pool: asyncpg.Pool[Any]) -> None:
+    doc = await create(pool, OUTGOING)
+    for body in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
+        doc = await act(pool, doc, body)
+    issued = await act(pool, doc, {"action": "issue", "recipients": ["qu-1", "hu-cu-chi"]})
+    assert issued.state.outgoing_number == 1 and issued.state.number_code == "01-CV/TU"
+
+
+async def test_a_document_received_twice_by_one_office_is_accepted_with_a_warning(
+    pool: asyncpg.Pool[Any],
+) -> None:
+    first = await create(pool, INCOMING)
+    assert first.warnings == []
+    spaced = {**INCOMING, "number_code": " 125-cv/btctw ", "issuing_body": "ban tổ chức  Trung ương"}
+    second = await create(pool, spaced)
+    assert len(second.warnings) == 1 and first.state.id in second.warnings[0]
+    elsewhere = await create(pool, {**INCOMING, "office_id": "qu-1"})
+    assert elsewhere.warnings == []
+
+
+async def test_long_streams_load_from_snapshots_to_the_same_state(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    doc = await act(pool, await create(pool, TASK), ASSIGN)
+    for i in range(230):
+        doc = await act(pool, doc, {"action": "report_progress", "percent": i % 101})
+    versions = await admin.fetch("SELECT version FROM snapshots WHERE stream_id = $1", doc.state.id)
+    assert sorted(r["version"] for r in versions) == [100, 200]
+    async with pool.acquire() as conn:
+        assert (await load(conn, doc.state.id)).state == doc.state
+        at_150 = await load(conn, doc.state.id, up_to=150)
+    assert at_150.state.version == 150
+
+
+async def test_the_services_role_cannot_change_events_and_the_owner_is_stopped_by_a_trigger(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    await create(pool, TASK)
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("UPDATE events SET type = 'X'")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM events")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM anchors")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await admin.execute("DELETE FROM events")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await admin.execute("TRUNCATE events")
+
+
+def test_commands_are_parsed_once_for_the_fixtures() -> None:
+    assert parse_create(TASK).action == "create"
+    assert NOW.tzinfo is not None
