@@ -1,27 +1,22 @@
-"""The HTTP API application (FastAPI). Today: liveness and readiness of the stack."""
+"""The HTTP API application (FastAPI): routers, auth, the error model, request ids, CORS."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 
+from api import documents, errors, offices, ops
+from api.auth import Verifier
 from deploy.db import create_pool
 from deploy.settings import Settings
+from producers.offices import load_offices
 
-
-def _kafka_reachable(bootstrap: str) -> bool:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-    try:
-        return bool(admin.list_topics())
-    finally:
-        admin.close()
+log = logging.getLogger("vanthu.api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,38 +24,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.dsn, min_size=1, max_size=10)
+        app.state.pool = await create_pool(settings.app_dsn, min_size=2, max_size=20)
         try:
             yield
         finally:
             await app.state.pool.close()
 
-    app = FastAPI(title="vanthu", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="vanthu",
+        version="0.1.0",
+        description="Documents and deadlines for committee offices: actions in, read models out.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.verifier = Verifier(settings)
+    app.state.offices = load_offices(settings.offices_file)
+    errors.install(app)
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid[:64]
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
 
-    @app.get("/readyz", tags=["operations"])
-    async def readyz() -> JSONResponse:
-        """Kafka and PostgreSQL are reachable."""
-        checks: dict[str, Any] = {}
-        try:
-            async with app.state.pool.acquire() as conn:
-                checks["postgres"] = await conn.fetchval("SELECT 1") == 1
-        except Exception as exc:  # readiness reports failures, it does not raise them
-            checks["postgres"] = f"unreachable: {exc}"
-        try:
-            checks["kafka"] = await asyncio.wait_for(
-                asyncio.to_thread(_kafka_reachable, settings.bootstrap), timeout=5
-            )
-        except Exception as exc:
-            checks["kafka"] = f"unreachable: {exc}"
-        ready = all(v is True for v in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
-
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["ETag", "X-Vanthu-Position", "X-Request-ID", "Location"],
+        )
+    for module in (ops, offices, documents):
+        app.include_router(module.router)
     return app
 
 

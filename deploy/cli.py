@@ -61,6 +61,36 @@ def _schemas(args: argparse.Namespace) -> int:
     return int(export_main([args.dir]) or 0)
 
 
+def _token(args: argparse.Namespace) -> int:
+    from api.auth import CLEARANCES, ROLES, issue_token
+    from deploy.settings import Settings
+
+    bad = [r for r in args.role if r not in ROLES]
+    if bad:
+        print(f"vanthu: unknown role {', '.join(bad)}; roles are {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    if args.clearance and args.clearance not in CLEARANCES:
+        print(f"vanthu: clearance must be one of {', '.join(CLEARANCES)}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    from producers.offices import load_offices
+
+    if args.office not in load_offices(settings.offices_file):
+        print(f"vanthu: office {args.office!r} is not in {settings.offices_file}", file=sys.stderr)
+        return 2
+    print(
+        issue_token(
+            settings,
+            office=args.office,
+            roles=args.role,
+            user=args.user,
+            clearance=args.clearance,
+            ttl_seconds=int(args.hours * 3600),
+        )
+    )
+    return 0
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -134,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=40, help="with logs: lines per log")
     p.add_argument("--cluster", action="store_true", help="with up: also start the 3-broker cluster")
     p.set_defaults(run=_stack)
+
+    p = sub.add_parser("token", help="print a signed local (HS256) token for the API")
+    p.add_argument("--office", required=True, help="office id, e.g. tu-hcm")
+    p.add_argument(
+        "--role", required=True, action="append", help="clerk, specialist, leader, auditor, admin (repeat)"
+    )
+    p.add_argument("--user", help="user id (default: ROLE@OFFICE)")
+    p.add_argument("--clearance", help="mat, toi_mat or tuyet_mat")
+    p.add_argument("--hours", type=float, default=12, help="lifetime in hours (default 12)")
+    p.set_defaults(run=_token)
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.set_defaults(run=_migrate)

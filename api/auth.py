@@ -1,0 +1,145 @@
+"""Who is calling: JWT bearer tokens (HS256 locally, RS256 via a JWKS), turned into a Principal."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from deploy.settings import Settings
+from schemas.envelope import Actor
+
+ROLES = ("clerk", "specialist", "leader", "auditor", "admin")
+CLEARANCES = ("mat", "toi_mat", "tuyet_mat")
+_CLEARANCE_RANK = {"thuong": 0, "mat": 1, "toi_mat": 2, "tuyet_mat": 3}
+
+
+class Unauthenticated(Exception):
+    """No token, or one that does not verify: 401."""
+
+
+class Forbidden(Exception):
+    """A valid token that may not do this: 403."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str
+    office: str
+    roles: tuple[str, ...]
+    clearance: str | None = None
+
+    def has(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+    def require(self, *roles: str) -> None:
+        if not self.has(*roles):
+            raise Forbidden(
+                f"this needs one of the roles {', '.join(roles)}; the token has {', '.join(self.roles)}"
+            )
+
+    def cleared_for(self, secrecy: str | None) -> bool:
+        """Whether the clearance alone covers a secrecy level (grants are checked separately)."""
+        need = _CLEARANCE_RANK.get(secrecy or "thuong", 0)
+        return need == 0 or _CLEARANCE_RANK.get(self.clearance or "thuong", 0) >= need
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(user=self.user, office=self.office, roles=self.roles)
+
+
+class Verifier:
+    """Verifies tokens against the configured keys; built once per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.secret = settings.jwt_secret
+        self.issuer = settings.jwt_issuer or None
+        self.jwks: jwt.PyJWKClient | None = None
+        self.jwks_keys: jwt.PyJWKSet | None = None
+        source = settings.jwks_file
+        if source.startswith(("http://", "https://")):
+            self.jwks = jwt.PyJWKClient(source)
+        elif source:
+            self.jwks_keys = jwt.PyJWKSet.from_dict(json.loads(Path(source).read_text()))
+
+    def _key(self, token: str) -> tuple[Any, list[str]]:
+        header = jwt.get_unverified_header(token)
+        alg = header.get("alg")
+        if alg == "HS256":
+            return self.secret, ["HS256"]
+        if alg == "RS256" and (self.jwks or self.jwks_keys):
+            kid = header.get("kid")
+            if self.jwks is not None:
+                return self.jwks.get_signing_key_from_jwt(token).key, ["RS256"]
+            assert self.jwks_keys is not None
+            for k in self.jwks_keys.keys:
+                if kid is None or k.key_id == kid:
+                    return k.key, ["RS256"]
+            raise Unauthenticated("no key in the JWKS matches the token's kid")
+        raise Unauthenticated(f"tokens signed with {alg!r} are not accepted")
+
+    def verify(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthenticated("an Authorization: Bearer <token> header is required")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        try:
+            key, algorithms = self._key(token.strip())
+            claims = jwt.decode(
+                token.strip(),
+                key,
+                algorithms=algorithms,
+                issuer=self.issuer,
+                options={"require": ["sub", "exp"], "verify_aud": False},
+            )
+        except Unauthenticated:
+            raise
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the token has expired") from exc
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError, ValueError) as exc:
+            raise Unauthenticated(f"the token is not valid: {exc}") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    user, office, roles = claims.get("sub"), claims.get("office"), claims.get("roles")
+    if not isinstance(user, str) or not user:
+        raise Unauthenticated("the token's sub claim must name the user")
+    if not isinstance(office, str) or not office:
+        raise Unauthenticated("the token's office claim must name the office")
+    if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles):
+        raise Unauthenticated(f"the token's roles claim must be a non-empty list of {', '.join(ROLES)}")
+    clearance = claims.get("clearance")
+    if clearance is not None and clearance not in CLEARANCES:
+        raise Unauthenticated(f"the token's clearance claim must be one of {', '.join(CLEARANCES)}")
+    return Principal(user=user, office=office, roles=tuple(roles), clearance=clearance)
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    office: str,
+    roles: list[str],
+    user: str | None = None,
+    clearance: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+) -> str:
+    """A local HS256 token (what `vanthu token` prints)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user or f"{roles[0]}@{office}",
+        "office": office,
+        "roles": roles,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if clearance:
+        claims["clearance"] = clearance
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

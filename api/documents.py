@@ -1,0 +1,222 @@
+"""`/v1/documents`: create, act (If-Match, Idempotency-Key), read, history and `as_of`."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import CurrentUser, Pool, SettingsDep
+from api.errors import Problem, not_found
+from api.permissions import CREATE_ROLES, may_see, require_action
+from api.reads import fetch_document, record_secret_read, wait_for_position
+from producers.handler import HandleResult, handle
+from schemas.deadlines import deadline_status, local_date, working_days_left
+from schemas.envelope import Envelope
+from schemas.evolve import fold
+from schemas.parsing import parse_action, parse_create
+from schemas.state import DocumentState
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+_MAX_KEY = 200
+
+
+def document_body(state: DocumentState | dict[str, Any], request: Request | None = None) -> dict[str, Any]:
+    """The API form of a document: the folded state, with each assignment's status as of today."""
+    doc = state.to_dict() if isinstance(state, DocumentState) else dict(state)
+    due_soon = request.app.state.settings.due_soon_days if request is not None else 3
+    today = local_date(datetime.now(UTC))
+    assignments = []
+    for a in doc.get("assignments") or []:
+        due = datetime.fromisoformat(a["due_date"]).date()
+        done = datetime.fromisoformat(a["completed_on"]).date() if a.get("completed_on") else None
+        assignments.append(
+            {
+                **a,
+                "status": deadline_status(due, today, done, due_soon),
+                "working_days_left": None if done else working_days_left(due, today),
+            }
+        )
+    doc["assignments"] = assignments
+    return doc
+
+
+def _answer(result: HandleResult, request: Request, status: int) -> JSONResponse:
+    headers = {"ETag": f'"{result.state.version}"', "X-Vanthu-Position": str(result.position)}
+    if status == 201:
+        headers["Location"] = f"/v1/documents/{result.state.id}"
+    body = document_body(result.state, request)
+    if result.warnings:
+        body["warnings"] = result.warnings
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _idempotency_key(principal_user: str, key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key.strip() or len(key) > _MAX_KEY:
+        raise Problem(400, "bad-idempotency-key", "Bad Idempotency-Key", f"use 1 to {_MAX_KEY} characters")
+    return f"{principal_user}\x1f{key}"  # keys are per user: two users never collide
+
+
+@router.post("", status_code=201, response_model=None)
+async def create_document(
+    request: Request,
+    principal: CurrentUser,
+    pool: Pool,
+    body: Annotated[dict[str, Any], Body()],
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Create an incoming document, an outgoing draft or a task in the caller's office."""
+    command = parse_create(body)
+    office = body.get("office_id")
+    if office != principal.office:
+        raise Problem(
+            403, "forbidden", "Forbidden", f"the token is for office {principal.office}, not {office}"
+        )
+    kind = str(body.get("kind"))
+    principal.require(*CREATE_ROLES[kind])
+    if office not in request.app.state.offices:
+        raise Problem(422, "unknown-office", "Unknown office", f"office {office!r} is not configured")
+    key = _idempotency_key(principal.user, idempotency_key)
+    # the same key must name the same new document, so its id is derived from the key
+    doc_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"vanthu:{key}")) if key else str(uuid.uuid4())
+    result = await handle(
+        pool, command, document_id=doc_id, expected_version=0, actor=principal.actor, idempotency_key=key
+    )
+    return _answer(result, request, 201)
+
+
+@router.post("/{document_id}/actions", response_model=None)
+async def act(
+    document_id: str,
+    request: Request,
+    principal: CurrentUser,
+    pool: Pool,
+    body: Annotated[dict[str, Any], Body()],
+    if_match: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Take an action on a document; If-Match must carry the version the client saw."""
+    async with pool.acquire() as conn:
+        first = await conn.fetchrow(
+            "SELECT body FROM events WHERE stream_id = $1 AND version = 1", document_id
+        )
+        if first is None:
+            raise not_found(f"document {document_id}")
+        from producers import store
+
+        current = (await store.load(conn, document_id)).state
+    if not may_see(principal, current.to_dict()):
+        raise not_found(f"document {document_id}")
+    if if_match is None:
+        raise Problem(
+            428,
+            "precondition-required",
+            "If-Match required",
+            'send If-Match: "<version>" with the version you saw',
+        )
+    m = _ETAG.match(if_match)
+    if m is None:
+        raise Problem(400, "bad-if-match", "Bad If-Match", f'If-Match must look like "3", got {if_match!r}')
+    assert current.kind is not None
+    command = parse_action(current.kind, body)
+    require_action(principal, command.action, current.office_id)
+    result = await handle(
+        pool,
+        command,
+        document_id=document_id,
+        expected_version=int(m.group(1)),
+        actor=principal.actor,
+        idempotency_key=_idempotency_key(principal.user, idempotency_key),
+    )
+    return _answer(result, request, 200)
+
+
+@router.get("/{document_id}", response_model=None)
+async def get_document(
+    document_id: str,
+    request: Request,
+    principal: CurrentUser,
+    pool: Pool,
+    settings: SettingsDep,
+    response: Response,
+    as_of: Annotated[
+        datetime | None, Query(description="an ISO 8601 instant: the document as it was then")
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="wait until the read models include this position")
+    ] = None,
+) -> dict[str, Any]:
+    """The document, from the read models (or rebuilt from its events with `as_of`)."""
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise Problem(
+                422,
+                "validation",
+                "Invalid request",
+                "as_of: give a time zone, e.g. 2026-03-01T09:00:00+07:00",
+            )
+        state = await _as_of(pool, document_id, as_of)
+        if state is None or not may_see(principal, state.to_dict()):
+            raise not_found(f"document {document_id} at {as_of.isoformat()}")
+        doc = document_body(state, request)
+    else:
+        if after is not None:
+            await wait_for_position(pool, after, settings.read_wait_ms)
+        found = await fetch_document(pool, document_id)
+        if found is None or not may_see(principal, found):
+            raise not_found(f"document {document_id}")
+        doc = document_body(found, request)
+    response.headers["ETag"] = f'"{doc["version"]}"'
+    await record_secret_read(pool, principal, doc, request.url.path)
+    return doc
+
+
+async def _as_of(pool: Any, document_id: str, moment: datetime) -> DocumentState | None:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT body FROM events WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version",
+            document_id,
+            moment,
+        )
+    if not rows:
+        return None
+    return fold(Envelope.from_json(r["body"]) for r in rows)
+
+
+@router.get("/{document_id}/events", response_model=None)
+async def history(document_id: str, request: Request, principal: CurrentUser, pool: Pool) -> dict[str, Any]:
+    """Every event of the document: type, version, actor, office, time, data and its hash."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT position, body, hash FROM events WHERE stream_id = $1 ORDER BY version", document_id
+        )
+    if not rows:
+        raise not_found(f"document {document_id}")
+    envelopes = [Envelope.from_json(r["body"]) for r in rows]
+    state = fold(envelopes)
+    if not may_see(principal, state.to_dict()):
+        raise not_found(f"document {document_id}")
+    await record_secret_read(pool, principal, state.to_dict(), request.url.path)
+    items = []
+    for row, env in zip(rows, envelopes, strict=True):
+        items.append(
+            {
+                "position": row["position"],
+                "version": env.version,
+                "type": env.type,
+                "schema_version": env.schema_version,
+                "occurred_at": env.occurred_at.isoformat(),
+                "actor": env.actor.to_dict(),
+                "office": env.actor.office,
+                "data": dict(env.data),
+                "hash": bytes(row["hash"]).hex(),
+            }
+        )
+    return {"document_id": document_id, "items": items}

@@ -1,0 +1,47 @@
+"""Operations: liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["operations"])
+
+
+def _kafka_reachable(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        return bool(admin.list_topics())
+    finally:
+        admin.close()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Kafka and PostgreSQL are reachable."""
+    settings = request.app.state.settings
+    checks: dict[str, Any] = {}
+    try:
+        async with request.app.state.pool.acquire() as conn:
+            checks["postgres"] = await conn.fetchval("SELECT 1") == 1
+    except Exception as exc:  # readiness reports failures, it does not raise them
+        checks["postgres"] = f"unreachable: {exc}"
+    try:
+        checks["kafka"] = await asyncio.wait_for(
+            asyncio.to_thread(_kafka_reachable, settings.bootstrap), timeout=5
+        )
+    except Exception as exc:
+        checks["kafka"] = f"unreachable: {exc}"
+    ready = all(v is True for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

@@ -1,0 +1,68 @@
+"""Who may do what: roles per action, and which documents a caller may see. One table, one function."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from api.auth import Forbidden, Principal
+
+# Roles that may create each kind of document in their own office.
+CREATE_ROLES: dict[str, tuple[str, ...]] = {
+    "incoming": ("clerk",),
+    "outgoing": ("specialist", "clerk", "leader"),
+    "task": ("leader", "specialist"),
+}
+
+# Roles that may take each action on a document of their own office ("admin" may do anything).
+ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    # văn thư: intake, numbering, issuing, filing
+    "register": ("clerk",),
+    "return": ("clerk", "leader"),
+    "submit": ("clerk",),
+    "mark_for_info": ("leader", "clerk"),
+    "file": ("clerk", "specialist"),
+    "issue": ("clerk",),
+    "archive": ("clerk",),
+    "correct": ("clerk", "leader"),
+    "replace": ("clerk", "leader"),
+    "recall": ("clerk", "leader"),
+    # lãnh đạo: directing, signing, deciding
+    "assign": ("leader",),
+    "reassign": ("leader",),
+    "decide_extension": ("leader",),
+    "review": ("leader",),
+    "sign": ("leader",),
+    "cancel": ("leader",),
+    "grant_access": ("leader",),
+    # chuyên viên: handling and drafting
+    "start": ("specialist", "leader"),
+    "report_progress": ("specialist", "leader"),
+    "request_extension": ("specialist",),
+    "complete": ("specialist", "leader"),
+    "revise": ("specialist", "leader"),
+    "submit_review": ("specialist",),
+}
+
+
+def require_action(principal: Principal, action: str, document_office: str | None) -> None:
+    if document_office != principal.office and "admin" not in principal.roles:
+        raise Forbidden(
+            f"only office {document_office} acts on this document; the token is for {principal.office}"
+        )
+    roles = ACTION_ROLES.get(action)
+    if roles is None:
+        raise Forbidden(f"{action} is taken by the system, not by users")
+    principal.require(*roles)
+
+
+def may_see(principal: Principal, doc: Mapping[str, Any]) -> bool:
+    """An office sees its own documents and those addressed to it; a secret one needs clearance or a grant."""
+    office = doc.get("office_id")
+    addressed = principal.office in (doc.get("recipients") or ())
+    if office != principal.office and not addressed and "admin" not in principal.roles:
+        return False
+    secrecy = doc.get("secrecy")
+    if secrecy in (None, "thuong"):
+        return True
+    return principal.cleared_for(secrecy) or principal.user in (doc.get("access") or ())

@@ -1,0 +1,64 @@
+"""Reads from the read models (schema `rm`), read-your-writes waits, and the secret-read log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from api.auth import Principal
+from api.errors import Problem
+
+_POLL_S = 0.005
+
+
+async def fetch_document(pool: asyncpg.Pool[Any], document_id: str) -> dict[str, Any] | None:
+    async with pool.acquire() as conn:
+        data: dict[str, Any] | None = await conn.fetchval(
+            "SELECT data FROM rm.documents WHERE id = $1", document_id
+        )
+    return data
+
+
+async def wait_for_position(pool: asyncpg.Pool[Any], position: int, timeout_ms: int) -> None:
+    """Return once the read models include the event at `position` (X-Vanthu-Position of a write)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT stream_id, version FROM events WHERE position = $1", position)
+        if row is None:
+            raise Problem(
+                422, "unknown-position", "Unknown position", f"after={position}: no event has that position"
+            )
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            applied = await conn.fetchval("SELECT version FROM rm.documents WHERE id = $1", row["stream_id"])
+            if applied is not None and applied >= row["version"]:
+                return
+            if time.monotonic() >= deadline:
+                raise Problem(
+                    504,
+                    "read-models-behind",
+                    "Read models behind",
+                    f"the read models did not include position {position} within {timeout_ms} ms; retry",
+                )
+            await asyncio.sleep(_POLL_S)
+
+
+async def record_secret_read(
+    pool: asyncpg.Pool[Any], principal: Principal, doc: Mapping[str, Any], route: str
+) -> None:
+    secrecy = doc.get("secrecy")
+    if secrecy in (None, "thuong"):
+        return
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO secret_reads (user_id, office_id, document_id, secrecy, route) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            principal.user,
+            principal.office,
+            doc["id"],
+            secrecy,
+            route,
+        )

@@ -1,0 +1,273 @@
+"""Demo data for `make run`: a year of documents in the city office and its 22 district offices.
+
+Written through the write side's `handle` with `now` set to moments of the past year, so the history,
+deadlines (some missed, some still open past due), numbers and hash chains are real. Seeds only an
+empty store; deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from deploy.db import create_pool
+from deploy.settings import Settings
+from producers.errors import VersionConflict
+from producers.handler import handle
+from producers.offices import Office, load_offices
+from schemas.envelope import Actor
+from schemas.parsing import parse_action, parse_create
+
+SENDERS = [
+    "Ban Chấp hành Trung ương",
+    "Ban Bí thư",
+    "Văn phòng Trung ương Đảng",
+    "Ban Tổ chức Trung ương",
+    "Ban Tuyên giáo và Dân vận Trung ương",
+    "Ủy ban Kiểm tra Trung ương",
+    "Ủy ban nhân dân Thành phố Hồ Chí Minh",
+    "Sở Nội vụ Thành phố Hồ Chí Minh",
+    "Sở Tài chính Thành phố Hồ Chí Minh",
+    "Mặt trận Tổ quốc Việt Nam Thành phố Hồ Chí Minh",
+]
+SUMMARIES = [
+    "Về việc triển khai thực hiện Nghị quyết Đại hội đại biểu Đảng bộ Thành phố lần thứ XII",
+    "Về việc rà soát, bổ sung quy hoạch cán bộ lãnh đạo, quản lý nhiệm kỳ 2025 - 2030",
+    "Về việc tổ chức hội nghị sơ kết 6 tháng đầu năm công tác xây dựng Đảng",
+    "Về việc báo cáo tình hình thực hiện Chỉ thị số 05-CT/TW về học tập và làm theo tư tưởng Hồ Chí Minh",
+    "Về việc chuẩn bị nội dung kỳ họp Ban Thường vụ Thành ủy tháng này",
+    "Về việc tăng cường công tác phòng, chống tham nhũng, tiêu cực",
+    "Về việc triển khai chuyển đổi số trong các cơ quan Đảng",
+    "Về việc tổ chức các hoạt động kỷ niệm ngày thành lập Đảng Cộng sản Việt Nam",
+    "Về việc kiểm tra, giám sát việc thực hiện quy chế làm việc",
+    "Về việc lấy ý kiến góp ý dự thảo văn kiện trình Đại hội",
+    "Về việc thực hiện chế độ thông tin, báo cáo định kỳ",
+    "Về việc sắp xếp tổ chức bộ máy tinh gọn, hoạt động hiệu lực, hiệu quả",
+    "Về việc công tác phát triển đảng viên trong khu vực kinh tế tư nhân",
+    "Về việc tổng kết công tác văn thư, lưu trữ năm và phương hướng năm tới",
+    "Về việc giải quyết đơn thư khiếu nại, tố cáo liên quan đến đảng viên",
+    "Về việc phối hợp tổ chức tiếp xúc cử tri",
+    "Về việc báo cáo kết quả thực hiện nhiệm vụ chính trị quý",
+    "Về việc triển khai Quy định về công tác bảo vệ bí mật nhà nước",
+    "Về việc đôn đốc thực hiện các kết luận của Thường trực Thành ủy",
+    "Về việc hướng dẫn nghiệp vụ công tác đảng viên",
+]
+TASKS = [
+    "Tổng hợp báo cáo tình hình giải quyết văn bản đến quý",
+    "Chuẩn bị tài liệu hội nghị Ban Chấp hành Đảng bộ",
+    "Rà soát danh mục hồ sơ lưu trữ năm",
+    "Theo dõi, đôn đốc các đơn vị thực hiện kết luận kiểm tra",
+    "Xây dựng kế hoạch chuyển đổi số của cơ quan",
+]
+AUTHORS = ["TW", "VPTW", "BTCTW", "UBND"]
+TYPES = ["CV", "CV", "CV", "TB", "KH", "BC", "HD", "QD", "CT", "KL"]
+
+
+@dataclass
+class Doc:
+    id: str
+    kind: str
+    office: Office
+    version: int = 0
+
+
+class Seeder:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], offices: list[Office], rng: random.Random, now: datetime
+    ) -> None:
+        self.pool, self.offices, self.rng, self.now = pool, offices, rng, now
+        self.events = 0
+
+    def actor(self, office: Office, role: str) -> Actor:
+        return Actor(user=f"{role}@{office.id}", office=office.id, roles=(role,))
+
+    async def create(self, office: Office, body: dict[str, Any], role: str, at: datetime) -> Doc:
+        doc = Doc(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), body["kind"], office)
+        res = await handle(
+            self.pool,
+            parse_create(body),
+            document_id=doc.id,
+            expected_version=0,
+            actor=self.actor(office, role),
+            now=at,
+        )
+        doc.version = res.state.version
+        self.events += len(res.events)
+        return doc
+
+    async def act(self, doc: Doc, role: str, at: datetime, action: str, **params: Any) -> bool:
+        if at > self.now:
+            return False  # the future has not happened yet
+        command = parse_action(doc.kind, {"action": action, **params})
+        try:
+            res = await handle(
+                self.pool,
+                command,
+                document_id=doc.id,
+                expected_version=doc.version,
+                actor=self.actor(doc.office, role),
+                now=at,
+            )
+        except VersionConflict as exc:
+            doc.version = exc.current_version
+            return False
+        doc.version = res.state.version
+        self.events += len(res.events)
+        return True
+
+    def later(self, at: datetime, min_h: float, max_h: float) -> datetime:
+        return at + timedelta(hours=self.rng.uniform(min_h, max_h))
+
+    async def incoming(self, office: Office, start: datetime) -> None:
+        rng = self.rng
+        secret = rng.random() < 0.08
+        body = {
+            "kind": "incoming",
+            "office_id": office.id,
+            "issuing_body": rng.choice(SENDERS),
+            "number_code": f"{rng.randint(1, 999)}-{rng.choice(TYPES)}/{rng.choice(AUTHORS)}",
+            "document_date": (start - timedelta(days=rng.randint(1, 4))).date().isoformat(),
+            "document_type": rng.choice(TYPES),
+            "summary": rng.choice(SUMMARIES),
+            "urgency": rng.choice(["thuong"] * 6 + ["khan", "thuong_khan", "hoa_toc"]),
+            "secrecy": "mat" if secret else "thuong",
+            "attachments": [],
+        }
+        doc = await self.create(office, body, "clerk", start)
+        t = self.later(start, 0.2, 3)
+        if not await self.act(doc, "clerk", t, "register"):
+            return
+        t = self.later(t, 0.5, 8)
+        if not await self.act(doc, "clerk", t, "submit"):
+            return
+        t = self.later(t, 1, 24)
+        if rng.random() < 0.15:
+            await self.act(doc, "leader", t, "mark_for_info")
+            return
+        unit = rng.choice(office.units).id if office.units else None
+        lead = {"unit": unit} if unit else {"user": f"specialist@{office.id}"}
+        days = rng.choice([3, 5, 5, 7, 10, 15])
+        directive = rng.choice(
+            ["Đề nghị chủ trì tham mưu, báo cáo kết quả.", "Nghiên cứu, đề xuất.", "Triển khai thực hiện."]
+        )
+        assign = {"lead": lead, "cooperating": [], "directive": directive, "deadline": {"working_days": days}}
+        if not await self.act(doc, "leader", t, "assign", **assign):
+            return
+        t = self.later(t, 2, 48)
+        if not await self.act(doc, "specialist", t, "start"):
+            return
+        if rng.random() < 0.25:  # left open: some will be overdue by now
+            await self.act(
+                doc, "specialist", self.later(t, 4, 72), "report_progress", percent=50, note="Đang xử lý"
+            )
+            return
+        on_time = rng.random() < 0.75
+        t = self.later(t, 24, 24 * days * (1.0 if on_time else 2.2))
+        result = rng.choice(
+            ["Đã tham mưu văn bản trả lời.", "Đã báo cáo lãnh đạo.", "Đã triển khai thực hiện."]
+        )
+        if not await self.act(doc, "specialist", t, "complete", result=result):
+            return
+        await self.act(
+            doc, "clerk", self.later(t, 24, 240), "file", dossier=f"HS-{start.year}-{rng.randint(1, 40):02d}"
+        )
+
+    async def outgoing(self, office: Office, start: datetime) -> None:
+        rng = self.rng
+        body = {
+            "kind": "outgoing",
+            "office_id": office.id,
+            "document_type": rng.choice(TYPES),
+            "summary": rng.choice(SUMMARIES),
+            "urgency": rng.choice(["thuong"] * 4 + ["khan"]),
+            "secrecy": "mat" if rng.random() < 0.05 else "thuong",
+        }
+        doc = await self.create(office, body, "specialist", start)
+        t = self.later(start, 1, 24)
+        if not await self.act(doc, "specialist", t, "submit_review"):
+            return
+        t = self.later(t, 1, 24)
+        if rng.random() < 0.2:
+            await self.act(doc, "leader", t, "review", approve=False, comments="Đề nghị bổ sung số liệu.")
+            t = self.later(t, 2, 24)
+            await self.act(doc, "specialist", t, "submit_review")
+            t = self.later(t, 1, 24)
+        if not await self.act(doc, "leader", t, "review", approve=True, comments=""):
+            return
+        t = self.later(t, 0.5, 8)
+        if not await self.act(doc, "leader", t, "sign"):
+            return
+        others = [o.id for o in self.offices if o.id != office.id]
+        recipients = rng.sample(others, k=rng.randint(1, 4)) if body["secrecy"] == "thuong" else []
+        await self.act(doc, "clerk", self.later(t, 0.5, 6), "issue", recipients=recipients)
+
+    async def task(self, office: Office, start: datetime) -> None:
+        rng = self.rng
+        body = {"kind": "task", "office_id": office.id, "title": rng.choice(TASKS), "description": ""}
+        doc = await self.create(office, body, "leader", start)
+        unit = rng.choice(office.units).id if office.units else None
+        lead = {"unit": unit} if unit else {"user": f"specialist@{office.id}"}
+        t = self.later(start, 1, 12)
+        assign = {
+            "lead": lead,
+            "cooperating": [],
+            "directive": "",
+            "deadline": {"working_days": rng.choice([5, 10])},
+        }
+        if not await self.act(doc, "leader", t, "assign", **assign):
+            return
+        if rng.random() < 0.5:
+            await self.act(doc, "specialist", self.later(t, 24, 200), "complete", result="Hoàn thành.")
+
+
+async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026, quiet: bool = False) -> int:
+    """Seed `documents` documents over the past year into an empty store; returns events written."""
+    pool = await create_pool(settings.app_dsn, min_size=1, max_size=4)
+    try:
+        if await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
+            if not quiet:
+                print("[vanthu] demo data: the store already has events; not seeding", flush=True)
+            return 0
+        offices = list(load_offices(settings.offices_file))
+        rng = random.Random(seed_value)
+        now = datetime.now(UTC)
+        seeder = Seeder(pool, offices, rng, now)
+        starts = sorted(now - timedelta(days=rng.uniform(0, 365)) for _ in range(documents))
+        began = time.monotonic()
+        for i, start in enumerate(starts, 1):
+            # the city office carries more weight than any single district
+            office = offices[0] if rng.random() < 0.3 else rng.choice(offices)
+            roll = rng.random()
+            if roll < 0.6:
+                await seeder.incoming(office, start)
+            elif roll < 0.85:
+                await seeder.outgoing(office, start)
+            else:
+                await seeder.task(office, start)
+            if not quiet and (i % 100 == 0 or i == documents):
+                print(
+                    f"[vanthu] demo data: {i}/{documents} documents, {seeder.events} events "
+                    f"({time.monotonic() - began:.1f}s)",
+                    flush=True,
+                )
+        return seeder.events
+    finally:
+        await pool.close()
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+    asyncio.run(seed(Settings.from_env(), n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
