@@ -21,6 +21,7 @@ class Service:
 def services(settings: Settings) -> list[Service]:
     """Every service that exists today, in start order."""
     return [
+        Service("relay", ("producers.relay",), marker="producers.relay"),
         Service(
             "api",
             (

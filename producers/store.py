@@ -68,6 +68,8 @@ async def append(conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes) ->
 
     Raises asyncpg.UniqueViolationError when another transaction took one of these versions first.
     """
+    if not conn.is_in_transaction():
+        raise RuntimeError("append: call inside a transaction (the positions' lock lasts until it ends)")
     bodies, hashes, prevs = [], [], []
     for envelope in envelopes:
         body = envelope.canonical_bytes()

@@ -1,0 +1,50 @@
+"""Stored events as Kafka records: key = document id, value = the canonical bytes, verbatim."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+# What the relay and republish read for each event, in position order.
+SELECT_EVENT = "e.position, e.stream_id, e.type, e.schema_version, e.body"
+
+
+def make_producer(bootstrap: str, client_id: str = "vanthu-relay") -> Any:
+    """kafka-python producer: acks=all, idempotent, one request in flight so a retry never reorders."""
+    from kafka import KafkaProducer
+
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        max_in_flight_requests_per_connection=1,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        max_block_ms=15000,
+        request_timeout_ms=15000,
+        delivery_timeout_ms=60000,
+        retry_backoff_ms=200,
+    )
+
+
+def headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
+    return [
+        ("type", row["type"].encode()),
+        ("schema_version", str(row["schema_version"]).encode()),
+        ("position", str(row["position"]).encode()),
+    ]
+
+
+def publish(producer: Any, topic: str, rows: Sequence[asyncpg.Record], timeout_s: float = 60.0) -> None:
+    """Send `rows` in order and wait until Kafka acknowledged every one (raises if any failed)."""
+    futures = [
+        producer.send(topic, key=r["stream_id"].encode(), value=bytes(r["body"]), headers=headers(r))
+        for r in rows
+    ]
+    producer.flush(timeout=timeout_s)
+    for future in futures:
+        future.get(timeout=timeout_s)

@@ -1,0 +1,136 @@
+"""The relay: publishes every appended event to Kafka, in per-document order; `python -m producers.relay`.
+
+It drains the outbox (positions queued by the appending transactions) in position order, waits for
+acks=all from the idempotent producer, and only then deletes what it sent. An append that commits late
+simply appears in the outbox late, so nothing is skipped; a crash between the ack and the delete sends
+the same bytes again (at-least-once; consumers dedupe by (stream_id, version)). Woken by NOTIFY at each
+commit, with a slow safety poll. One relay is active at a time (a session advisory lock); others wait
+as standbys and take over when its session ends. Kafka or Postgres going away means: back off, reconnect,
+start again from the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from deploy.db import connect
+from deploy.settings import Settings
+from producers.anchoring import anchor
+from producers.locks import CHANNEL, LOCK_CLASS, RELAY
+from producers.publishing import SELECT_EVENT, make_producer, publish
+
+log = logging.getLogger("vanthu.relay")
+
+
+@dataclass
+class Relay:
+    dsn: str  # the services' role (vanthu_app)
+    bootstrap: str
+    topic: str
+    batch: int = 2000
+    safety_poll_s: float = 5.0  # in case a NOTIFY is lost (e.g. across a reconnect)
+    anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
+    max_backoff_s: float = 10.0
+    published: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Relay:
+        return cls(settings.app_dsn, settings.bootstrap, settings.events_topic)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                backoff = 0.2
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("relay: Postgres unavailable (%s); retrying in %.1fs", exc, backoff)
+            except Exception as exc:  # Kafka errors come in many classes; all mean "try again later"
+                log.warning("relay: %s: %s; retrying in %.1fs", type(exc).__name__, exc, backoff)
+            await _sleep(stop, backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        conn = await connect(self.dsn, server_settings={"application_name": f"vanthu-relay-{os.getpid()}"})
+        producer: Any = None
+        try:
+            if not await self._become_active(conn, stop):
+                return
+            log.info("relay: active, publishing to %s at %s", self.topic, self.bootstrap)
+            wake = asyncio.Event()
+            await conn.add_listener(CHANNEL, lambda *_: wake.set())
+            loop = asyncio.get_running_loop()
+            producer = await loop.run_in_executor(None, make_producer, self.bootstrap)
+            while not stop.is_set():
+                wake.clear()
+                rows = await conn.fetch(
+                    f"SELECT {SELECT_EVENT} FROM outbox o JOIN events e ON e.position = o.position "
+                    "ORDER BY o.position LIMIT $1",
+                    self.batch,
+                )
+                if not rows:
+                    await anchor(conn, max_age_s=self.anchor_age_s)
+                    await _wait_any(stop, wake, self.safety_poll_s)
+                    continue
+                await loop.run_in_executor(None, publish, producer, self.topic, rows)
+                await conn.execute(
+                    "DELETE FROM outbox WHERE position = ANY($1::bigint[])", [r["position"] for r in rows]
+                )
+                self.published += len(rows)
+                log.debug("relay: published %d (last position %d)", len(rows), rows[-1]["position"])
+                if len(rows) < self.batch:
+                    await anchor(conn, max_age_s=self.anchor_age_s)
+        finally:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.get_running_loop().run_in_executor(None, lambda: producer.close(timeout=5))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+    async def _become_active(self, conn: asyncpg.Connection[Any], stop: asyncio.Event) -> bool:
+        announced = False
+        while not stop.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, RELAY):
+                return True
+            if not announced:
+                log.info("relay: standby (another relay is active)")
+                announced = True
+            await _sleep(stop, 1.0)
+        return False
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+async def _main() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await Relay.from_settings(Settings.from_env()).run(stop)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    asyncio.run(_main())

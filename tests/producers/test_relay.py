@@ -1,0 +1,250 @@
+"""The relay against the real broker: order per document, late commits, kill -9, standbys, lost sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from deploy.db import connect
+from deploy.settings import REPO_ROOT
+from producers.relay import Relay
+from tests.producers.bulk import Streams, read_topic
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def wait_until(what: str, check: Callable[[], Any], within: float = 60, every: float = 0.05) -> float:
+    """Seconds until `check()` (sync or async) is true; fails naming `what` after `within` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return time.monotonic() - started
+        await asyncio.sleep(every)
+    raise AssertionError(f"{what}: not true after {within}s")
+
+
+async def outbox_empty(conn: asyncpg.Connection[Any]) -> bool:
+    return await conn.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+def check_topic(records: list[Any], stored: list[asyncpg.Record]) -> int:
+    """Every stored event is on the topic, first copies in version order per document, repeats
+    byte-identical; returns the number of redeliveries."""
+    by_key = {(r["stream_id"], r["version"]): bytes(r["body"]) for r in stored}
+    seen: dict[tuple[str, int], bytes] = {}
+    last: dict[str, int] = {}
+    redelivered = 0
+    for rec in records:
+        import json
+
+        envelope = json.loads(rec.value)
+        key = (envelope["stream_id"], envelope["version"])
+        assert rec.key == key[0].encode()
+        assert rec.value == by_key[key], f"{key}: the topic's bytes differ from the store's"
+        if key in seen:
+            redelivered += 1
+            continue
+        seen[key] = rec.value
+        assert key[1] == last.get(key[0], 0) + 1, f"{key}: out of order (previous {last.get(key[0])})"
+        last[key[0]] = key[1]
+    assert set(seen) == set(by_key), f"{len(set(by_key) - set(seen))} stored events missing on the topic"
+    return redelivered
+
+
+@pytest.fixture
+async def relay_task(app_dsn: str, bootstrap: str, new_topic: Callable[..., str]) -> Any:
+    topics: list[str] = []
+    tasks: list[tuple[asyncio.Task[None], asyncio.Event]] = []
+
+    def start(topic: str | None = None, **kw: Any) -> tuple[Relay, str]:
+        topic = topic or new_topic(3)
+        topics.append(topic)
+        relay = Relay(app_dsn, bootstrap, topic, **kw)
+        stop = asyncio.Event()
+        tasks.append((asyncio.create_task(relay.run(stop)), stop))
+        return relay, topic
+
+    yield start
+    for task, stop in tasks:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_published_in_order_soon_after_commit(
+    relay_task: Any, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
+) -> None:
+    _, topic = relay_task(safety_poll_s=30)  # only NOTIFY can make it fast
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(5)
+        await streams.append_round(conn, 1)
+        await wait_until("first events published", lambda: outbox_empty(conn), 30)
+        started = time.monotonic()
+        await streams.append_round(conn, 3)
+        waited = await wait_until("woken by NOTIFY", lambda: outbox_empty(conn), 10)
+        assert time.monotonic() - started < 5, "published only by the safety poll"
+        print(f"\npublished 15 events {waited * 1000:.0f} ms after commit")
+    finally:
+        await conn.close()
+    stored = await admin.fetch("SELECT stream_id, version, body FROM events ORDER BY position")
+    records = read_topic(bootstrap, topic)
+    assert check_topic(records, stored) == 0
+    first = records[0]
+    assert dict(first.headers)["type"] == b"ProgressReported"
+    assert dict(first.headers)["schema_version"] == b"1"
+
+
+async def test_a_transaction_that_commits_late_is_not_skipped(
+    relay_task: Any, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
+) -> None:
+    _, topic = relay_task()
+    early, late = await connect(app_dsn), await connect(app_dsn)
+    try:
+        slow, fast = Streams(1), Streams(1)
+        tx = late.transaction()
+        await tx.start()
+        doc = next(iter(slow.versions))
+        from producers import store
+
+        await store.append(late, slow.envelopes(doc, 2), slow.hashes[doc])  # lower positions, uncommitted
+        await fast.append_round(early, 3)  # higher positions, committed
+        await wait_until("the later positions published", lambda: outbox_empty(early), 30)
+        await tx.commit()
+        await wait_until("the earlier positions published too", lambda: outbox_empty(early), 30)
+    finally:
+        await early.close()
+        await late.close()
+    stored = await admin.fetch("SELECT stream_id, version, body, position FROM events ORDER BY position")
+    assert [r["stream_id"] for r in stored][:2] == [doc, doc]
+    assert check_topic(read_topic(bootstrap, topic), stored) == 0
+
+
+async def test_a_lost_postgres_session_is_ridden_out(
+    relay_task: Any, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
+) -> None:
+    _, topic = relay_task()
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(4)
+        await streams.append_round(conn, 2)
+        await wait_until("published", lambda: outbox_empty(conn), 30)
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'vanthu-relay-%' AND datname = current_database()"
+        )
+        assert killed == 1
+        await streams.append_round(conn, 2)
+        await wait_until("published after reconnecting", lambda: outbox_empty(conn), 60)
+    finally:
+        await conn.close()
+    stored = await admin.fetch("SELECT stream_id, version, body FROM events ORDER BY position")
+    assert check_topic(read_topic(bootstrap, topic), stored) == 0
+
+
+# --- kill -9 of a real relay process ----------------------------------------------------------------
+
+
+class Relays:
+    """Relay subprocesses (`python -m producers.relay`) pointed at a test database and topic."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs, self.procs = env, logs, []  # type: ignore[var-annotated]
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"relay-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "producers.relay"], env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def relays(database: str, bootstrap: str, new_topic: Callable[..., str], tmp_path: Path) -> Iterator[Relays]:
+    topic = new_topic(6)
+    env = dict(
+        os.environ,
+        VANTHU_PG_DSN=database,  # the relay connects as vanthu_app on this database
+        VANTHU_KAFKA_BOOTSTRAP=bootstrap,
+        VANTHU_EVENTS_TOPIC=topic,
+    )
+    r = Relays(env, tmp_path)
+    yield r
+    r.stop_all()
+    for f in sorted(tmp_path.glob("relay-*.log")):
+        print(f"--- {f.name}\n{f.read_text()[-1500:]}")
+
+
+async def active_relay_pid(admin: asyncpg.Connection[Any]) -> int | None:
+    name = await admin.fetchval(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = 2 AND l.classid = $1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        0x76616E74,
+    )
+    return None if name is None else int(name.rsplit("-", 1)[1])
+
+
+async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
+    relays: Relays, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
+) -> None:
+    first, second = relays.start(), relays.start()
+    await wait_until("a relay is active", lambda: active_relay_pid(admin), 60)
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(200)
+        total = 0
+        started = time.monotonic()
+        for _ in range(10):  # 200 documents × 10 rounds × 5 events: the first half of the burst
+            total += await streams.append_round(conn, 5)
+
+        async def published_some() -> bool:
+            return bool(await conn.fetchval("SELECT count(*) FROM outbox") <= total - 2000)
+
+        await wait_until("the relay is mid-burst", published_some, 60, every=0.01)
+        victim = await active_relay_pid(admin)
+        assert victim in (first.pid, second.pid)
+        os.kill(victim, signal.SIGKILL)
+        left = await conn.fetchval("SELECT count(*) FROM outbox")
+        assert left > 0, "the relay was not killed mid-burst"
+        print(f"\nkilled relay pid {victim} with {left} of {total} events still unpublished")
+        for _ in range(10):  # the second half, while the standby takes over
+            total += await streams.append_round(conn, 5)
+        restarted = relays.start()  # the killed one comes back, as a standby now
+        await wait_until("every event published", lambda: outbox_empty(conn), 120, every=0.1)
+        elapsed = time.monotonic() - started
+        assert await active_relay_pid(admin) in (first.pid, second.pid, restarted.pid)
+        assert await active_relay_pid(admin) != victim
+    finally:
+        await conn.close()
+    assert total == 20000
+    stored = await admin.fetch("SELECT stream_id, version, body FROM events ORDER BY position")
+    records = read_topic(bootstrap, relays.env["VANTHU_EVENTS_TOPIC"])
+    redelivered = check_topic(records, stored)
+    print(
+        f"{len(stored)} events stored, {len(records)} records on the topic, "
+        f"{redelivered} redelivered (byte-identical), all published in {elapsed:.1f}s"
+    )
