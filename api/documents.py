@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, Pool, SettingsDep
 from api.errors import Problem, not_found
 from api.permissions import CREATE_ROLES, may_see, require_action
-from api.reads import fetch_document, record_secret_read, wait_for_position
+from api.reads import record_secret_read, wait_for_position
+from processors import queries
+from processors.queries import Viewer
 from producers.handler import HandleResult, handle
 from schemas.deadlines import deadline_status, local_date, working_days_left
 from schemas.envelope import Envelope
@@ -169,10 +172,14 @@ async def get_document(
     else:
         if after is not None:
             await wait_for_position(pool, after, settings.read_wait_ms)
-        found = await fetch_document(pool, document_id)
-        if found is None or not may_see(principal, found):
+        viewer = Viewer(office_id=principal.office, user_id=principal.user, clearance=principal.clearance)
+        async with pool.acquire() as conn:
+            found = await queries.get_document(
+                conn, document_id, viewer, due_soon_days=settings.due_soon_days
+            )
+        if found is None:
             raise not_found(f"document {document_id}")
-        doc = document_body(found, request)
+        doc = jsonable_encoder(found)
     response.headers["ETag"] = f'"{doc["version"]}"'
     await record_secret_read(pool, principal, doc, request.url.path)
     return doc

@@ -65,4 +65,8 @@ def may_see(principal: Principal, doc: Mapping[str, Any]) -> bool:
     secrecy = doc.get("secrecy")
     if secrecy in (None, "thuong"):
         return True
-    return principal.cleared_for(secrecy) or principal.user in (doc.get("access") or ())
+    return (
+        principal.cleared_for(secrecy)
+        or principal.user in (doc.get("access") or ())
+        or principal.user == doc.get("created_by")
+    )

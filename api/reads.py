@@ -15,14 +15,6 @@ from api.errors import Problem
 _POLL_S = 0.005
 
 
-async def fetch_document(pool: asyncpg.Pool[Any], document_id: str) -> dict[str, Any] | None:
-    async with pool.acquire() as conn:
-        data: dict[str, Any] | None = await conn.fetchval(
-            "SELECT data FROM rm.documents WHERE id = $1", document_id
-        )
-    return data
-
-
 async def wait_for_position(pool: asyncpg.Pool[Any], position: int, timeout_ms: int) -> None:
     """Return once the read models include the event at `position` (X-Vanthu-Position of a write)."""
     async with pool.acquire() as conn:

@@ -21,10 +21,18 @@ S = LIVE_SCHEMA
 DEFAULT_DUE_SOON_DAYS = 2
 
 
+_SECRECY_RANK = {"thuong": 0, "mat": 1, "toi_mat": 2, "tuyet_mat": 3}
+
+
 @dataclass(frozen=True)
 class Viewer:
     office_id: str
     user_id: str | None = None
+    clearance: str | None = None  # mat | toi_mat | tuyet_mat: sees secret documents up to that level
+
+    @property
+    def clearance_rank(self) -> int:
+        return _SECRECY_RANK.get(self.clearance or "thuong", 0)
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,14 @@ class Page:
     next_cursor: str | None
 
 
-def _visible(alias: str, user_param: str) -> str:
-    """SQL: the viewer may see this document's secrecy level."""
+def _visible(alias: str, user_param: str, clearance_rank: int = 0) -> str:
+    """SQL: the viewer may see this document's secrecy level (clearance, a grant, or its creator)."""
+    rank = (
+        f"(CASE {alias}.secrecy WHEN 'mat' THEN 1 WHEN 'toi_mat' THEN 2 WHEN 'tuyet_mat' THEN 3 ELSE 0 END)"
+    )
     return (
-        f"({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' OR {alias}.created_by = {user_param} "
+        f"({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' OR {rank} <= {int(clearance_rank)} "
+        f"OR {alias}.created_by = {user_param} "
         f"OR EXISTS (SELECT 1 FROM {S}.document_access x WHERE x.document_id = {alias}.id "
         f"AND x.user_id = {user_param}))"
     )
@@ -71,7 +83,7 @@ async def get_document(
     row = await conn.fetchrow(
         f"""SELECT d.data, o.relation FROM {S}.documents d
             JOIN {S}.document_offices o ON o.document_id = d.id AND o.office_id = $2
-            WHERE d.id = $1 AND {_visible("d", "$3")}""",
+            WHERE d.id = $1 AND {_visible("d", "$3", viewer.clearance_rank)}""",
         document_id,
         viewer.office_id,
         viewer.user_id,
@@ -142,7 +154,7 @@ async def list_documents(
         return Page([], None)
     day = _today(today)
     args: list[Any] = [office_id, viewer.user_id]
-    where = ["o.office_id = $1", _visible("d", "$2")]
+    where = ["o.office_id = $1", _visible("d", "$2", viewer.clearance_rank)]
 
     def arg(value: Any) -> str:
         args.append(value)
@@ -205,7 +217,8 @@ async def deadlines(
         f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, a.assignment_id,
                    a.lead_unit, a.lead_user, a.due_date
             FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
-            WHERE a.office_id = $1 AND a.ended_at IS NULL AND a.due_date <= $2 AND {_visible("d", "$3")}
+            WHERE a.office_id = $1 AND a.ended_at IS NULL AND a.due_date <= $2
+              AND {_visible("d", "$3", viewer.clearance_rank)}
             ORDER BY a.due_date, a.document_id""",
         office_id,
         horizon,
@@ -239,43 +252,59 @@ _COUNTS = (
 
 
 async def stats(
-    conn: Conn, office_id: str, date_from: date, date_to: date, *, today: date | None = None
+    conn: Conn,
+    office_id: str,
+    date_from: date,
+    date_to: date,
+    *,
+    viewer: Viewer | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Báo cáo tình hình giải quyết văn bản: counts for the office and per lead unit over [from, to].
-    Open work is judged as of min(to, today)."""
+    Open work is judged as of min(to, today). Secret documents count only for a viewer who may see them
+    (no viewer: everything, for internal use)."""
     as_of = min(date_to, _today(today))
+    # $4 is the viewing user; without a viewer it is still bound (NULL) so every query has the same params
+    seen = _visible("d", "$4", viewer.clearance_rank) if viewer is not None else "($4::text IS NULL OR true)"
+    user = viewer.user_id if viewer is not None else None
     total = dict.fromkeys(_COUNTS, 0)
     total["received"] = int(
         await conn.fetchval(
-            f"""SELECT count(*) FROM {S}.documents WHERE office_id = $1 AND kind = 'incoming'
-                AND (created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3""",
+            f"""SELECT count(*) FROM {S}.documents d WHERE d.office_id = $1 AND d.kind = 'incoming'
+                AND (d.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3 AND {seen}""",
             office_id,
             date_from,
             date_to,
+            user,
         )
     )
     total["issued"] = int(
         await conn.fetchval(
-            f"""SELECT count(*) FROM {S}.documents WHERE office_id = $1 AND issued_on BETWEEN $2 AND $3""",
+            f"""SELECT count(*) FROM {S}.documents d WHERE d.office_id = $1 AND d.issued_on BETWEEN $2 AND $3
+                AND {seen}""",
             office_id,
             date_from,
             date_to,
+            user,
         )
     )
     rows = await conn.fetch(
-        f"""SELECT lead_unit AS unit_id,
-              count(*) FILTER (WHERE (assigned_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3)
+        f"""SELECT a.lead_unit AS unit_id,
+              count(*) FILTER (WHERE (a.assigned_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3)
                   AS received,
-              count(*) FILTER (WHERE completed_on BETWEEN $2 AND $3 AND completed_on <= due_date)
+              count(*) FILTER (WHERE a.completed_on BETWEEN $2 AND $3 AND a.completed_on <= a.due_date)
                   AS completed_on_time,
-              count(*) FILTER (WHERE completed_on BETWEEN $2 AND $3 AND completed_on > due_date)
+              count(*) FILTER (WHERE a.completed_on BETWEEN $2 AND $3 AND a.completed_on > a.due_date)
                   AS completed_late,
-              count(*) FILTER (WHERE ended_at IS NULL AND due_date >= $4) AS open_within_deadline,
-              count(*) FILTER (WHERE ended_at IS NULL AND due_date < $4) AS open_past_deadline
-            FROM {S}.assignments WHERE office_id = $1 GROUP BY lead_unit ORDER BY lead_unit NULLS LAST""",
+              count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date >= $5) AS open_within_deadline,
+              count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date < $5) AS open_past_deadline
+            FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
+            WHERE a.office_id = $1 AND {seen}
+            GROUP BY a.lead_unit ORDER BY a.lead_unit NULLS LAST""",
         office_id,
         date_from,
         date_to,
+        user,
         as_of,
     )
     units = []
@@ -305,7 +334,7 @@ async def register(
     rows = await conn.fetch(
         f"""SELECT r.* FROM {S}.{table} r JOIN {S}.documents d ON d.id = r.document_id
             WHERE r.office_id = $1 AND r.year = $2 AND ($3::text IS NULL OR r.{by} = $3)
-              AND {_visible("d", "$4")}
+              AND {_visible("d", "$4", viewer.clearance_rank)}
             ORDER BY r.{by}, r.number""",
         office_id,
         year,

@@ -1,0 +1,268 @@
+"""`/v1/offices/{office}/…`: an office's documents, deadlines, statistics, registers and reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+
+from api.auth import Principal
+from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
+from api.errors import Problem
+from api.reads import wait_for_position
+from processors import queries
+from processors.queries import Viewer
+from schemas.deadlines import local_date
+
+router = APIRouter(prefix="/v1/offices/{office}", tags=["offices"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+OfficeId = Annotated[str, Path(max_length=100, description="office id, e.g. tu-hcm")]
+After = Annotated[int | None, Query(ge=0, description="wait until the read models include this position")]
+
+
+def _viewer(principal: Principal, office: str, offices: Any) -> Viewer:
+    if office not in offices:
+        raise Problem(404, "not-found", "Not found", f"office {office} is not configured")
+    if principal.office != office and "admin" not in principal.roles:
+        raise Problem(
+            403, "forbidden", "Forbidden", f"the token is for office {principal.office}, not {office}"
+        )
+    return Viewer(office_id=office, user_id=principal.user, clearance=principal.clearance)
+
+
+@router.get("/documents")
+async def office_documents(
+    office: OfficeId,
+    principal: CurrentUser,
+    pool: Pool,
+    offices: OfficesDep,
+    settings: SettingsDep,
+    kind: Annotated[Literal["incoming", "outgoing", "task"] | None, Query()] = None,
+    state: Annotated[str | None, Query(max_length=40)] = None,
+    overdue: bool | None = None,
+    due_within: Annotated[int | None, Query(ge=0, le=365, description="working days")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="full text; accents optional")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    after: After = None,
+) -> dict[str, Any]:
+    """The office's documents (its own and those addressed to it), newest first, with cursor paging."""
+    viewer = _viewer(principal, office, offices)
+    if after is not None:
+        await wait_for_position(pool, after, settings.read_wait_ms)
+    async with pool.acquire() as conn:
+        try:
+            page = await queries.list_documents(
+                conn,
+                office,
+                viewer,
+                kind=kind,
+                state=state,
+                overdue=overdue,
+                due_within=due_within,
+                q=q,
+                limit=limit,
+                cursor=cursor,
+            )
+        except (ValueError, TypeError, IndexError) as exc:  # a cursor that is not one of ours
+            raise Problem(
+                422, "validation", "Invalid request", f"cursor: not a cursor from this API ({exc})"
+            ) from exc
+    return {"items": jsonable_encoder(page.items), "next_cursor": page.next_cursor}
+
+
+@router.get("/deadlines")
+async def office_deadlines(
+    office: OfficeId,
+    principal: CurrentUser,
+    pool: Pool,
+    offices: OfficesDep,
+    settings: SettingsDep,
+    due_within: Annotated[int, Query(ge=0, le=365, description="working days")] = 5,
+    after: After = None,
+) -> dict[str, Any]:
+    """Open assignments overdue or due within N working days, most urgent first."""
+    viewer = _viewer(principal, office, offices)
+    if after is not None:
+        await wait_for_position(pool, after, settings.read_wait_ms)
+    async with pool.acquire() as conn:
+        items = await queries.deadlines(
+            conn, office, viewer, due_within=due_within, due_soon_days=settings.due_soon_days
+        )
+    return {"items": jsonable_encoder(items)}
+
+
+def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:
+    today = local_date(datetime.now(UTC))
+    start, end = date_from or date(today.year, 1, 1), date_to or today
+    if start > end:
+        raise Problem(422, "validation", "Invalid request", f"from ({start}) is after to ({end})")
+    return start, end
+
+
+@router.get("/stats")
+async def office_stats(
+    office: OfficeId,
+    principal: CurrentUser,
+    pool: Pool,
+    offices: OfficesDep,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """Counts for the office and per lead unit over a period (default: this year to today)."""
+    viewer = _viewer(principal, office, offices)
+    start, end = _period(date_from, date_to)
+    async with pool.acquire() as conn:
+        result = await queries.stats(conn, office, start, end, viewer=viewer)
+    return {"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **jsonable_encoder(result)}
+
+
+INCOMING_COLUMNS = [
+    ("received_on", "Ngày đến"),
+    ("number", "Số đến"),
+    ("issuing_body", "Tác giả"),
+    ("number_code", "Số, ký hiệu"),
+    ("document_date", "Ngày tháng văn bản"),
+    ("document_type", "Tên loại"),
+    ("summary", "Trích yếu nội dung"),
+    ("recipient", "Đơn vị hoặc người nhận"),
+    ("handed_over_on", "Ngày chuyển"),
+    ("due_date", "Thời hạn giải quyết"),
+    ("progress", "Tiến độ giải quyết"),
+    ("reply_number_code", "Số, ký hiệu văn bản trả lời"),
+    ("note", "Ghi chú"),
+]
+OUTGOING_COLUMNS = [
+    ("number", "Số"),
+    ("number_code", "Số, ký hiệu"),
+    ("issued_on", "Ngày tháng văn bản"),
+    ("document_type", "Tên loại"),
+    ("summary", "Trích yếu nội dung"),
+    ("signed_by", "Người ký"),
+    ("recipients", "Nơi nhận văn bản"),
+    ("archive_holder", "Đơn vị, người nhận bản lưu"),
+    ("copies", "Số lượng bản"),
+    ("handed_over_on", "Ngày chuyển"),
+    ("note", "Ghi chú"),
+]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _table_file(
+    title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]], accept: str, filename: str
+) -> Response | None:
+    """The rows as CSV or XLSX when the client asks for one (None: answer JSON)."""
+    if "text/csv" in accept:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow([label for _, label in columns])
+        for r in rows:
+            writer.writerow([_cell(r.get(key)) for key, _ in columns])
+        return Response(
+            "\ufeff" + buf.getvalue(),  # a BOM so spreadsheet programs read the Vietnamese as UTF-8
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+    if XLSX in accept:
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.title = title[:31]
+        ws.append([label for _, label in columns])
+        for r in rows:
+            ws.append([_cell(r.get(key)) for key, _ in columns])
+        out = io.BytesIO()
+        wb.save(out)
+        return Response(
+            out.getvalue(),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        )
+    return None
+
+
+@router.get("/registers/{which}", response_model=None)
+async def office_register(
+    office: OfficeId,
+    which: Literal["incoming", "outgoing"],
+    principal: CurrentUser,
+    pool: Pool,
+    offices: OfficesDep,
+    year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
+    series: Annotated[str | None, Query(max_length=40, description="one register or series only")] = None,
+    accept: Annotated[str, Header()] = "application/json",
+) -> Response | dict[str, Any]:
+    """Sổ đăng ký văn bản đến / đi of a year in number order; Accept text/csv or XLSX for a file."""
+    viewer = _viewer(principal, office, offices)
+    year = year or local_date(datetime.now(UTC)).year
+    async with pool.acquire() as conn:
+        rows = await queries.register(conn, office, which, year, viewer, series=series)
+    columns = INCOMING_COLUMNS if which == "incoming" else OUTGOING_COLUMNS
+    title = "Sổ đăng ký văn bản đến" if which == "incoming" else "Sổ đăng ký văn bản đi"
+    file = _table_file(title, columns, rows, accept, f"so-{which}-{office}-{year}")
+    if file is not None:
+        return file
+    return {"office_id": office, "year": year, "items": jsonable_encoder(rows)}
+
+
+REPORT_COLUMNS = [
+    ("unit_name", "Đơn vị"),
+    ("received", "Tổng số văn bản đến"),
+    ("completed_on_time", "Đã giải quyết đúng hạn"),
+    ("completed_late", "Đã giải quyết quá hạn"),
+    ("open_within_deadline", "Chưa giải quyết, trong hạn"),
+    ("open_past_deadline", "Chưa giải quyết, quá hạn"),
+]
+
+
+@router.get("/reports/incoming", response_model=None)
+async def incoming_report(
+    office: OfficeId,
+    principal: CurrentUser,
+    pool: Pool,
+    offices: OfficesDep,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    accept: Annotated[str, Header()] = "application/json",
+) -> Response | dict[str, Any]:
+    """Báo cáo tình hình giải quyết văn bản đến for a period, per unit; Accept XLSX for a file."""
+    viewer = _viewer(principal, office, offices)
+    start, end = _period(date_from, date_to)
+    async with pool.acquire() as conn:
+        result = await queries.stats(conn, office, start, end, viewer=viewer)
+    names = {u.id: u.name for u in offices[office].units}
+    units = [
+        {**u, "unit_name": names.get(u["unit_id"] or "", u["unit_id"] or "(cá nhân)")}
+        for u in result["units"]
+    ]
+    total = {**result["total"], "unit_name": "Tổng cộng"}
+    file = _table_file(
+        "Báo cáo giải quyết văn bản đến",
+        REPORT_COLUMNS,
+        [*units, total],
+        accept,
+        f"bao-cao-{office}-{start}-{end}",
+    )
+    if file is not None:
+        return file
+    return {
+        "title": "Báo cáo tình hình giải quyết văn bản đến",
+        "office_id": office,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "units": units,
+        "total": result["total"],
+    }

@@ -1,0 +1,86 @@
+"""A whole incoming document's life through the HTTP API, read back from the read models."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.conftest import System
+
+CITY = "tu-hcm"
+UNIT = "tu-hcm.tong-hop"
+
+
+async def _act(http: httpx.AsyncClient, headers: dict[str, str], doc: dict, action: str, **params: object) -> dict:
+    resp = await http.post(
+        f"/v1/documents/{doc['id']}/actions",
+        json={"action": action, **params},
+        headers={**headers, "If-Match": f'"{doc["version"]}"'},
+    )
+    assert resp.status_code == 200, resp.text
+    body: dict = resp.json()
+    body["_position"] = int(resp.headers["x-vanthu-position"])
+    return body
+
+
+async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) -> None:
+    clerk = system.token(CITY, "clerk", user="vt.lan")
+    leader = system.token(CITY, "leader", user="ld.minh")
+    specialist = system.token(CITY, "specialist", user="cv.hoa")
+    created = await http.post(
+        "/v1/documents",
+        json={
+            "kind": "incoming",
+            "office_id": CITY,
+            "issuing_body": "Văn phòng Trung ương Đảng",
+            "number_code": "1234-CV/VPTW",
+            "document_date": "2026-11-20",
+            "document_type": "CV",
+            "summary": "Về việc chuẩn bị tổng kết công tác văn thư, lưu trữ năm 2026",
+            "urgency": "thuong_khan",
+            "secrecy": "thuong",
+            "attachments": [{"name": "cv1234.pdf", "media_type": "application/pdf", "sha256": "a" * 64, "size": 10240}],
+        },
+        headers=clerk,
+    )
+    assert created.status_code == 201, created.text
+    doc = created.json()
+    doc = await _act(http, clerk, doc, "register")
+    assert doc["incoming_number"] == 1
+    doc = await _act(http, clerk, doc, "submit")
+    doc = await _act(
+        http,
+        leader,
+        doc,
+        "assign",
+        lead={"unit": UNIT},
+        cooperating=["tu-hcm.hanh-chinh-luu-tru"],
+        directive="Phòng Tổng hợp chủ trì, tham mưu báo cáo.",
+        deadline={"working_days": 5},
+    )
+    assert doc["assignments"][0]["status"] in ("on_time", "due_soon")
+    doc = await _act(http, specialist, doc, "start")
+    doc = await _act(http, specialist, doc, "report_progress", percent=60, note="Đã có dự thảo")
+    doc = await _act(http, specialist, doc, "complete", result="Đã trình báo cáo")
+    doc = await _act(http, clerk, doc, "file", dossier="HS-2026-VT-01")
+    assert doc["state"] == "filed" and doc["version"] == 8
+
+    # read your own write from the read models
+    read = await http.get(f"/v1/documents/{doc['id']}", params={"after": doc["_position"]}, headers=clerk)
+    assert read.status_code == 200, read.text
+    got = read.json()
+    assert got["state"] == "filed" and got["version"] == 8 and read.headers["etag"] == '"8"'
+    assert got["assignments"][0]["status"] == "completed_on_time"
+
+    listed = await http.get(f"/v1/offices/{CITY}/documents", params={"q": "van thu luu tru"}, headers=clerk)
+    assert [d["id"] for d in listed.json()["items"]] == [doc["id"]]
+
+    register = await http.get(f"/v1/offices/{CITY}/registers/incoming", headers=clerk)
+    assert [(r["number"], r["document_id"]) for r in register.json()["items"]] == [(1, doc["id"])]
+    csv_file = await http.get(f"/v1/offices/{CITY}/registers/incoming", headers={**clerk, "Accept": "text/csv"})
+    assert csv_file.status_code == 200 and "Số đến" in csv_file.text and "1234-CV/VPTW" in csv_file.text
+
+    history = await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)
+    assert [e["type"] for e in history.json()["items"]][:2] == ["DocumentReceived", "DocumentRegistered"]
+
+    other = system.token("qu-1", "clerk")
+    assert (await http.get(f"/v1/documents/{doc['id']}", headers=other)).status_code == 404
