@@ -194,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--document", help="with retry: only this document")
     p.set_defaults(run=_deadletters)
 
+    from producers.cli import add_parsers as add_producer_parsers
+
+    add_producer_parsers(sub)  # store republish|restore, audit verify
+
     p = sub.add_parser("settings", help="list every VANTHU_ environment variable with its default")
     p.set_defaults(run=_settings)
 

@@ -95,3 +95,47 @@ async def act(
         now=now,
         **kw,
     )
+
+
+@pytest.fixture
+async def other_database(stack: object, settings: Any) -> AsyncIterator[str]:
+    """A second fresh, migrated database (for restores); dropped afterwards."""
+    from deploy.migrate import migrate_dsn
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await connect(settings.dsn_for("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = settings.dsn_for(name)
+    await migrate_dsn(dsn)
+    yield dsn
+    admin = await connect(settings.dsn_for("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def populate(pool: Any, bulk_docs: int = 30, rounds: int = 20) -> dict[str, Any]:
+    """A store with real documents (registered, issued) and bulk streams; returns some of its ids."""
+    from tests.producers.bulk import Streams
+
+    incoming = [
+        await act(pool, await create(pool, {**INCOMING, "number_code": f"{i}-CV/X"}), {"action": "register"})
+        for i in range(3)
+    ]
+    doc = await create(pool, OUTGOING)
+    for body in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
+        doc = await act(pool, doc, body)
+    issued = await act(pool, doc, {"action": "issue", "recipients": ["qu-1"]})
+    streams = Streams(bulk_docs)
+    async with pool.acquire() as conn:
+        for _ in range(rounds):
+            await streams.append_round(conn, 5)
+    return {
+        "incoming": [r.state.id for r in incoming],
+        "issued": issued.state.id,
+        "bulk": list(streams.versions),
+    }

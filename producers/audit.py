@@ -1,0 +1,246 @@
+"""Audit verification: recompute every event hash, chain link and anchor; name the first break.
+
+Events are streamed in position order through a server-side cursor. Each event must hash to its stored
+hash from its stored previous hash and body (else: altered), link to its document's previous event
+(else: missing or reordered), and say in its body what its row says (else: altered). Each anchor must
+recompute from the events in its range and chain to the anchor before it, and every position it vouches
+for must still hold an event (else: missing — this is what catches a deleted document).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from producers.anchoring import Anchor, _anchor
+from producers.hashing import GENESIS, AnchorHasher, event_hash
+from producers.store import Conn
+
+Kind = Literal["altered", "missing", "reordered", "inserted", "anchor"]
+MAX_PROBLEMS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: Kind
+    position: int  # where in the global order the break shows
+    detail: str
+    stream_id: str | None = None
+    version: int | None = None
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    documents: int = 0
+    anchors: int = 0
+    unanchored: int = 0  # events after the last anchor: chain-checked only
+    problems: list[Problem] = field(default_factory=list)
+    more_problems: int = 0  # found beyond MAX_PROBLEMS
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "documents": self.documents,
+            "anchors": self.anchors,
+            "unanchored": self.unanchored,
+            "first": None if self.first is None else asdict(self.first),
+            "problems": [asdict(p) for p in self.problems],
+            "more_problems": self.more_problems,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _Blocks:
+    """Walks the anchors alongside the events."""
+
+    def __init__(self, anchors: list[Anchor], report: _Collector) -> None:
+        self.anchors, self.report, self.i = anchors, report, 0
+        self.hasher: AnchorHasher | None = None
+        self.expected_next = 0
+        self.skipped: frozenset[int] = frozenset()
+        self.prev_hash = GENESIS
+        self._open()
+
+    def _open(self) -> None:
+        if self.i >= len(self.anchors):
+            self.hasher = None
+            return
+        a = self.anchors[self.i]
+        expected_first = 1 if self.i == 0 else self.anchors[self.i - 1].last_position + 1
+        if a.first_position != expected_first or a.seq != self.i + 1:
+            self.report.add("anchor", a.first_position, f"anchor {a.seq}: does not follow anchor {self.i}")
+        if a.prev_hash != self.prev_hash:
+            self.report.add(
+                "anchor", a.first_position, f"anchor {a.seq}: not chained to the anchor before it"
+            )
+        self.hasher = AnchorHasher(a.prev_hash, a.first_position, a.last_position, a.skipped)
+        self.skipped = frozenset(a.skipped)
+        self.expected_next = a.first_position
+
+    def _close(self) -> None:
+        a = self.anchors[self.i]
+        assert self.hasher is not None
+        self._gap_to(a.last_position + 1)
+        if self.hasher.digest() != a.hash and not self.report.in_range(a.first_position, a.last_position):
+            self.report.add(
+                "anchor",
+                a.first_position,
+                f"anchor {a.seq} over positions {a.first_position}..{a.last_position}: hash does not match "
+                "its events (an event was changed and its hashes recomputed)",
+            )
+        self.prev_hash = a.hash
+        self.i += 1
+        self._open()
+
+    def _gap_to(self, position: int) -> None:
+        for p in range(self.expected_next, position):
+            if p not in self.skipped:
+                a = self.anchors[self.i]
+                self.report.add("missing", p, f"position {p}: no event, but anchor {a.seq} records one there")
+
+    def see(self, position: int, hash_: bytes) -> bool:
+        """Feed one event; False when it lies beyond the last anchor."""
+        while self.hasher is not None and position > self.anchors[self.i].last_position:
+            self._close()
+        if self.hasher is None:
+            return False
+        self._gap_to(position)
+        if position in self.skipped:
+            self.report.add(
+                "inserted", position, f"position {position}: an event that was not there when anchored"
+            )
+        self.hasher.add(position, hash_)
+        self.expected_next = position + 1
+        return True
+
+    def finish(self) -> None:
+        while self.hasher is not None:
+            self._close()
+
+
+class _Collector:
+    def __init__(self, report: AuditReport) -> None:
+        self.r = report
+        self.positions: list[int] = []
+
+    def add(
+        self, kind: Kind, position: int, detail: str, stream_id: str | None = None, version: int | None = None
+    ) -> None:
+        if len(self.r.problems) >= MAX_PROBLEMS:
+            self.r.more_problems += 1
+            return
+        self.r.problems.append(Problem(kind, position, detail, stream_id, version))
+        self.positions.append(position)
+
+    def in_range(self, first: int, last: int) -> bool:
+        return any(first <= p <= last for p in self.positions)
+
+
+def _body_says(body: bytes, stream_id: str, version: int) -> bool:
+    # Canonical JSON sorts keys: "stream_id" is followed by "type", and "version" is the last key.
+    return (
+        body.endswith(b',"version":%d}' % version)
+        and (b'"stream_id":' + json.dumps(stream_id, ensure_ascii=False).encode() + b',"type":') in body
+    )
+
+
+async def verify(conn: Conn, fetch: int = 5000) -> AuditReport:
+    """Check the whole store; `conn` may be the services' role (it only reads)."""
+    started = time.perf_counter()
+    report = AuditReport()
+    found = _Collector(report)
+    anchors = [_anchor(r) for r in await conn.fetch("SELECT * FROM anchors ORDER BY seq")]
+    report.anchors = len(anchors)
+    blocks = _Blocks(anchors, found)
+    # stream_id -> (version, hash, position) of the last event seen, or a pending gap
+    last: dict[str, tuple[int, bytes, int]] = {}
+    gaps: dict[str, int] = {}  # stream_id -> index into problems of a "missing" that may be a reorder
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        cursor = conn.cursor(
+            "SELECT position, stream_id, version, body, prev_hash, hash FROM events ORDER BY position",
+            prefetch=fetch,
+        )
+        async for position, stream_id, version, body, prev_hash, stored in cursor:
+            report.events += 1
+            if not blocks.see(position, stored):
+                report.unanchored += 1
+            if event_hash(prev_hash, body) != stored or not _body_says(body, stream_id, version):
+                found.add(
+                    "altered",
+                    position,
+                    f"{stream_id} v{version} at position {position}: its content does not match its hash",
+                    stream_id,
+                    version,
+                )
+            before = last.get(stream_id)
+            expected = 1 if before is None else before[0] + 1
+            if version == expected:
+                if prev_hash != (GENESIS if before is None else before[1]):
+                    found.add(
+                        "altered",
+                        position,
+                        f"{stream_id} v{version} at position {position}: does not chain to v{version - 1}",
+                        stream_id,
+                        version,
+                    )
+            elif version > expected:
+                gaps[stream_id] = len(report.problems)
+                found.add(
+                    "missing",
+                    position,
+                    f"{stream_id}: v{expected}..v{version - 1} missing before v{version} "
+                    f"at position {position}",
+                    stream_id,
+                    expected,
+                )
+            else:
+                i = gaps.pop(stream_id, None)
+                assert before is not None  # version < expected means an earlier event was seen
+                detail = (
+                    f"{stream_id}: v{version} at position {position} comes after v{before[0]} "
+                    f"at position {before[2]}"
+                )
+                if i is not None and i < len(report.problems):
+                    gap = report.problems[i]
+                    report.problems[i] = Problem("reordered", gap.position, detail, stream_id, version)
+                else:
+                    found.add("reordered", position, detail, stream_id, version)
+                continue  # keep the chain at the later version
+            last[stream_id] = (version, stored, position)
+    blocks.finish()
+    report.documents = len(last)
+    report.problems.sort(key=lambda p: p.position)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def describe(report: AuditReport) -> str:
+    head = (
+        f"{report.events} events in {report.documents} documents, {report.anchors} anchors "
+        f"({report.unanchored} events not yet anchored), checked in {report.seconds:.2f}s"
+    )
+    first = report.first
+    if first is None:
+        return f"ok: {head}"
+    lines = [
+        f"BROKEN: {head}",
+        f"first: {first.kind} at position {first.position}: {first.detail}",
+    ]
+    lines += [f"  {p.kind} at position {p.position}: {p.detail}" for p in report.problems[1:20]]
+    extra = len(report.problems) - 20 + report.more_problems
+    if extra > 0:
+        lines.append(f"  … and {extra} more")
+    return "\n".join(lines)
