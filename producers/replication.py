@@ -188,8 +188,8 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
         await conn.copy_records_to_table(
             "events", records=rows, columns=[*columns, "body", "prev_hash", "hash"]
         )
-        await conn.copy_records_to_table(
-            "snapshots", records=snapshots, columns=["stream_id", "version", "state", "hash"]
+        await conn.executemany(  # jsonb has no binary COPY encoder; snapshots are few
+            "INSERT INTO snapshots (stream_id, version, state, hash) VALUES ($1, $2, $3, $4)", snapshots
         )
         await conn.executemany(
             "INSERT INTO register_counters (office_id, register, series, year, last_number) "

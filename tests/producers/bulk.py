@@ -15,6 +15,25 @@ AT = datetime(2024, 4, 26, 2, 0, tzinfo=UTC)
 BOT = Actor(user="u-bulk", office="tu-hcm", roles=("clerk",))
 
 
+def _event(version: int) -> dict[str, Any]:
+    """A task's life: created, assigned, then progress reports (valid events, so streams fold)."""
+    if version == 1:
+        data = {"office_id": "tu-hcm", "title": "Báo cáo tuần", "description": ""}
+        return {"type": "TaskCreated", "schema_version": 1, "data": data}
+    if version == 2:
+        data = {
+            "assignment_id": "A1",
+            "lead": {"unit": "tu-hcm.tong-hop", "user": None},
+            "cooperating": [],
+            "directive": "Xử lý",
+            "due_date": "2024-05-10",
+            "deadline_working_days": 10,
+        }
+        return {"type": "DocumentAssigned", "schema_version": 2, "data": data}
+    data = {"assignment_id": "A1", "percent": version % 101, "note": f"bước {version}"}
+    return {"type": "ProgressReported", "schema_version": 1, "data": data}
+
+
 @dataclass
 class Streams:
     """Documents with their next version and last hash, appended to in rounds."""
@@ -36,11 +55,9 @@ class Streams:
                 event_id=uuid.uuid4(),
                 stream_id=doc,
                 version=v,
-                type="ProgressReported",
-                schema_version=1,
                 occurred_at=AT,
                 actor=BOT,
-                data={"percent": v % 101, "note": f"bước {v}"},
+                **_event(v),
             )
             for v in range(first, first + n)
         ]
