@@ -31,9 +31,8 @@ def bootstrap(stack: object, settings: Settings) -> str:
     return settings.bootstrap
 
 
-@pytest.fixture
-async def database(stack: object, settings: Settings) -> AsyncIterator[str]:
-    """A fresh, migrated database of its own; dropped afterwards. Yields its DSN."""
+async def create_database(settings: Settings) -> str:
+    """A fresh, migrated database of its own; returns its DSN."""
     from deploy.db import connect
     from deploy.migrate import migrate_dsn
 
@@ -45,12 +44,26 @@ async def database(stack: object, settings: Settings) -> AsyncIterator[str]:
         await admin.close()
     dsn = settings.dsn_for(name)
     await migrate_dsn(dsn)
-    yield dsn
+    return dsn
+
+
+async def drop_database(settings: Settings, dsn: str) -> None:
+    from deploy.db import connect
+
+    name = dsn.rpartition("/")[2]
     admin = await connect(settings.dsn_for("postgres"))
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database(stack: object, settings: Settings) -> AsyncIterator[str]:
+    """A fresh, migrated database of its own; dropped afterwards. Yields its DSN."""
+    dsn = await create_database(settings)
+    yield dsn
+    await drop_database(settings, dsn)
 
 
 @pytest.fixture

@@ -42,7 +42,9 @@ class Process:
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -64,7 +66,9 @@ class System:
     base_url: str
     processes: dict[str, Process] = field(default_factory=dict)
 
-    def token(self, office: str, *roles: str, user: str | None = None, clearance: str | None = None) -> dict[str, str]:
+    def token(
+        self, office: str, *roles: str, user: str | None = None, clearance: str | None = None
+    ) -> dict[str, str]:
         t = issue_token(self.settings, office=office, roles=list(roles), user=user, clearance=clearance)
         return {"Authorization": f"Bearer {t}"}
 
@@ -86,10 +90,24 @@ def _wait_http(url: str, proc: Process, within: float = 60) -> None:
     raise AssertionError(f"{url} did not answer within {within}s; see {proc.log}")
 
 
-@pytest.fixture
-def system(settings: Settings, database: str, new_topic: Callable[..., str]) -> Iterator[System]:
-    """Relay + processor (with saga and chaser) + API on their own database, topic and port."""
-    topic = new_topic(partitions=settings.partitions, prefix="e2e")
+@pytest.fixture(scope="module")
+async def system_database(stack: object, settings: Settings) -> AsyncIterator[str]:
+    from tests.conftest import create_database, drop_database
+
+    dsn = await create_database(settings)
+    yield dsn
+    await drop_database(settings, dsn)
+
+
+@pytest.fixture(scope="module")
+def system(settings: Settings, system_database: str, bootstrap: str) -> Iterator[System]:
+    """Relay + processor (with saga and chaser) + API on their own database, topic and port, shared by
+    the tests of one module (each works on documents of its own)."""
+    from deploy.kafka import ensure_topic
+
+    database = system_database
+    topic = f"e2e.{uuid.uuid4().hex[:12]}"
+    ensure_topic(bootstrap, topic, settings.partitions)
     port = free_port()
     run = uuid.uuid4().hex[:8]
     s = settings.with_(pg_dsn=database, events_topic=topic, api_port=port)
@@ -106,7 +124,20 @@ def system(settings: Settings, database: str, new_topic: Callable[..., str]) -> 
     for name, argv in (
         ("relay", [py, "-m", "producers.relay"]),
         ("processor", [py, "-m", "processors.worker"]),
-        ("api", [py, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]),
+        (
+            "api",
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "api.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+        ),
     ):
         p = Process(name, argv, env, LOGS / f"e2e-{run}-{name}.log")
         p.start()
@@ -134,3 +165,18 @@ async def wait_until(check: Callable[[], Any], within: float = 30, what: str = "
 async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
     async with system.client() as c:
         yield c
+
+
+async def act(
+    http: httpx.AsyncClient, headers: dict[str, str], doc: dict[str, Any], action: str, **params: Any
+) -> dict[str, Any]:
+    """Take an action with If-Match from the document the client holds; returns the new document."""
+    resp = await http.post(
+        f"/v1/documents/{doc['id']}/actions",
+        json={"action": action, **params},
+        headers={**headers, "If-Match": f'"{doc["version"]}"'},
+    )
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    body["_position"] = int(resp.headers["x-vanthu-position"])
+    return body

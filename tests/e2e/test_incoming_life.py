@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import System
+from tests.e2e.conftest import System, act
 
 CITY = "tu-hcm"
 UNIT = "tu-hcm.tong-hop"
-
-
-async def _act(http: httpx.AsyncClient, headers: dict[str, str], doc: dict, action: str, **params: object) -> dict:
-    resp = await http.post(
-        f"/v1/documents/{doc['id']}/actions",
-        json={"action": action, **params},
-        headers={**headers, "If-Match": f'"{doc["version"]}"'},
-    )
-    assert resp.status_code == 200, resp.text
-    body: dict = resp.json()
-    body["_position"] = int(resp.headers["x-vanthu-position"])
-    return body
 
 
 async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) -> None:
@@ -38,16 +26,18 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
             "summary": "Về việc chuẩn bị tổng kết công tác văn thư, lưu trữ năm 2026",
             "urgency": "thuong_khan",
             "secrecy": "thuong",
-            "attachments": [{"name": "cv1234.pdf", "media_type": "application/pdf", "sha256": "a" * 64, "size": 10240}],
+            "attachments": [
+                {"name": "cv1234.pdf", "media_type": "application/pdf", "sha256": "a" * 64, "size": 10240}
+            ],
         },
         headers=clerk,
     )
     assert created.status_code == 201, created.text
     doc = created.json()
-    doc = await _act(http, clerk, doc, "register")
+    doc = await act(http, clerk, doc, "register")
     assert doc["incoming_number"] == 1
-    doc = await _act(http, clerk, doc, "submit")
-    doc = await _act(
+    doc = await act(http, clerk, doc, "submit")
+    doc = await act(
         http,
         leader,
         doc,
@@ -58,10 +48,10 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
         deadline={"working_days": 5},
     )
     assert doc["assignments"][0]["status"] in ("on_time", "due_soon")
-    doc = await _act(http, specialist, doc, "start")
-    doc = await _act(http, specialist, doc, "report_progress", percent=60, note="Đã có dự thảo")
-    doc = await _act(http, specialist, doc, "complete", result="Đã trình báo cáo")
-    doc = await _act(http, clerk, doc, "file", dossier="HS-2026-VT-01")
+    doc = await act(http, specialist, doc, "start")
+    doc = await act(http, specialist, doc, "report_progress", percent=60, note="Đã có dự thảo")
+    doc = await act(http, specialist, doc, "complete", result="Đã trình báo cáo")
+    doc = await act(http, clerk, doc, "file", dossier="HS-2026-VT-01")
     assert doc["state"] == "filed" and doc["version"] == 8
 
     # read your own write from the read models
@@ -76,7 +66,9 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
 
     register = await http.get(f"/v1/offices/{CITY}/registers/incoming", headers=clerk)
     assert [(r["number"], r["document_id"]) for r in register.json()["items"]] == [(1, doc["id"])]
-    csv_file = await http.get(f"/v1/offices/{CITY}/registers/incoming", headers={**clerk, "Accept": "text/csv"})
+    csv_file = await http.get(
+        f"/v1/offices/{CITY}/registers/incoming", headers={**clerk, "Accept": "text/csv"}
+    )
     assert csv_file.status_code == 200 and "Số đến" in csv_file.text and "1234-CV/VPTW" in csv_file.text
 
     history = await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)
