@@ -103,7 +103,7 @@ async def test_published_in_order_soon_after_commit(
     records = read_topic(bootstrap, topic)
     assert check_topic(records, stored) == 0
     first = records[0]
-    assert dict(first.headers)["type"] == b"ProgressReported"
+    assert dict(first.headers)["type"] == b"TaskCreated"
     assert dict(first.headers)["schema_version"] == b"1"
 
 
