@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import documents, errors, office_reads, offices, ops
+from api import documents, errors, feed, office_reads, offices, ops
 from api.auth import Verifier
 from deploy.db import create_pool
 from deploy.settings import Settings
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["ETag", "X-Vanthu-Position", "X-Request-ID", "Location"],
         )
-    for module in (ops, offices, office_reads, documents):
+    for module in (ops, offices, office_reads, feed, documents):
         app.include_router(module.router)
     return app
 

@@ -25,7 +25,7 @@ OfficeId = Annotated[str, Path(max_length=100, description="office id, e.g. tu-h
 After = Annotated[int | None, Query(ge=0, description="wait until the read models include this position")]
 
 
-def _viewer(principal: Principal, office: str, offices: Any) -> Viewer:
+def viewer_for(principal: Principal, office: str, offices: Any) -> Viewer:
     if office not in offices:
         raise Problem(404, "not-found", "Not found", f"office {office} is not configured")
     if principal.office != office and "admin" not in principal.roles:
@@ -52,7 +52,7 @@ async def office_documents(
     after: After = None,
 ) -> dict[str, Any]:
     """The office's documents (its own and those addressed to it), newest first, with cursor paging."""
-    viewer = _viewer(principal, office, offices)
+    viewer = viewer_for(principal, office, offices)
     if after is not None:
         await wait_for_position(pool, after, settings.read_wait_ms)
     async with pool.acquire() as conn:
@@ -87,7 +87,7 @@ async def office_deadlines(
     after: After = None,
 ) -> dict[str, Any]:
     """Open assignments overdue or due within N working days, most urgent first."""
-    viewer = _viewer(principal, office, offices)
+    viewer = viewer_for(principal, office, offices)
     if after is not None:
         await wait_for_position(pool, after, settings.read_wait_ms)
     async with pool.acquire() as conn:
@@ -115,7 +115,7 @@ async def office_stats(
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Counts for the office and per lead unit over a period (default: this year to today)."""
-    viewer = _viewer(principal, office, offices)
+    viewer = viewer_for(principal, office, offices)
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
         result = await queries.stats(conn, office, start, end, viewer=viewer)
@@ -206,7 +206,7 @@ async def office_register(
     accept: Annotated[str, Header()] = "application/json",
 ) -> Response | dict[str, Any]:
     """Sổ đăng ký văn bản đến / đi of a year in number order; Accept text/csv or XLSX for a file."""
-    viewer = _viewer(principal, office, offices)
+    viewer = viewer_for(principal, office, offices)
     year = year or local_date(datetime.now(UTC)).year
     async with pool.acquire() as conn:
         rows = await queries.register(conn, office, which, year, viewer, series=series)
@@ -239,7 +239,7 @@ async def incoming_report(
     accept: Annotated[str, Header()] = "application/json",
 ) -> Response | dict[str, Any]:
     """Báo cáo tình hình giải quyết văn bản đến for a period, per unit; Accept XLSX for a file."""
-    viewer = _viewer(principal, office, offices)
+    viewer = viewer_for(principal, office, offices)
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
         result = await queries.stats(conn, office, start, end, viewer=viewer)

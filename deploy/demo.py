@@ -129,7 +129,7 @@ class Seeder:
     async def incoming(self, office: Office, start: datetime) -> None:
         rng = self.rng
         secret = rng.random() < 0.08
-        body = {
+        body: dict[str, Any] = {
             "kind": "incoming",
             "office_id": office.id,
             "issuing_body": rng.choice(SENDERS),

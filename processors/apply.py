@@ -9,6 +9,7 @@ saga's tasks and the feed's NOTIFYs (delivered by PostgreSQL only if the transac
 
 from __future__ import annotations
 
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
@@ -217,7 +218,39 @@ async def write_effects(conn: Conn, tasks: Sequence[Task], notes: Sequence[str])
             [(t.key, t.kind, t.payload) for t in tasks],
         )
     if notes:
-        await conn.execute("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p", FEED_CHANNEL, notes)
+        await write_feed(conn, notes)
+
+
+async def write_feed(conn: Conn, notes: Sequence[str]) -> None:
+    """Append the changes to each office's feed with the office's next seqs, then NOTIFY them.
+
+    Offices are locked in sorted order (no deadlock between workers); each counter row stays locked until
+    commit, so one office's feed rows commit in seq order."""
+    by_office: dict[str, list[dict[str, Any]]] = {}
+    for note in notes:
+        parsed = json.loads(note)
+        by_office.setdefault(parsed["office_id"], []).append(parsed)
+    rows, payloads = [], []
+    for office in sorted(by_office):
+        items = by_office[office]
+        last = await conn.fetchval(
+            """INSERT INTO public.feed_counters (office_id, seq) VALUES ($1, $2)
+               ON CONFLICT (office_id) DO UPDATE SET seq = feed_counters.seq + EXCLUDED.seq RETURNING seq""",
+            office,
+            len(items),
+        )
+        for seq, item in enumerate(items, start=last - len(items) + 1):
+            item["seq"] = seq
+            rows.append(
+                (office, seq, item["document_id"], item["version"], item["type"], item.get("secrecy"), item)
+            )
+            payloads.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+    await conn.executemany(
+        """INSERT INTO public.feed (office_id, seq, document_id, version, type, secrecy, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        rows,
+    )
+    await conn.execute("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p", FEED_CHANNEL, payloads)
 
 
 def _effects_for(effects: Effects, record: Record) -> bool:

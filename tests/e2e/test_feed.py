@@ -1,0 +1,73 @@
+"""The live feed: a district office's SSE client sees the city office's action, and resumes after a drop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import System, act
+
+CITY, DISTRICT = "tu-hcm", "qu-3"
+
+
+async def _read_events(resp: httpx.Response, want: int, within: float = 30) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+
+    async def read() -> None:
+        async for line in resp.aiter_lines():
+            if line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and "data" in current:
+                events.append(dict(current))
+                current.clear()
+                if len(events) >= want:
+                    return
+
+    await asyncio.wait_for(read(), timeout=within)
+    return events
+
+
+async def _issue_to_district(system: System, http: httpx.AsyncClient, summary: str) -> dict[str, Any]:
+    specialist, leader, clerk = (system.token(CITY, r) for r in ("specialist", "leader", "clerk"))
+    body = {"kind": "outgoing", "office_id": CITY, "document_type": "TB", "summary": summary}
+    doc = (await http.post("/v1/documents", json=body, headers=specialist)).json()
+    doc = await act(http, specialist, doc, "submit_review")
+    doc = await act(http, leader, doc, "review", approve=True, comments="")
+    doc = await act(http, leader, doc, "sign")
+    return await act(http, clerk, doc, "issue", recipients=[DISTRICT])
+
+
+async def test_a_district_sees_the_city_issue_and_resumes_with_last_event_id(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    district = system.token(DISTRICT, "clerk")
+    async with http.stream("GET", f"/v1/offices/{DISTRICT}/feed", headers=district) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        issued = await _issue_to_district(system, http, "Thông báo lịch tiếp công dân tháng 12")
+        events = await _read_events(resp, want=2)  # the issued document, and the copy created in the district
+    about = {e["data"]["document_id"] for e in events}
+    assert issued["id"] in about
+    assert all(e["data"]["office_id"] == DISTRICT for e in events)
+    last_id = events[-1]["id"]
+
+    # while nobody listens, the city issues another; a client resuming from the last id gets it
+    second = await _issue_to_district(system, http, "Thông báo kết luận giao ban")
+    headers = {**district, "Last-Event-ID": str(last_id)}
+    async with http.stream("GET", f"/v1/offices/{DISTRICT}/feed", headers=headers) as resp:
+        resumed = await _read_events(resp, want=1)
+    assert resumed[0]["id"] == last_id + 1
+    seen_later: set[str] = set()
+    async with http.stream("GET", f"/v1/offices/{DISTRICT}/feed", headers=headers) as resp:
+        for e in await _read_events(resp, want=2):
+            seen_later.add(e["data"]["document_id"])
+    assert second["id"] in seen_later or resumed[0]["data"]["document_id"] == second["id"]
+
+    # another office's token may not read this office's feed
+    other = system.token("qu-1", "clerk")
+    assert (await http.get(f"/v1/offices/{DISTRICT}/feed", headers=other)).status_code == 403
