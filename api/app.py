@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import documents, errors, feed, office_reads, offices, ops
+from api import audit, documents, errors, feed, metrics, office_reads, offices, ops
 from api.auth import Verifier
 from deploy.db import create_pool
 from deploy.settings import Settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.verifier = Verifier(settings)
     app.state.offices = load_offices(settings.offices_file)
     errors.install(app)
+    metrics.install(app)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["ETag", "X-Vanthu-Position", "X-Request-ID", "Location"],
         )
-    for module in (ops, offices, office_reads, feed, documents):
+    for module in (ops, metrics, offices, office_reads, feed, documents, audit):
         app.include_router(module.router)
     return app
 

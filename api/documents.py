@@ -21,7 +21,7 @@ from producers.handler import HandleResult, handle
 from schemas.deadlines import deadline_status, local_date, working_days_left
 from schemas.envelope import Envelope
 from schemas.evolve import fold
-from schemas.parsing import parse_action, parse_create
+from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
 from schemas.state import DocumentState
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -128,8 +128,11 @@ async def act(
     if m is None:
         raise Problem(400, "bad-if-match", "Bad If-Match", f'If-Match must look like "3", got {if_match!r}')
     assert current.kind is not None
+    action = body.get("action")
+    request.state.action = action if action in COMMANDS_BY_ACTION else "unknown"  # bounded label values
+    if action in COMMANDS_BY_ACTION:  # who may act is answered before what the body lacks
+        require_action(principal, str(action), current.office_id)
     command = parse_action(current.kind, body)
-    require_action(principal, command.action, current.office_id)
     result = await handle(
         pool,
         command,

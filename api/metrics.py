@@ -1,0 +1,112 @@
+"""Prometheus metrics: request latency, command outcomes, projection lag, relay backlog."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from processors import metrics as projection
+
+router = APIRouter(tags=["operations"])
+
+
+class Metrics:
+    """One registry per app, so tests that build several apps never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "vanthu_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status.",
+            ["method", "route", "status"],
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+            registry=self.registry,
+        )
+        self.commands = Counter(
+            "vanthu_commands_total",
+            "Document commands by action and outcome.",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "vanthu_projection_lag_events",
+            "Events on the topic not yet in the read models.",
+            ["partition"],
+            registry=self.registry,
+        )
+        self.age = Gauge(
+            "vanthu_projection_newest_event_age_seconds",
+            "Age of the newest event in the read models.",
+            registry=self.registry,
+        )
+        self.backlog = Gauge(
+            "vanthu_relay_backlog_events",
+            "Stored events not yet acknowledged by Kafka.",
+            registry=self.registry,
+        )
+        self.dead = Gauge(
+            "vanthu_dead_letters_open", "Dead-lettered records not resolved.", registry=self.registry
+        )
+        self.tasks = Gauge(
+            "vanthu_processor_tasks_pending", "Saga tasks waiting to run.", registry=self.registry
+        )
+
+
+def install(app: FastAPI) -> Metrics:
+    m = Metrics()
+    app.state.metrics = m
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        m.latency.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        if template == "/v1/documents/{document_id}/actions" or (
+            template == "/v1/documents" and request.method == "POST"
+        ):
+            action = getattr(request.state, "action", "create" if template == "/v1/documents" else "unknown")
+            m.commands.labels(action, _outcome(response.status_code)).inc()
+        return response
+
+    return m
+
+
+def _outcome(status: int) -> str:
+    return {200: "ok", 201: "ok", 409: "conflict", 422: "refused", 428: "refused"}.get(
+        status, "error" if status >= 500 else "rejected"
+    )
+
+
+@router.get("/metrics", include_in_schema=True)
+async def metrics(request: Request) -> Response:
+    """Prometheus text: request latency histograms, command outcomes, projection lag, relay backlog."""
+    m: Metrics = request.app.state.metrics
+    settings = request.app.state.settings
+    async with request.app.state.pool.acquire() as conn:
+        m.backlog.set(await conn.fetchval("SELECT count(*) FROM outbox"))
+        age = await projection.newest_event_age(conn)
+        if age is not None:
+            m.age.set(age)
+        m.dead.set(await projection.open_dead_letters(conn))
+        m.tasks.set(await projection.pending_tasks(conn))
+        try:
+            ends = await projection.end_offsets(settings.bootstrap, settings.events_topic)
+        except Exception:  # Kafka down: the other figures still matter; readyz reports the outage
+            ends = {}
+        for lag in await projection.partition_lag(conn, settings.events_topic, ends):
+            m.lag.labels(str(lag.partition)).set(lag.lag)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
