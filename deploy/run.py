@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -19,6 +20,41 @@ def _http_ok(url: str) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def _where_to_look(settings: Settings, api: str) -> str:
+    from api.auth import issue_token
+
+    clerk = issue_token(settings, office="tu-hcm", roles=["clerk"], user="vt.demo")
+    leader = issue_token(
+        settings, office="tu-hcm", roles=["leader", "auditor"], user="ld.demo", clearance="mat"
+    )
+    return "\n".join(
+        [
+            "",
+            "vanthu is running:",
+            f"  API            {api}   (docs: {api}/docs, readiness: {api}/readyz, metrics: {api}/metrics)",
+            f"  Kafka          {settings.bootstrap}   topic {settings.events_topic}",
+            f"  PostgreSQL     {settings.dsn}",
+            f"  logs           {settings.data_dir / 'logs'}   (`.venv/bin/vanthu stack logs NAME`)",
+            "  status         .venv/bin/vanthu stack status",
+            "",
+            "Try it (tokens for the city office, valid 12 hours; make more with `.venv/bin/vanthu token`):",
+            f"  export CLERK={clerk}",
+            f"  export LEADER={leader}",
+            f"  curl -s {api}/v1/offices | head -c 400; echo",
+            f'  curl -s -H "Authorization: Bearer $LEADER" "{api}/v1/offices/tu-hcm/deadlines?due_within=5"',
+            f'  curl -s -H "Authorization: Bearer $CLERK" "{api}/v1/offices/tu-hcm/documents?q=quy%20hoach%20can%20bo&limit=5"',  # noqa: E501 (a command line to paste)
+            f'  curl -s -H "Authorization: Bearer $LEADER" "{api}/v1/offices/tu-hcm/stats"',
+            f'  curl -s -H "Authorization: Bearer $CLERK" -H "Accept: text/csv" "{api}/v1/offices/tu-hcm/registers/incoming"',  # noqa: E501 (a command line to paste)
+            f'  curl -s -N -H "Authorization: Bearer $CLERK" "{api}/v1/offices/tu-hcm/feed"   # live changes (SSE)',  # noqa: E501 (a command line to paste)
+            f"  curl -s -X POST {api}/v1/documents -H \"Authorization: Bearer $CLERK\" -H 'Content-Type: application/json' \\",  # noqa: E501 (a command line to paste)
+            '       -d \'{"kind":"incoming","office_id":"tu-hcm","issuing_body":"Ban Bí thư","number_code":"12-TB/TW",'  # noqa: E501 (a command line to paste)
+            '"document_date":"2026-11-20","document_type":"TB","summary":"Thông báo kết luận"}\'',
+            "Press Ctrl-C to stop what `make run` started.",
+            "",
+        ]
+    )
 
 
 def main() -> int:
@@ -47,22 +83,13 @@ def main() -> int:
         wait_for(
             "the API", lambda: _http_ok(f"{api}/healthz"), 60, log=settings.data_dir / "logs" / "api.log"
         )
-        print(
-            "\n".join(
-                [
-                    "",
-                    "vanthu is running:",
-                    f"  API            {api}   (docs: {api}/docs, readiness: {api}/readyz)",
-                    f"  Kafka          {settings.bootstrap}   topic {settings.events_topic}",
-                    f"  PostgreSQL     {settings.dsn}",
-                    f"  logs           {settings.data_dir / 'logs'}   (`vanthu stack logs NAME`)",
-                    "  status         .venv/bin/vanthu stack status",
-                    "Press Ctrl-C to stop what `make run` started.",
-                    "",
-                ]
-            ),
-            flush=True,
-        )
+        if os.environ.get("VANTHU_DEMO", "1") not in {"0", "false", "no"}:
+            import asyncio
+
+            from deploy.demo import seed
+
+            asyncio.run(seed(settings))
+        print(_where_to_look(settings, api), flush=True)
         while not stopping:
             for m in started:
                 if not m.alive():
