@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := .tools/bin/uv
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help install run test lint typecheck format stack-up stack-down stack-status stack-logs stack-reset clean
+.PHONY: help install run test bench lint typecheck format stack-up stack-down stack-status stack-logs stack-reset clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -28,6 +29,10 @@ run: install ## start Kafka, PostgreSQL and every service; print where to look; 
 test: install ## bring up the stack (or reuse it) and run the whole test suite
 	$(PY) -m deploy.cli stack up
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install ## run the benchmarks (not part of `make test`; BENCH_SCALE=0.05 for a quick smoke run, BENCH_ARGS="queries audit" for some); writes tests/bench/results.{json,md}
+	$(PY) -m deploy.cli stack up
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .

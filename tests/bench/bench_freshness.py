@@ -1,0 +1,188 @@
+"""freshness: at a steady rate of actions in one office (open loop through the API), the time from each
+2xx to the change appearing in another office's read model (the commit of the read-model transaction,
+seen by LISTEN on the feed channel, which PostgreSQL delivers only after that commit) and on that
+office's SSE feed (GET /v1/offices/{office}/feed with its own token). The whole system runs: relay,
+processor (with the saga) and API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+
+from deploy.db import connect
+from processors.tasks import FEED_CHANNEL
+from producers import store
+from producers.hashing import GENESIS
+from tests.bench.common import CpuMeter, latency_ms, scaled, seconds
+from tests.bench.loadgen import open_loop, summary
+from tests.bench.system import Services, applied_on, discard, fresh, token_headers, wait_for
+from tests.processors.workload import story
+
+SENDER, RECEIVER = "tu-hcm", "qu-1"
+RATE = 200.0
+DOCS = 200
+
+
+def _outgoing() -> dict[str, Any]:
+    return {
+        "kind": "outgoing",
+        "office_id": SENDER,
+        "document_type": "CV",
+        "summary": "Về việc triển khai chuyển đổi số trong các cơ quan Đảng",
+        "urgency": "thuong",
+        "secrecy": "thuong",
+    }
+
+
+async def seed(dsn: str, count: int) -> dict[str, int]:
+    """`count` outgoing documents of SENDER, issued to RECEIVER (straight into the store)."""
+    actions = [
+        {"action": "submit_review"},
+        {"action": "review", "approve": True, "comments": ""},
+        {"action": "sign"},
+        {"action": "issue", "recipients": [RECEIVER]},
+    ]
+    versions = {}
+    conn = await connect(dsn)
+    try:
+        for i in range(count):
+            doc = str(uuid.uuid4())
+            envelopes = story(doc, _outgoing(), actions, number=i + 1)
+            async with conn.transaction():
+                await store.append(conn, envelopes, GENESIS)
+            versions[doc] = envelopes[-1].version
+    finally:
+        await conn.close()
+    return versions
+
+
+async def quiet(conn: Any, topic: str) -> None:
+    """Wait until the relay, processor and saga are done with the seeded documents."""
+    seen: list[int] = []
+
+    async def settled() -> bool:
+        left = await conn.fetchval("SELECT count(*) FROM outbox")
+        pending = await conn.fetchval("SELECT count(*) FROM processor_tasks WHERE status = 'pending'")
+        total = await conn.fetchval("SELECT count(*) FROM events")
+        n = await applied_on(conn, topic)
+        seen.append(n)
+        return left == 0 and pending == 0 and n == total and len(seen) > 3 and seen[-3] == n
+
+    await wait_for(settled, within=180, what="the seeded documents to be delivered and projected", every=0.5)
+
+
+async def run(ctx: Any) -> dict[str, Any]:
+    settings, topic = await fresh(ctx.settings, "freshness")
+    services = Services(settings)
+    conn = await connect(settings.dsn)
+    listener = await connect(settings.dsn)
+    sse_task: asyncio.Task[None] | None = None
+    try:
+        docs = scaled(DOCS, 20)
+        versions = await seed(settings.dsn, docs)
+        services.relay()
+        services.processor(saga=True)
+        services.api()
+        await quiet(conn, topic)
+        # the saga recorded each delivery on its source document: act from the stored versions
+        for r in await conn.fetch("SELECT stream_id, max(version) AS v FROM events GROUP BY stream_id"):
+            if r["stream_id"] in versions:
+                versions[r["stream_id"]] = r["v"]
+
+        sent: dict[tuple[str, int], float] = {}
+        in_rm: dict[tuple[str, int], float] = {}
+        on_sse: dict[tuple[str, int], float] = {}
+
+        def on_note(_c: object, _pid: int, _ch: str, payload: str) -> None:
+            item = json.loads(payload)
+            if item["office_id"] == RECEIVER:
+                in_rm.setdefault((item["document_id"], item["version"]), time.monotonic())
+
+        await listener.add_listener(FEED_CHANNEL, on_note)
+        connected = asyncio.Event()
+
+        async def sse() -> None:
+            headers = token_headers(settings, RECEIVER, "clerk")
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+                async with http.get(f"{services.base_url}/v1/offices/{RECEIVER}/feed", headers=headers) as r:
+                    assert r.status == 200, r.status
+                    connected.set()
+                    async for line in r.content:
+                        if line.startswith(b"data: "):
+                            item = json.loads(line[6:])
+                            on_sse.setdefault((item["document_id"], item["version"]), time.monotonic())
+
+        sse_task = asyncio.create_task(sse())
+        await asyncio.wait_for(connected.wait(), 30)
+
+        ids = list(versions)
+        sender = token_headers(settings, SENDER, "clerk", "leader")
+        url = services.base_url + "/v1/documents/{}/actions"
+
+        async def call(http: aiohttp.ClientSession, n: int) -> int:
+            doc = ids[n % len(ids)]
+            headers = {**sender, "If-Match": f'"{versions[doc]}"'}
+            body = {"action": "correct", "note": f"Đính chính lần {n}"}
+            async with http.post(url.format(doc), json=body, headers=headers) as resp:
+                await resp.read()
+                if resp.status in (200, 409):
+                    version = int(resp.headers["ETag"].strip('"'))
+                    if resp.status == 200:
+                        sent[(doc, version)] = time.monotonic()
+                    versions[doc] = version
+                return resp.status
+
+        cpu = CpuMeter(pids={n: services.pid(n) for n in ("api", "relay", "processor")}).start()
+        duration = seconds(60, 10)
+        load = await open_loop(call, RATE, duration)
+        usage = cpu.stop()
+
+        async def all_seen() -> bool:
+            return all(k in in_rm and k in on_sse for k in sent)
+
+        try:
+            await wait_for(all_seen, within=30, what="every change on the feed", every=0.2)
+        except AssertionError:
+            pass
+    finally:
+        if sse_task is not None:
+            sse_task.cancel()
+        await listener.close()
+        await conn.close()
+        services.stop_all()
+        await discard(settings, ctx.settings)
+    rm_lat = [in_rm[k] - t for k, t in sent.items() if k in in_rm]
+    sse_lat = [on_sse[k] - t for k, t in sent.items() if k in on_sse]
+    return {
+        "read_model": {
+            **latency_ms(rm_lat),
+            "missing": len(sent) - len(rm_lat),
+            "seen_before_2xx": sum(1 for x in rm_lat if x < 0),
+        },
+        "sse": {
+            **latency_ms(sse_lat),
+            "missing": len(sent) - len(sse_lat),
+            "seen_before_2xx": sum(1 for x in sse_lat if x < 0),
+        },
+        "p50_ms": latency_ms(sse_lat)["p50_ms"],
+        "p99_ms": latency_ms(sse_lat)["p99_ms"],
+        "max_ms": latency_ms(sse_lat)["max_ms"],
+        "load": summary(load),
+        "cpu": usage,
+        "parameters": {
+            "rate_per_s": RATE,
+            "duration_s": duration,
+            "documents": docs,
+            "action": f"correct on outgoing documents of {SENDER} issued to {RECEIVER} (each document "
+            "acted on about once a second, If-Match from the last answer)",
+            "observed_in": f"{RECEIVER}: LISTEN {FEED_CHANNEL} (read-model commit) and its SSE feed",
+            "headline": "p50/p99/max are the SSE feed's (the later of the two)",
+            "server": "API pinned to core 0; relay, processor, Postgres, Kafka unpinned; load generator, "
+            "SSE client and listener pinned to core 1",
+        },
+    }
