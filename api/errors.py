@@ -60,6 +60,15 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _unparsable_body(cause: BaseException | None) -> str | None:
+    """What is wrong with a body FastAPI could not parse (it says only "error parsing the body")."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not valid UTF-8: byte 0x{cause.object[cause.start]:02x} at offset {cause.start}"
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply"
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into a problem response."""
 
@@ -137,7 +146,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(request, exc.status_code, slug, str(exc.detail), str(exc.detail))
+        detail = _unparsable_body(exc.__cause__) or str(exc.detail)
+        return problem_response(request, exc.status_code, slug, str(exc.detail), detail)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
