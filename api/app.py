@@ -43,6 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.install(app)
 
     @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # PostgreSQL text cannot hold NUL: a %00 in the URL would fail its query (a 500) further in
+        if b"%00" in request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b""):
+            detail = "the URL contains a NUL character (%00), which no path or parameter may hold"
+            return errors.problem_response(request, 400, "bad-character", "Bad character", detail)
+        return await call_next(request)
+
+    @app.middleware("http")  # added last, so it runs first: the request id is set for every answer
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid[:64]

@@ -67,6 +67,26 @@ def _idempotency_key(principal_user: str, key: str | None) -> str | None:
     return f"{principal_user}\x1f{key}"  # keys are per user: two users never collide
 
 
+def _refuse_nul(value: Any, field: str = "") -> None:
+    """PostgreSQL text cannot hold NUL: in a stored event, one would stop the read models at it."""
+    if isinstance(value, str) and "\x00" in value:
+        where = field or "body"
+        raise Problem(
+            422,
+            "validation",
+            "Invalid request",
+            f"{where}: contains a NUL character",
+            errors=[{"field": where, "reason": "contains a NUL character"}],
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k, field or "body")
+            _refuse_nul(v, f"{field}.{k}" if field else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_nul(v, f"{field}.{i}" if field else str(i))
+
+
 @router.post("", status_code=201, response_model=None)
 async def create_document(
     request: Request,
@@ -76,6 +96,7 @@ async def create_document(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Create an incoming document, an outgoing draft or a task in the caller's office."""
+    _refuse_nul(body)
     command = parse_create(body)
     office = body.get("office_id")
     if office != principal.office:
@@ -132,6 +153,7 @@ async def act(
     request.state.action = action if action in COMMANDS_BY_ACTION else "unknown"  # bounded label values
     if action in COMMANDS_BY_ACTION:  # who may act is answered before what the body lacks
         require_action(principal, str(action), current.office_id)
+    _refuse_nul(body)
     command = parse_action(current.kind, body)
     result = await handle(
         pool,
