@@ -42,10 +42,15 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
 
     @app.agent(topic, name="read_models")
     async def project(stream: Any) -> None:
-        # take_events acks a batch only after this body has committed it; the offsets stored with the
-        # rows are what counts anyway (see Projector).
-        async for events in stream.take_events(config.batch, within=config.within):
-            await projector.process([from_message(e.message) for e in events])
+        # Hand batches to the writer and go straight back to buffering (faust's take does not buffer
+        # while its body runs); the writer acks events once committed, so faust's committed offsets
+        # stay behind the stored ones; on assignment those win in any case (see reposition).
+        async for events in stream.noack_take(config.batch, within=config.within):
+            await projector.submit([from_message(e.message) for e in events], list(events))
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def writer() -> None:
+        await projector.run_writer()
 
     async def reposition() -> None:
         # faust positions partitions at the group's committed offsets (after every rebalance, and when

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -36,6 +38,10 @@ class Projector:
         self.applied = 0
         self.batches = 0
         self._sought: dict[TopicPartition, tuple[int, float, int]] = {}  # target, when, how often
+        # Batches from the agent wait here while a transaction runs, and the next transaction takes all of
+        # them: small batches when idle (latency), large ones under load (rate).
+        self._reported, self._report_applied, self._report_batches, self._busy = time.monotonic(), 0, 0, 0.0
+        self.queue: asyncio.Queue[tuple[list[Record], list[Any]]] = asyncio.Queue(maxsize=64)
 
     async def start(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -46,6 +52,42 @@ class Projector:
         """A new assignment: forget seeks in flight; the first batch checks each partition's position."""
         for tp in assigned:
             self._sought.pop(tp, None)
+
+    async def submit(self, records: list[Record], acks: list[Any]) -> None:
+        """Queue records for the writer; `acks` (faust events) are acknowledged once they are committed."""
+        await self.queue.put((records, acks))
+
+    async def run_writer(self) -> None:
+        """Apply queued batches, merged up to the batch size, then acknowledge them to faust."""
+        while True:
+            records, acks = await self.queue.get()
+            records, acks = list(records), list(acks)
+            while not self.queue.empty() and len(records) < self.config.batch:
+                more, more_acks = self.queue.get_nowait()
+                records += more
+                acks += more_acks
+            started = time.monotonic()
+            try:
+                await self.process(records)
+            except Exception:
+                log.exception("the read models could not be written; exiting, a restart resumes cleanly")
+                os._exit(70)  # the stored offsets make a hard stop safe; faust is not told these were done
+            for event in acks:
+                event.ack()
+            self._busy += time.monotonic() - started
+            self._report()
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        if now - self._reported >= 10.0:
+            span, self._reported = now - self._reported, now
+            n, b = self.applied - self._report_applied, self.batches - self._report_batches
+            if b:
+                log.info(
+                    "applied %d events in %d batches (%.0f/s, %.0f per batch, writer busy %.0f%%)",
+                    n, b, n / span, n / b, 100 * self._busy / span,
+                )  # fmt: skip
+            self._report_applied, self._report_batches, self._busy = self.applied, self.batches, 0.0
 
     async def stored_offsets(self, topic: str) -> dict[int, int]:
         """The last offset applied per partition of `topic`, from the read models."""
