@@ -230,15 +230,20 @@ async def write_feed(conn: Conn, notes: Sequence[str]) -> None:
     for note in notes:
         parsed = json.loads(note)
         by_office.setdefault(parsed["office_id"], []).append(parsed)
+    offices = sorted(by_office)
+    # One statement takes every office's seqs, locking the counter rows in sorted order.
+    counters = await conn.fetch(
+        """INSERT INTO public.feed_counters (office_id, seq)
+           SELECT o, n FROM unnest($1::text[], $2::bigint[]) AS x(o, n) ORDER BY o
+           ON CONFLICT (office_id) DO UPDATE SET seq = feed_counters.seq + EXCLUDED.seq
+           RETURNING office_id, seq""",
+        offices,
+        [len(by_office[o]) for o in offices],
+    )
     rows, payloads = [], []
-    for office in sorted(by_office):
+    for counter in counters:
+        office, last = counter["office_id"], counter["seq"]
         items = by_office[office]
-        last = await conn.fetchval(
-            """INSERT INTO public.feed_counters (office_id, seq) VALUES ($1, $2)
-               ON CONFLICT (office_id) DO UPDATE SET seq = feed_counters.seq + EXCLUDED.seq RETURNING seq""",
-            office,
-            len(items),
-        )
         for seq, item in enumerate(items, start=last - len(items) + 1):
             item["seq"] = seq
             rows.append(
