@@ -100,22 +100,11 @@ async def act(
 @pytest.fixture
 async def other_database(stack: object, settings: Any) -> AsyncIterator[str]:
     """A second fresh, migrated database (for restores); dropped afterwards."""
-    from deploy.migrate import migrate_dsn
+    from tests.conftest import create_database, drop_database
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await connect(settings.dsn_for("postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = settings.dsn_for(name)
-    await migrate_dsn(dsn)
+    dsn = await create_database(settings)
     yield dsn
-    admin = await connect(settings.dsn_for("postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(settings, dsn)
 
 
 async def populate(pool: Any, bulk_docs: int = 30, rounds: int = 20) -> dict[str, Any]:
