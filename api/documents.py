@@ -32,7 +32,11 @@ _MAX_KEY = 200
 def document_body(state: DocumentState | dict[str, Any], request: Request | None = None) -> dict[str, Any]:
     """The API form of a document: the folded state, with each assignment's status as of today."""
     doc = state.to_dict() if isinstance(state, DocumentState) else dict(state)
-    due_soon = request.app.state.settings.due_soon_days if request is not None else 3
+    due_soon = 3
+    if request is not None:
+        due_soon = request.app.state.offices.due_soon_days(
+            doc.get("office_id"), request.app.state.settings.due_soon_days
+        )
     today = local_date(datetime.now(UTC))
     assignments = []
     for a in doc.get("assignments") or []:
@@ -200,7 +204,12 @@ async def get_document(
         viewer = Viewer(office_id=principal.office, user_id=principal.user, clearance=principal.clearance)
         async with pool.acquire() as conn:
             found = await queries.get_document(
-                conn, document_id, viewer, due_soon_days=settings.due_soon_days
+                conn,
+                document_id,
+                viewer,
+                due_soon_days=request.app.state.offices.due_soon_days(
+                    principal.office, settings.due_soon_days
+                ),
             )
         if found is None:
             raise not_found(f"document {document_id}")

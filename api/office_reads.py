@@ -92,7 +92,11 @@ async def office_deadlines(
         await wait_for_position(pool, after, settings.read_wait_ms)
     async with pool.acquire() as conn:
         items = await queries.deadlines(
-            conn, office, viewer, due_within=due_within, due_soon_days=settings.due_soon_days
+            conn,
+            office,
+            viewer,
+            due_within=due_within,
+            due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
         )
     return {"items": jsonable_encoder(items)}
 

@@ -29,6 +29,7 @@ class Office:
     code: str  # the author abbreviation in ký hiệu: "TU" in "123-CV/TU"
     parent_id: str | None
     units: tuple[Unit, ...]
+    due_soon_days: int | None = None  # working days before a due date that count as "due soon" here
 
     def to_dict(self) -> dict[str, Any]:
         """The `GET /v1/offices` form."""
@@ -66,6 +67,11 @@ class Offices:
     def code(self, office_id: str) -> str:
         return self[office_id].code
 
+    def due_soon_days(self, office_id: str | None, default: int) -> int:
+        """The office's "due soon" window in working days (DOMAIN.md: a setting per office)."""
+        office = self.by_id.get(office_id or "")
+        return default if office is None or office.due_soon_days is None else office.due_soon_days
+
     def to_list(self) -> list[dict[str, Any]]:
         return [o.to_dict() for o in self]
 
@@ -99,12 +105,18 @@ def parse_offices(raw: Any) -> Offices:
         parent = entry.get("parent_id")
         if parent is not None and not isinstance(parent, str):
             raise OfficesError(f"{where}.parent_id: must be a string or null")
+        due_soon = entry.get("due_soon_days")
+        if due_soon is not None and (
+            not isinstance(due_soon, int) or isinstance(due_soon, bool) or due_soon < 0
+        ):
+            raise OfficesError(f"{where}.due_soon_days: must be a whole number of working days, 0 or more")
         office = Office(
             _text(entry, "id", where),
             _text(entry, "name", where),
             _text(entry, "code", where),
             parent,
             tuple(units),
+            due_soon,
         )
         if "/" in office.code or any(c.isspace() for c in office.code):
             raise OfficesError(f"{where}.code: no spaces or slashes (it is written after the '/' of ký hiệu)")
