@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
+from openpyxl import load_workbook
 
 from tests.e2e.conftest import System, act
 
@@ -70,6 +73,19 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
         f"/v1/offices/{CITY}/registers/incoming", headers={**clerk, "Accept": "text/csv"}
     )
     assert csv_file.status_code == 200 and "Số đến" in csv_file.text and "1234-CV/VPTW" in csv_file.text
+
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    book = await http.get(f"/v1/offices/{CITY}/registers/incoming", headers={**clerk, "Accept": xlsx})
+    assert book.status_code == 200 and book.headers["content-type"] == xlsx
+    rows = list(load_workbook(io.BytesIO(book.content)).active.iter_rows(values_only=True))
+    assert rows[0][:2] == ("Ngày đến", "Số đến") and rows[1][1] == 1 and rows[1][3] == "1234-CV/VPTW"
+
+    report = (await http.get(f"/v1/offices/{CITY}/reports/incoming", headers=leader)).json()
+    tong_hop = next(u for u in report["units"] if u["unit_id"] == UNIT)
+    assert tong_hop["completed_on_time"] == 1 and report["total"]["completed_on_time"] >= 1
+    report_file = await http.get(f"/v1/offices/{CITY}/reports/incoming", headers={**leader, "Accept": xlsx})
+    sheet = list(load_workbook(io.BytesIO(report_file.content)).active.iter_rows(values_only=True))
+    assert sheet[0][0] == "Đơn vị" and sheet[-1][0] == "Tổng cộng"
 
     history = await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)
     assert [e["type"] for e in history.json()["items"]][:2] == ["DocumentReceived", "DocumentRegistered"]
