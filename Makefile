@@ -34,6 +34,10 @@ bench: install ## run the benchmarks (not part of `make test`; BENCH_SCALE=0.05 
 	$(PY) -m deploy.cli stack up
 	$(PY) -m tests.bench $(BENCH_ARGS)
 
+faults: install ## the full fault run: kills, broker and Postgres restarts, poison records, bad input, intruders
+	$(PY) -m deploy.cli stack up
+	VANTHU_FAULTS=1 $(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

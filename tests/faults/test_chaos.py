@@ -34,6 +34,7 @@ from tests.faults.harness import (
     send_poison,
     settle,
     verify,
+    wait_for,
 )
 
 HERE = Path(__file__).parent
@@ -273,6 +274,11 @@ async def test_full_kills_broker_and_postgres_restarts_and_poison_lose_nothing(p
     async def postgres_restart() -> None:
         async def inject() -> None:
             await asyncio.to_thread(stack.postgres.kill)
+
+            async def gone() -> bool:  # `up` right after the kill finds the dying postmaster "running"
+                return not await asyncio.to_thread(stack.postgres.running)
+
+            await wait_for(gone, 60, "the killed postmaster to exit")
 
         async def restore() -> None:
             await asyncio.to_thread(stack.postgres.up)
