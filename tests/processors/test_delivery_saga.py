@@ -78,7 +78,7 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
                    WHERE source_document_id = $1 AND copy_document_id IS NOT NULL""",
                 doc,
             )
-            return n == 22
+            return bool(n == 22)
 
         await wait_until(delivered, 60, "22 recorded deliveries")
         copies = await db.fetch(
@@ -106,10 +106,11 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
         )
 
         # Each district takes its copy to a different point.
-        assign = {"action": "assign", "lead": {"unit": "u1"}, "cooperating": [], "directive": "",
-                  "deadline": {"working_days": 5}}  # fmt: skip
-        to_assigned = [{"action": "register"}, {"action": "submit"}, assign]
-        paths = [
+        lead = {"unit": "u1"}
+        assign: dict[str, Any] = {"action": "assign", "lead": lead, "cooperating": [], "directive": "",
+                                  "deadline": {"working_days": 5}}  # fmt: skip
+        to_assigned: list[dict[str, Any]] = [{"action": "register"}, {"action": "submit"}, assign]
+        paths: list[list[dict[str, Any]]] = [
             [],
             [{"action": "register"}],
             [{"action": "register"}, {"action": "submit"}],

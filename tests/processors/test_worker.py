@@ -28,8 +28,8 @@ class Feed:
         self.seen: Counter[tuple[str, str, int]] = Counter()
         self.arrived: dict[tuple[str, int], float] = {}
 
-    def on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        p = json.loads(payload)
+    def on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        p = json.loads(str(payload))
         self.seen[(p["office_id"], p["document_id"], p["version"])] += 1
         self.arrived.setdefault((p["document_id"], p["version"]), time.monotonic())
 
