@@ -46,6 +46,18 @@ def schema_name(name: str) -> str:
     return name
 
 
+# Failures worth retrying the same batch for; anything else is about the records themselves.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
 @dataclass
 class BatchResult:
     applied: int = 0
@@ -55,6 +67,16 @@ class BatchResult:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)  # last consumed, as stored
     tasks: int = 0
     notifications: int = 0
+
+    def merge(self, other: BatchResult) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.dead += other.dead
+        for tp, offset in other.seeks.items():
+            self.seeks.setdefault(tp, offset)
+        self.offsets.update(other.offsets)
+        self.tasks += other.tasks
+        self.notifications += other.notifications
 
 
 class StateCache:
@@ -93,15 +115,20 @@ class _DeadLetter:
             r.topic,
             r.partition,
             r.offset,
-            document,
+            _text(document),
             e.version if e else None,
-            e.type if e else r.header("type"),
+            _text(e.type if e else r.header("type")),
             self.reason,
-            self.error[:4000],
+            _text(self.error[:4000]),
             r.key,
             r.value,
-            r.headers_json(),
+            {k: _text(v) for k, v in r.headers_json().items()},
         )
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; a dead letter must be storable whatever the record held.
+    return None if value is None else value.replace("\x00", "\\0")
 
 
 def _guard(
@@ -275,8 +302,10 @@ async def apply_batch(
     swap_lock: bool = True,
     cache: StateCache | None = None,
     jump_ok: Collection[TopicPartition] = (),
+    unwritable: str | None = None,
 ) -> BatchResult:
-    """Apply `records` (any partitions, any order within the batch) in one transaction."""
+    """Apply `records` (any partitions, any order within the batch) in one transaction; with
+    `unwritable` (an error), dead-letter them instead and move past them."""
     s = schema_name(schema)
     result = BatchResult()
     if not records:
@@ -297,6 +326,9 @@ async def apply_batch(
             except Exception as exc:
                 dead.append(_DeadLetter(record, "undecodable", f"{type(exc).__name__}: {exc}"))
 
+        if unwritable is not None:
+            dead += [_DeadLetter(r, "unwritable", unwritable, e) for r, e in decoded]
+            decoded = []
         ids = sorted({e.stream_id for _, e in decoded})
         states = await load_states(conn, s, ids, cache)
         blocked = {
@@ -359,3 +391,24 @@ async def apply_batch(
     if cache is not None:
         cache.put(s, new_states)
     return result
+
+
+async def apply_isolating(conn: Conn, records: Sequence[Record], **options: Any) -> BatchResult:
+    """`apply_batch`, except that a record whose rows cannot be written (a value PostgreSQL refuses, a
+    bug on one event's shape) is dead-lettered alone instead of failing its batch on every restart."""
+    try:
+        return await apply_batch(conn, records, **options)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        pass  # find the record: one at a time, in partition order
+    total = BatchResult()
+    for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+        try:
+            part = await apply_batch(conn, [record], **options)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            part = await apply_batch(conn, [record], unwritable=f"{type(exc).__name__}: {exc}", **options)
+        total.merge(part)
+    return total

@@ -14,16 +14,21 @@ import asyncpg
 
 from deploy.db import create_pool
 from processors import chaser, saga
-from processors.apply import LIVE_SCHEMA, PROJECTION, BatchResult, StateCache, apply_batch
+from processors.apply import (
+    LIVE_SCHEMA,
+    PROJECTION,
+    TRANSIENT_ERRORS,
+    BatchResult,
+    StateCache,
+    apply_isolating,
+)
 from processors.config import ProcessorConfig
 from processors.records import Record, TopicPartition
 from processors.writeside import write_side
 
 log = logging.getLogger(__name__)
 Seek = Callable[[TopicPartition, int], Awaitable[None]]
-_RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-              asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.CannotConnectNowError,
-              asyncpg.AdminShutdownError)  # fmt: skip
+_RETRYABLE = TRANSIENT_ERRORS
 
 
 class Projector:
@@ -106,7 +111,7 @@ class Projector:
         for attempt in range(1, 9):
             try:
                 async with pool.acquire() as conn:
-                    result = await apply_batch(conn, records, cache=self.cache, jump_ok=jump_ok)
+                    result = await apply_isolating(conn, records, cache=self.cache, jump_ok=jump_ok)
                 break
             except _RETRYABLE as exc:
                 log.warning("batch of %d failed (attempt %d), retrying: %r", len(records), attempt, exc)

@@ -19,7 +19,7 @@ from processors.apply import (
     SWAP_LOCK,
     Effects,
     StateCache,
-    apply_batch,
+    apply_isolating,
     schema_name,
 )
 from processors.records import from_message
@@ -86,7 +86,7 @@ class _Replay:
             records = [from_message(r) for rs in fetched.values() for r in rs]
             if not records:
                 continue
-            await apply_batch(
+            await apply_isolating(
                 self.conn,
                 records,
                 schema=self.schema,

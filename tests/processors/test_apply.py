@@ -72,3 +72,19 @@ async def test_a_malformed_record_is_dead_lettered_and_later_events_still_apply(
     [letter] = await list_dead_letters(db)
     assert letter["reason"] == "undecodable" and letter["offset"] == 1 and "UTF-8 JSON" in letter["error"]
     assert await db.fetchval("SELECT state FROM rm.documents WHERE id = 'doc-a'") == "registered"
+
+
+async def test_an_event_postgres_cannot_store_is_dead_lettered_alone(db: Any) -> None:
+    from processors.apply import apply_isolating
+
+    log = Log(partitions=1)
+    bad = story("doc-nul", incoming_body("o1", "Trích yếu có \x00 ký tự NUL"), [REGISTER])
+    good = story("doc-ok", incoming_body("o1"), [REGISTER])
+    records = log.append([good[0], bad[0], bad[1], good[1]])
+    result = await apply_isolating(db, records)
+    assert (result.applied, result.dead) == (2, 2)
+    assert await db.fetchval("SELECT state FROM rm.documents WHERE id = 'doc-ok'") == "registered"
+    assert await db.fetchval("SELECT count(*) FROM rm.documents WHERE id = 'doc-nul'") == 0
+    letters = await list_dead_letters(db)
+    assert [(x["version"], x["reason"]) for x in letters] == [(1, "unwritable"), (2, "blocked")]
+    assert await db.fetchval('SELECT "offset" FROM rm.offsets') == 3
