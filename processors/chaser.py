@@ -4,6 +4,7 @@ when it becomes overdue, so the chasing is part of the record. Statuses themselv
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -31,13 +32,17 @@ async def chase(
     pool: asyncpg.Pool,
     ws: WriteSide,
     now: datetime,
-    due_soon_days: int,
+    due_soon_days: int | Callable[[str | None], int],
     calendar: Calendar | None = None,
+    *,
+    widest: int | None = None,
 ) -> ChaseRun:
-    """Mark every open assignment that is due soon or overdue today and not yet marked."""
+    """Mark every open assignment that is due soon or overdue today and not yet marked. `due_soon_days`
+    is one window, or each office's window (then `widest` bounds them all)."""
     cal = calendar or default_calendar()
     today: date = local_date(now)
-    horizon = cal.add_working_days(today, due_soon_days)
+    window = due_soon_days if callable(due_soon_days) else (lambda _office: due_soon_days)
+    horizon = cal.add_working_days(today, widest if widest is not None else window(None))
     run = ChaseRun()
     async with pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CHASE_LOCK):
@@ -53,7 +58,7 @@ async def chase(
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", CHASE_LOCK)
     for r in rows:
-        status = deadline_status(r["due_date"], today, None, due_soon_days, cal)
+        status = deadline_status(r["due_date"], today, None, window(r["office_id"]), cal)
         due = r["due_date"].isoformat()
         marks: list[tuple[MarkDeadlineApproaching | MarkDeadlineMissed, str]] = []
         if status == "due_soon" and not r["approaching_marked"]:

@@ -24,7 +24,7 @@ class ProcessorConfig:
     session_timeout: float = 10.0  # seconds before a dead worker's partitions move to another
     run_saga: bool = True  # run the delivery saga and the deadline chaser (needs the write side)
     chase_interval: float = 60.0
-    due_soon_days: int = 2  # working days before the due date at which an assignment is "due soon"
+    due_soon_days: int = 3  # default "due soon" window in working days (offices may set their own)
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> ProcessorConfig:
@@ -40,5 +40,5 @@ class ProcessorConfig:
             session_timeout=float(_env("VANTHU_PROCESSOR_SESSION_TIMEOUT", str(cls.session_timeout))),
             run_saga=_env("VANTHU_PROCESSOR_SAGA", "1") not in {"0", "false", "no"},
             chase_interval=float(_env("VANTHU_PROCESSOR_CHASE_INTERVAL", str(cls.chase_interval))),
-            due_soon_days=int(_env("VANTHU_DUE_SOON_DAYS", str(cls.due_soon_days))),
+            due_soon_days=s.due_soon_days,
         )

@@ -167,7 +167,17 @@ class Projector:
         if ws is None or not self.config.run_saga:
             return
         pool = await self.start()
-        run = await chaser.chase(pool, ws, datetime.now(UTC), self.config.due_soon_days)
+        default = self.config.due_soon_days
+        try:  # the per-office window (DOMAIN.md) lives in the offices file the write side reads
+            from producers.offices import configured_offices
+
+            offices = configured_offices()
+            widest = max([default, *(o.due_soon_days or 0 for o in offices)])
+            run = await chaser.chase(
+                pool, ws, datetime.now(UTC), lambda o: offices.due_soon_days(o, default), widest=widest
+            )
+        except ImportError:
+            run = await chaser.chase(pool, ws, datetime.now(UTC), default)
         if run.approaching or run.missed or run.failed:
             log.info("chaser: %s", run)
 

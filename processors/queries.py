@@ -18,7 +18,7 @@ from schemas.calendar import Calendar, default_calendar
 from schemas.deadlines import deadline_status, local_date, working_days_left
 
 S = LIVE_SCHEMA
-DEFAULT_DUE_SOON_DAYS = 2
+DEFAULT_DUE_SOON_DAYS = 3  # as Settings.due_soon_days; callers pass the office's own window
 
 
 _SECRECY_RANK = {"thuong": 0, "mat": 1, "toi_mat": 2, "tuyet_mat": 3}
