@@ -216,6 +216,14 @@ async def test_a_malformed_record_on_the_topic_is_dead_lettered_and_later_events
     assert len(letters) == 2 and {r["reason"] for r in letters} == {"undecodable"}
     assert (poison.partition, poison.offset) in {(r["partition"], r["offset"]) for r in letters}
 
+    from processors.metrics import end_offsets, newest_event_age, open_dead_letters, partition_lag
+
+    lags = await partition_lag(db, workers.topic, await end_offsets(workers.bootstrap, workers.topic))
+    assert len(lags) == 6 and all(p.lag == 0 for p in lags)
+    age = await newest_event_age(db)
+    assert age is not None and age > 0
+    assert await open_dead_letters(db) == 2
+
     env = {**workers.started[0].env}
     cli = [sys.executable, "-m", "deploy.cli", "deadletters"]
     run = subprocess.run
