@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install run test bench lint typecheck format stack-up stack-down stack-status stack-logs stack-reset clean
+.PHONY: help install run test bench faults lint typecheck format stack-up stack-down stack-status stack-logs stack-reset clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'

@@ -66,8 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["ETag", "X-Vanthu-Position", "X-Request-ID", "Location"],
         )
-    for module in (ops, metrics, offices, office_reads, feed, documents, audit):
+    for module in (ops, metrics):
         app.include_router(module.router)
+    for module in (offices, office_reads, feed, documents, audit):
+        app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
     return app
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import Forbidden, Unauthenticated
@@ -17,6 +18,35 @@ from schemas.parsing import CommandInvalid
 
 log = logging.getLogger("vanthu.api")
 PROBLEM = "application/problem+json"
+
+
+class ProblemBody(BaseModel):
+    """RFC 9457 problem details, as every error answer carries them."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+
+
+def _declared(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": ProblemBody.model_json_schema()}}}
+
+
+# What the OpenAPI document declares for every /v1 route, so clients (and schemathesis) know the errors.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _declared("Malformed header or parameter"),
+    401: _declared("No token, or a token that does not verify"),
+    403: _declared("Valid token, not allowed"),
+    404: _declared("Not found, or not visible to the caller"),
+    409: _declared("The document's version moved on; the answer carries the current document"),
+    422: _declared("Invalid body or parameters, or an action not allowed in the document's state"),
+    428: _declared("If-Match is required"),
+    504: _declared("The read models did not reach the requested position in time"),
+}
 
 
 class Problem(Exception):

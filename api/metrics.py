@@ -91,7 +91,11 @@ def _outcome(status: int) -> str:
     )
 
 
-@router.get("/metrics", include_in_schema=True)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text: request latency histograms, command outcomes, projection lag, relay backlog."""
     m: Metrics = request.app.state.metrics

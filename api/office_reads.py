@@ -21,6 +21,12 @@ from schemas.deadlines import local_date
 
 router = APIRouter(prefix="/v1/offices/{office}", tags=["offices"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILES = {
+    200: {
+        "description": "JSON, or a file when Accept asks for text/csv or XLSX",
+        "content": {"text/csv": {}, XLSX: {}},
+    }
+}
 OfficeId = Annotated[str, Path(max_length=100, description="office id, e.g. tu-hcm")]
 After = Annotated[int | None, Query(ge=0, description="wait until the read models include this position")]
 
@@ -198,7 +204,7 @@ def _table_file(
     return None
 
 
-@router.get("/registers/{which}", response_model=None)
+@router.get("/registers/{which}", response_model=None, responses=FILES)
 async def office_register(
     office: OfficeId,
     which: Literal["incoming", "outgoing"],
@@ -232,7 +238,7 @@ REPORT_COLUMNS = [
 ]
 
 
-@router.get("/reports/incoming", response_model=None)
+@router.get("/reports/incoming", response_model=None, responses=FILES)
 async def incoming_report(
     office: OfficeId,
     principal: CurrentUser,

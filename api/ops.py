@@ -27,7 +27,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Kafka or PostgreSQL unreachable"}})
 async def readyz(request: Request) -> JSONResponse:
     """Kafka and PostgreSQL are reachable."""
     settings = request.app.state.settings

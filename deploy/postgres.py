@@ -220,4 +220,6 @@ class Postgres:
             try:
                 os.kill(pid, 9)
             except ProcessLookupError:
-                pass
+                return
+            # wait until it is gone, so an `up` right after sees a stopped cluster and starts it
+            wait_for("the killed postmaster to exit", lambda: not Path(f"/proc/{pid}").exists(), 30)

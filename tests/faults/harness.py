@@ -171,6 +171,7 @@ class Workload:
         user = headers["_user"]
         hdrs = {k: v for k, v in headers.items() if k != "_user"} | {"Idempotency-Key": key, **kw}
         deadline = time.monotonic() + 180
+        conflicts = 0
         while time.monotonic() < deadline:
             self.attempts += 1
             try:
@@ -182,6 +183,12 @@ class Workload:
             if resp.status_code >= 500:
                 self.retries += 1
                 await asyncio.sleep(0.2)
+                continue
+            if resp.status_code == 409 and "If-Match" in hdrs and conflicts < 5:
+                # the system appended to the document meanwhile (deadline chasing, delivery records): a
+                # client reloads and tries again at the current version, with the same key
+                conflicts += 1
+                hdrs["If-Match"] = f'"{resp.json()["current_version"]}"'
                 continue
             if resp.status_code >= 300:
                 self.refused.append(f"{path} {body.get('action', 'create')}: {resp.status_code} {resp.text}")

@@ -1,5 +1,6 @@
 """schemathesis over every operation of the OpenAPI document, against the running system: no answer is a
-5xx, every error is a problem+json that says what is wrong, and a refused write stores nothing."""
+5xx or breaks the document (status, media type, schema), every error is a problem+json that says what is
+wrong, and a refused write stores nothing."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.e2e.conftest import System
 from tests.faults.test_bad_input import _event_count, assert_problem
 
 EXAMPLES = 100 if os.environ.get("VANTHU_FAULTS") else 10
+# no 5xx, and every answer is one the OpenAPI document declares, in its media type and schema
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +55,7 @@ def test_every_operation(api_schema: Any, system: System, mode: GenerationMode) 
         write = case.method.upper() == "POST"
         before = asyncio.run(_event_count(system.settings.dsn)) if write else 0
         response = case.call(headers={**headers, **(case.headers or {})})
-        case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(response, checks=CHECKS)
         if response.status_code >= 400:
             assert_problem(response, response.status_code)  # type: ignore[arg-type]
             if write:
