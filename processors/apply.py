@@ -213,7 +213,10 @@ async def write_documents(
     ids = list(states)
     built = [document_rows(states[i], last_types[i]) for i in ids]
     cols = ", ".join(DOCUMENT_COLUMNS)
-    params = ", ".join(f"${n}" for n in range(1, len(DOCUMENT_COLUMNS) + 1))
+    # `data` arrives as JSON text (pydantic's own encoder, much faster than dumping a dict) cast to jsonb.
+    params = ", ".join(
+        f"${n}::text::jsonb" if c == "data" else f"${n}" for n, c in enumerate(DOCUMENT_COLUMNS, 1)
+    )
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in DOCUMENT_COLUMNS[1:])
     await conn.executemany(
         f"INSERT INTO {s}.documents ({cols}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}",
@@ -237,7 +240,7 @@ async def write_dead_letters(conn: Conn, s: str, dead: Sequence[_DeadLetter]) ->
         )
 
 
-async def write_effects(conn: Conn, tasks: Sequence[Task], notes: Sequence[str]) -> None:
+async def write_effects(conn: Conn, tasks: Sequence[Task], notes: Sequence[dict[str, Any]]) -> None:
     if tasks:
         await conn.executemany(
             """INSERT INTO public.processor_tasks (key, kind, payload) VALUES ($1, $2, $3)
@@ -248,15 +251,14 @@ async def write_effects(conn: Conn, tasks: Sequence[Task], notes: Sequence[str])
         await write_feed(conn, notes)
 
 
-async def write_feed(conn: Conn, notes: Sequence[str]) -> None:
+async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]]) -> None:
     """Append the changes to each office's feed with the office's next seqs, then NOTIFY them.
 
     Offices are locked in sorted order (no deadlock between workers); each counter row stays locked until
     commit, so one office's feed rows commit in seq order."""
     by_office: dict[str, list[dict[str, Any]]] = {}
     for note in notes:
-        parsed = json.loads(note)
-        by_office.setdefault(parsed["office_id"], []).append(parsed)
+        by_office.setdefault(note["office_id"], []).append(note)
     offices = sorted(by_office)
     # One statement takes every office's seqs, locking the counter rows in sorted order.
     counters = await conn.fetch(
@@ -272,14 +274,15 @@ async def write_feed(conn: Conn, notes: Sequence[str]) -> None:
         office, last = counter["office_id"], counter["seq"]
         items = by_office[office]
         for seq, item in enumerate(items, start=last - len(items) + 1):
-            item["seq"] = seq
+            payload = json.dumps({**item, "seq": seq}, separators=(",", ":"), ensure_ascii=False)
             rows.append(
-                (office, seq, item["document_id"], item["version"], item["type"], item.get("secrecy"), item)
+                (office, seq, item["document_id"], item["version"], item["type"], item["secrecy"], payload)
             )
-            payloads.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+            payloads.append(payload)
+    # The payload goes in as text, cast by PostgreSQL: encoded once, for the row and the NOTIFY alike.
     await conn.executemany(
         """INSERT INTO public.feed (office_id, seq, document_id, version, type, secrecy, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)""",
         rows,
     )
     await conn.execute("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p", FEED_CHANNEL, payloads)
@@ -342,7 +345,7 @@ async def apply_batch(
         last_types: dict[str, str] = {}
         newest: dict[TopicPartition, datetime] = {}
         tasks: list[Task] = []
-        notes: list[str] = []
+        notes: list[dict[str, Any]] = []
         for record, envelope in decoded:
             document = envelope.stream_id
             if document in blocked:

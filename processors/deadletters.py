@@ -76,7 +76,7 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
         last_types: dict[str, str] = {}
         stopped: set[str] = set()
         tasks: list[Task] = []
-        notes: list[str] = []
+        notes: list[dict[str, Any]] = []
         resolved: list[tuple[str, int, int]] = []
         errors: list[tuple[str, int, int, str]] = []
         for row, envelope, error in letters:

@@ -182,7 +182,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
         state.updated_at,
         state.completed_at,
         last_event_type,
-        state.to_dict(),
+        state.model_dump_json(),  # DocumentState.to_dict() as JSON text
     )
     children: dict[str, list[Row]] = {name: [] for name in CHILD_TABLES}
     if state.office_id:

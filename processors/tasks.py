@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,26 +60,20 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
     return tasks
 
 
-def notifications(after: DocumentState, envelope: Envelope, record: Record) -> list[str]:
-    """One NOTIFY payload per office that sees the document (its own and those it is addressed to)."""
+def notifications(after: DocumentState, envelope: Envelope, record: Record) -> list[dict[str, Any]]:
+    """One feed entry per office that sees the document (its own and those it is addressed to)."""
     position = record.header("position")
-    out = []
-    for office in offices_of(after):
-        out.append(
-            json.dumps(
-                {
-                    "office_id": office,
-                    "document_id": after.id,
-                    "version": envelope.version,
-                    "type": envelope.type,
-                    "state": after.state.value,
-                    "secrecy": after.secrecy.value if after.secrecy is not None else None,
-                    "position": int(position) if position and position.isdigit() else None,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
-                separators=(",", ":"),
-                ensure_ascii=False,
-            )
-        )
-    return out
+    return [
+        {
+            "office_id": office,
+            "document_id": after.id,
+            "version": envelope.version,
+            "type": envelope.type,
+            "state": after.state.value,
+            "secrecy": after.secrecy.value if after.secrecy is not None else None,
+            "position": int(position) if position and position.isdigit() else None,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
+        for office in offices_of(after)
+    ]
