@@ -126,11 +126,17 @@ async def _attempt(conn: Conn, a: _Args) -> HandleResult:
         correlation_id=a.correlation_id,
         idempotency_key=a.idempotency_key,
     )
-    appended = await store.append(conn, envelopes, loaded.last_hash)
-    after = fold(envelopes, state)
-    if store.snapshot_due(state.version, after.version):
-        await store.save_snapshot(conn, after, appended[-1].hash)
-    position = appended[-1].position
+    if envelopes:
+        appended = await store.append(conn, envelopes, loaded.last_hash)
+        after = fold(envelopes, state)
+        if store.snapshot_due(state.version, after.version):
+            await store.save_snapshot(conn, after, appended[-1].hash)
+        position = appended[-1].position
+    else:  # the decider found nothing to record (e.g. a deadline already marked): a no-op, not an error
+        after = state
+        position = loaded.last_position or await conn.fetchval(
+            "SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1", a.document_id
+        )
     if a.idempotency_key is not None:
         await conn.execute(
             "INSERT INTO idempotency_keys (key, request_hash, document_id, version, position, warnings) "

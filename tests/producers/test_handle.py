@@ -200,3 +200,15 @@ async def test_the_services_role_cannot_change_events_and_the_owner_is_stopped_b
 def test_commands_are_parsed_once_for_the_fixtures() -> None:
     assert parse_create(TASK).action == "create"
     assert NOW.tzinfo is not None
+
+
+async def test_a_command_that_decides_nothing_appends_nothing_and_answers_the_current_state(
+    pool: asyncpg.Pool[Any],
+) -> None:
+    secret = await create(pool, {**INCOMING, "secrecy": "mat"})
+    granted = await act(pool, secret, {"action": "grant_access", "user": "cv.an"})
+    assert [e.type for e in granted.events] == ["AccessGranted"]
+    again = await act(pool, granted, {"action": "grant_access", "user": "cv.an"})  # already granted
+    assert again.events == [] and again.state.version == granted.state.version
+    assert again.position == granted.position
+    assert (await load(pool, secret.state.id)).state.version == 2
