@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -83,7 +82,7 @@ def main() -> int:
         wait_for(
             "the API", lambda: _http_ok(f"{api}/healthz"), 60, log=settings.data_dir / "logs" / "api.log"
         )
-        if os.environ.get("VANTHU_DEMO", "1") not in {"0", "false", "no"}:
+        if settings.demo:
             import asyncio
 
             from deploy.demo import seed

@@ -60,6 +60,23 @@ class Settings:
     cors_origins: str = _doc("Comma-separated origins allowed by CORS (e.g. http://localhost:5173).", "")
     due_soon_days: int = _doc("Working days before a due date when an assignment counts as due soon.", 3)
     read_wait_ms: int = _doc("Longest wait of a read given ?after=<position> for the read models.", 5000)
+    processor_group: str = _doc(
+        "Consumer group of the read-model processors (also the faust app id).", "vanthu-processors"
+    )
+    processor_instance_id: str = _doc(
+        "Static group membership id of one worker, so a restarted worker takes its partitions back at once.",
+        "",
+    )
+    processor_batch: int = _doc("Most records a processor applies in one transaction.", 2000)
+    processor_within: float = _doc(
+        "Seconds a processor batch waits for more records (the latency floor).", 0.005
+    )
+    processor_session_timeout: float = _doc(
+        "Seconds before a dead processor worker's partitions move to another.", 10.0
+    )
+    processor_saga: bool = _doc("Run the delivery saga and the deadline chaser in the processors.", True)
+    demo: bool = _doc("`make run` seeds a year of demo documents into an empty store (false: skip).", True)
+    processor_chase_interval: float = _doc("Seconds between deadline-chasing rounds.", 60.0)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -72,6 +89,9 @@ class Settings:
             default: Any = f.default
             kind: type = type(default)
             try:
+                if isinstance(default, bool):
+                    values[f.name] = _boolean(raw)
+                    continue
                 values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
             except ValueError as exc:
                 raise ValueError(f"VANTHU_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
@@ -109,6 +129,14 @@ def with_user(dsn: str, user: str) -> str:
         raise ValueError(f"not a URL-style DSN: {dsn!r}")
     _, at, host = rest.rpartition("@")
     return f"{scheme}://{user}@{host if at else rest}"
+
+
+def _boolean(raw: str) -> bool:
+    if raw.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
 
 
 def documented() -> list[tuple[str, str, str]]:

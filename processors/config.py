@@ -1,15 +1,10 @@
-"""The processor's knobs: the shared Settings plus a few VANTHU_PROCESSOR_* variables (see the report)."""
+"""The processor's view of the one Settings object (the VANTHU_PROCESSOR_* variables among them)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from deploy.settings import Settings
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name) or default
 
 
 @dataclass(frozen=True)
@@ -33,12 +28,12 @@ class ProcessorConfig:
             dsn=s.dsn,
             bootstrap=s.bootstrap,
             topic=s.events_topic,
-            group=_env("VANTHU_PROCESSOR_GROUP", cls.group),
-            instance_id=os.environ.get("VANTHU_PROCESSOR_INSTANCE_ID") or None,
-            batch=int(_env("VANTHU_PROCESSOR_BATCH", str(cls.batch))),
-            within=float(_env("VANTHU_PROCESSOR_WITHIN", str(cls.within))),
-            session_timeout=float(_env("VANTHU_PROCESSOR_SESSION_TIMEOUT", str(cls.session_timeout))),
-            run_saga=_env("VANTHU_PROCESSOR_SAGA", "1") not in {"0", "false", "no"},
-            chase_interval=float(_env("VANTHU_PROCESSOR_CHASE_INTERVAL", str(cls.chase_interval))),
+            group=s.processor_group,
+            instance_id=s.processor_instance_id or None,
+            batch=s.processor_batch,
+            within=s.processor_within,
+            session_timeout=s.processor_session_timeout,
+            run_saga=s.processor_saga,
+            chase_interval=s.processor_chase_interval,
             due_soon_days=s.due_soon_days,
         )

@@ -35,3 +35,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     missing = [name for name, _, _ in documented() if name not in readme]
     assert missing == []
+
+
+def test_booleans_and_floats_parse_and_a_bad_boolean_is_named() -> None:
+    s = Settings.from_env({"VANTHU_PROCESSOR_SAGA": "false", "VANTHU_PROCESSOR_WITHIN": "0.02"})
+    assert s.processor_saga is False and s.processor_within == 0.02
+    assert Settings.from_env({"VANTHU_DEMO": "yes"}).demo is True
+    with pytest.raises(ValueError, match="VANTHU_DEMO='maybe' is not a valid bool"):
+        Settings.from_env({"VANTHU_DEMO": "maybe"})
