@@ -13,6 +13,7 @@ import asyncpg
 
 from processors.apply import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
+from producers.offices import configured_offices
 from schemas.commands import ReceiveDocument, RecordDelivery, RecordRecipientStatus
 from schemas.decider import DomainError
 from schemas.enums import RecipientState, Secrecy, Urgency
@@ -46,9 +47,10 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
     if source.office_id is None or source.document_type is None or source.issued_on is None:
         raise LookupError(f"document {source_document_id} has not been issued")
     copy = copy_id(source.id, office_id)
+    sender = configured_offices().get(source.office_id)
     command = ReceiveDocument(
         office_id=office_id,
-        issuing_body=source.office_id,
+        issuing_body=sender.name if sender is not None else source.office_id,  # tác giả, as registers show it
         number_code=source.number_code or "",
         document_date=source.issued_on,
         document_type=source.document_type,
