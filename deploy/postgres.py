@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -49,8 +50,12 @@ class Postgres:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = settings.data_dir / "postgres"
-        self.data = self.root / "data"
         self.log_file = settings.data_dir / "logs" / "postgres.log"
+        pointer = settings.data_dir / "postgres.location"
+        if pointer.exists():  # an earlier `up` had to keep the cluster outside the project (see _relocate)
+            self.root = Path(pointer.read_text().strip())
+            self.log_file = self.root / "postgres.log"
+        self.data = self.root / "data"
 
     # running as another user (when we are root) ------------------------------------------------
     def _user(self) -> str | None:
@@ -77,6 +82,33 @@ class Postgres:
             for p in paths:
                 shutil.chown(p, user, user)
 
+    def _relocate(self) -> None:
+        """As root, the cluster runs as SERVICE_USER, who must be able to reach its folder. A checkout
+        under a private directory (e.g. /root, mode 700) is out of its reach: then the cluster lives in
+        /var/lib/vanthu/<hash of the project folder>, and .stack/postgres.location points there."""
+        user = self._user()
+        if user is None or self.root != self.settings.data_dir / "postgres":
+            return
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        reachable = subprocess.run(
+            ["runuser", "-u", user, "--", "test", "-x", str(self.settings.data_dir)], capture_output=True
+        )
+        if reachable.returncode == 0:
+            return
+        digest = hashlib.sha256(str(self.settings.data_dir.resolve()).encode()).hexdigest()[:12]
+        self.root = Path("/var/lib/vanthu") / digest / "postgres"
+        self.data = self.root / "data"
+        self.log_file = self.root / "postgres.log"
+        self.root.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root.parent.parent, self.root.parent):
+            folder.chmod(0o755)
+        (self.settings.data_dir / "postgres.location").write_text(f"{self.root}\n")
+        link = self.settings.data_dir / "logs" / "postgres.log"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(self.log_file)  # `vanthu stack logs postgres` still finds it
+        say(f"{self.settings.data_dir} is out of reach of the user {user}; the cluster lives in {self.root}")
+
     # lifecycle ----------------------------------------------------------------------------------
     def running(self) -> bool:
         if not (self.data / "postmaster.pid").exists():
@@ -102,6 +134,7 @@ class Postgres:
                 f"port {port} is taken by another process; stop it or set VANTHU_PG_PORT to a free port"
             )
         bin_dir = server_bin_dir()
+        self._relocate()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         self._own(self.root)

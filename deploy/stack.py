@@ -95,6 +95,8 @@ class Stack:
     def reset(self) -> None:
         """Stop everything and delete the stack's data (the jar cache stays)."""
         self.down()
+        if not self.postgres.root.is_relative_to(self.settings.data_dir):  # a relocated cluster
+            shutil.rmtree(self.postgres.root.parent, ignore_errors=True)
         shutil.rmtree(self.settings.data_dir, ignore_errors=True)
         say(f"removed {self.settings.data_dir}")
 

@@ -84,3 +84,28 @@ def test_a_taken_port_gives_a_clear_message(private_env: dict[str, str]) -> None
     assert res.returncode == 1
     assert f"port {env['VANTHU_PG_PORT']} is taken" in res.stderr and "VANTHU_PG_PORT" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_checkout_the_postgres_user_cannot_reach_gets_its_cluster_relocated(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the cluster as another user")
+    private = tmp_path / "private"  # under pytest's 0700 folder: out of reach of other users
+    private.mkdir(mode=0o700)
+    env = dict(
+        os.environ,
+        VANTHU_DATA_DIR=str(private / ".stack"),
+        VANTHU_KAFKA_PORT=str(_free_port_pair()),
+        VANTHU_PG_PORT=str(_free_port_pair()),
+        VANTHU_CLUSTER_BASE_PORT=str(_free_port_pair()),
+    )
+    try:
+        up = _vanthu(env, "stack", "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "is out of reach of the user" in up.stdout
+        where = Path((private / ".stack" / "postgres.location").read_text().strip())
+        assert (where / "data" / "PG_VERSION").exists()
+        assert "running" in _vanthu(env, "stack", "status").stdout.splitlines()[0]
+    finally:
+        reset = _vanthu(env, "stack", "reset")
+    assert reset.returncode == 0 and not port_open(int(env["VANTHU_PG_PORT"]))
+    assert not where.exists()
