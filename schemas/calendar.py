@@ -97,6 +97,7 @@ class Calendar:
     def __init__(self, years: Iterable[YearCalendar] = ()) -> None:
         self._published = {y.year: y for y in years if y.published}
         self._fallback: dict[int, YearCalendar] = {}
+        self._through: dict[int, list[int]] = {}  # year -> working days from 1/1 through each day
 
     def year(self, year: int) -> YearCalendar:
         if year in self._published:
@@ -126,11 +127,26 @@ class Calendar:
         """Working days d with a < d <= b; negative (the count in b < d <= a) when b is before a."""
         if b < a:
             return -self.working_days_between(b, a)
-        count, d = 0, a
-        while d < b:
-            d += ONE_DAY
-            count += self.is_working_day(d)
+        # From per-year running counts rather than day by day: the deadlines list computes this for
+        # every open assignment, and months-old overdue ones made it most of that query's cost.
+        count = self._count_through(b) - self._count_through(a)
+        for year in range(a.year, b.year):
+            count += self._days_through(year)[-1]
         return count
+
+    def _count_through(self, d: date) -> int:
+        return self._days_through(d.year)[d.timetuple().tm_yday - 1]
+
+    def _days_through(self, year: int) -> list[int]:
+        counts = self._through.get(year)
+        if counts is None:
+            counts, n, d = [], 0, date(year, 1, 1)
+            while d.year == year:
+                n += self.is_working_day(d)
+                counts.append(n)
+                d += ONE_DAY
+            self._through[year] = counts
+        return counts
 
     def next_working_day(self, d: date) -> date:
         """`d` itself if it is a working day, else the first working day after it."""

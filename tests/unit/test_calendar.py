@@ -132,3 +132,11 @@ def test_add_and_between_agree(start: date, n: int) -> None:
 def test_between_is_antisymmetric_and_additive(a: date, b: date, c: date) -> None:
     assert working_days_between(a, b) == -working_days_between(b, a)
     assert working_days_between(a, b) + working_days_between(b, c) == working_days_between(a, c)
+
+
+@given(st.dates(D(2023, 1, 1), D(2028, 12, 31)), st.dates(D(2023, 1, 1), D(2028, 12, 31)))
+def test_between_counts_what_a_day_by_day_walk_counts(a: date, b: date) -> None:
+    cal = default_calendar()
+    lo, hi = min(a, b), max(a, b)
+    walked = sum(cal.is_working_day(lo + timedelta(days=k)) for k in range(1, (hi - lo).days + 1))
+    assert cal.working_days_between(a, b) == (walked if a <= b else -walked)
