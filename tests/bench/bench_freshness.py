@@ -172,7 +172,7 @@ async def run(ctx: Any) -> dict[str, Any]:
         "p50_ms": latency_ms(sse_lat)["p50_ms"],
         "p99_ms": latency_ms(sse_lat)["p99_ms"],
         "max_ms": latency_ms(sse_lat)["max_ms"],
-        "load": summary(load),
+        "load": {**summary(load), "not_sent": load.not_sent},
         "cpu": usage,
         "parameters": {
             "rate_per_s": RATE,

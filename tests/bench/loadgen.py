@@ -27,6 +27,7 @@ class Run:
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     late: int = 0  # open loop: requests that could not even be started on time (in-flight bound hit)
+    not_sent: int = 0  # open loop: requests given up because the server was too far behind
 
     @property
     def ok(self) -> int:
@@ -71,8 +72,11 @@ async def closed_loop(call: Call, clients: int, duration: float, warmup: float =
     return run
 
 
-async def open_loop(call: Call, rate: float, duration: float, max_in_flight: int = 256) -> Run:
-    """Requests due at a steady `rate` for `duration` seconds, at most `max_in_flight` at once."""
+async def open_loop(
+    call: Call, rate: float, duration: float, max_in_flight: int = 256, give_up_after: float = 10.0
+) -> Run:
+    """Requests due at a steady `rate` for `duration` seconds, at most `max_in_flight` at once; a request
+    that cannot start within `give_up_after` seconds of when it was due is not sent (counted)."""
     run = Run()
     slots = asyncio.Semaphore(max_in_flight)
     async with session(max_in_flight) as http:
@@ -99,6 +103,10 @@ async def open_loop(call: Call, rate: float, duration: float, max_in_flight: int
             if slots.locked():
                 run.late += 1
             await slots.acquire()
+            if time.monotonic() - due > give_up_after:
+                slots.release()
+                run.not_sent = total - n
+                break
             task = asyncio.create_task(one(n, due))
             pending.add(task)
             task.add_done_callback(pending.discard)
