@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import (
@@ -14,6 +13,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processors import metrics as projection
 
@@ -62,26 +62,42 @@ class Metrics:
         )
 
 
+class Observe:
+    """Request latency by route template, and command outcomes; plain ASGI (see api.app.RequestEdge)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.m = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_status)
+        method, m = scope["method"], self.m
+        template = getattr(scope.get("route"), "path", "unmatched")  # the router sets it in this scope
+        m.latency.labels(method, template, str(status)).observe(time.perf_counter() - started)
+        if template == "/v1/documents/{document_id}/actions" or (
+            template == "/v1/documents" and method == "POST"
+        ):
+            state = scope.get("state", {})  # what request.state.action wrote
+            action = state.get("action", "create" if template == "/v1/documents" else "unknown")
+            m.commands.labels(action, _outcome(status)).inc()
+
+
 def install(app: FastAPI) -> Metrics:
     m = Metrics()
     app.state.metrics = m
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        m.latency.labels(request.method, template, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        if template == "/v1/documents/{document_id}/actions" or (
-            template == "/v1/documents" and request.method == "POST"
-        ):
-            action = getattr(request.state, "action", "create" if template == "/v1/documents" else "unknown")
-            m.commands.labels(action, _outcome(response.status_code)).inc()
-        return response
-
+    app.add_middleware(Observe, metrics=m)
     return m
 
 
