@@ -212,3 +212,27 @@ async def test_a_command_that_decides_nothing_appends_nothing_and_answers_the_cu
     assert again.events == [] and again.state.version == granted.state.version
     assert again.position == granted.position
     assert (await load(pool, secret.state.id)).state.version == 2
+
+
+async def test_only_system_events_since_the_version_seen_are_no_conflict(pool: asyncpg.Pool[Any]) -> None:
+    from schemas.envelope import SYSTEM_ACTOR
+
+    secret = await create(pool, {**INCOMING, "secrecy": "mat"})
+    await handle(  # the system appends (here a grant) after the clerk loaded version 1
+        pool,
+        parse_action("incoming", {"action": "grant_access", "user": "cv.an"}),
+        document_id=secret.state.id,
+        expected_version=None,
+        actor=SYSTEM_ACTOR,
+    )
+    registered = await act(pool, secret, {"action": "register"})  # If-Match 1, the store is at 2
+    assert registered.state.version == 3 and registered.state.incoming_number is not None
+    with pytest.raises(VersionConflict) as stale:  # a person acted since version 2: that is a conflict
+        await handle(
+            pool,
+            parse_action("incoming", {"action": "submit"}),
+            document_id=secret.state.id,
+            expected_version=2,
+            actor=CLERK,
+        )
+    assert stale.value.current_version == 3
