@@ -66,16 +66,25 @@ async def _stream(
                 behind = len(rows) == REPLAY_LIMIT
                 continue
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+                items = [await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)]
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            if item["seq"] == last + 1:
-                if await _may_see(conn, viewer, principal, item):
-                    yield _frame(item)
-                last = item["seq"]
-            elif item["seq"] > last + 1:
-                behind = True
+            # Everything already queued goes out in one write: one frame per pass of this loop fell
+            # behind the changes (seconds, then tens of seconds) when the API was busy with writes.
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            frames = []
+            for item in items:
+                if item["seq"] == last + 1:
+                    if await _may_see(conn, viewer, principal, item):
+                        frames.append(_frame(item))
+                    last = item["seq"]
+                elif item["seq"] > last + 1:
+                    behind = True  # a gap: the table has it; later queued items are read from there too
+                    break
+            if frames:
+                yield b"".join(frames)
     finally:
         await conn.close()
 

@@ -71,3 +71,38 @@ async def test_a_district_sees_the_city_issue_and_resumes_with_last_event_id(
     # another office's token may not read this office's feed
     other = system.token("qu-1", "clerk")
     assert (await http.get(f"/v1/offices/{DISTRICT}/feed", headers=other)).status_code == 403
+
+
+async def test_a_burst_of_changes_arrives_once_each_in_order(system: System, http: httpx.AsyncClient) -> None:
+    """Changes queued while the stream is busy go out together (one write): none lost, none twice."""
+    district, clerk = system.token(DISTRICT, "clerk"), system.token(CITY, "clerk")
+    doc = await _issue_to_district(system, http, "Thông báo đính chính nhiều lần")
+    async with http.stream("GET", f"/v1/offices/{DISTRICT}/feed", headers=district) as resp:
+        for n in range(30):
+            doc = await act(http, clerk, doc, "correct", note=f"đính chính {n}")
+        wanted = doc["version"]
+        seen: list[dict[str, Any]] = []
+
+        async def until_last() -> None:
+            async for e in _events(resp):
+                seen.append(e)
+                if e["data"]["document_id"] == doc["id"] and e["data"]["version"] == wanted:
+                    return
+
+        await asyncio.wait_for(until_last(), timeout=30)
+    ids = [e["id"] for e in seen]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # consecutive: no gap, no repeat
+    versions = [e["data"]["version"] for e in seen if e["data"]["document_id"] == doc["id"]]
+    assert versions[-30:] == list(range(wanted - 29, wanted + 1))
+
+
+async def _events(resp: httpx.Response) -> Any:
+    current: dict[str, Any] = {}
+    async for line in resp.aiter_lines():
+        if line.startswith("id: "):
+            current["id"] = int(line[4:])
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and "data" in current:
+            yield dict(current)
+            current.clear()
