@@ -182,7 +182,7 @@ async def get_document(
         datetime | None, Query(description="an ISO 8601 instant: the document as it was then")
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="wait until the read models include this position")
+        int | None, Query(ge=0, le=2**63 - 1, description="wait until the read models include this position")
     ] = None,
 ) -> dict[str, Any]:
     """The document, from the read models (or rebuilt from its events with `as_of`)."""

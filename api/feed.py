@@ -99,13 +99,13 @@ async def feed(
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="resume after this event id (like Last-Event-ID)")
+        int | None, Query(ge=0, le=2**63 - 1, description="resume after this event id (like Last-Event-ID)")
     ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: a `change` event per change the office sees; resumable with Last-Event-ID."""
     viewer = viewer_for(principal, office, offices)
     start = after or 0
-    if last_event_id is not None and last_event_id.strip().isdigit():
+    if last_event_id is not None and last_event_id.strip().isdigit() and len(last_event_id.strip()) <= 18:
         start = int(last_event_id.strip())
     if last_event_id is None and after is None:
         async with pool.acquire() as conn:  # a new client starts from now, not from the beginning

@@ -28,7 +28,9 @@ FILES = {
     }
 }
 OfficeId = Annotated[str, Path(max_length=100, description="office id, e.g. tu-hcm")]
-After = Annotated[int | None, Query(ge=0, description="wait until the read models include this position")]
+After = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="wait until the read models include this position")
+]
 
 
 def viewer_for(principal: Principal, office: str, offices: Any) -> Viewer:

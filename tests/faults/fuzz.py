@@ -35,8 +35,10 @@ UNSAFE = st.one_of(
     st.sampled_from(["", " ", "null", "-1", "0", "9" * 30, "1e309", "NaN", "true", "../../etc/passwd"]),
 )
 ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
+# A header value an HTTP client can send at all (h11 refuses leading or trailing whitespace)
+HEADER = ASCII.map(str.strip)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | UNSAFE,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | UNSAFE,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
@@ -96,7 +98,7 @@ def requests_for(
     params = op.get("parameters", [])
     path_params = {p["name"]: _path_value(p["name"], _schema(p), known) for p in params if p["in"] == "path"}
     query = {p["name"]: value_for(_schema(p)) for p in params if p["in"] == "query"}
-    headers = {p["name"]: ASCII for p in params if p["in"] == "header" and p["name"] != "authorization"}
+    headers = {p["name"]: HEADER for p in params if p["in"] == "header" and p["name"] != "authorization"}
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
