@@ -60,7 +60,7 @@ async def test_an_outgoing_document_issued_to_three_offices_and_handled_there(
         )
         assert copy["kind"] == "incoming" and copy["source"]["document_id"] == doc["id"]
         assert copy["number_code"] == "01-CT/TU"
-        assert copy["issuing_body"] == "Văn phòng Thành ủy Thành phố Hồ Chí Minh"  # tác giả: the sender's name
+        assert copy["issuing_body"] == "Văn phòng Thành ủy Thành phố Hồ Chí Minh"  # tác giả
         copy = await act(http, d_clerk, copy, "register")
         if office == "qu-1":
             copy = await act(http, d_clerk, copy, "submit")
