@@ -26,7 +26,10 @@ install: $(VENV)/.installed ## create .venv and install the locked dependencies
 run: install ## start Kafka, PostgreSQL and every service; print where to look; Ctrl-C stops them
 	$(PY) -m deploy.run
 
-test: install ## bring up the stack (or reuse it) and run the whole test suite
+test: install ## lint and type-check, bring up the stack (or reuse it), run the whole test suite
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m deploy.cli stack up
 	$(PY) -m pytest $(PYTEST_ARGS)
 
