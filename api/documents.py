@@ -17,8 +17,9 @@ from api.permissions import CREATE_ROLES, may_see, require_action
 from api.reads import record_secret_read, wait_for_position
 from processors import queries
 from processors.queries import Viewer
+from producers import store
 from producers.handler import HandleResult, handle
-from schemas.deadlines import deadline_status, local_date, working_days_left
+from schemas.deadlines import local_date
 from schemas.envelope import Envelope
 from schemas.evolve import fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
@@ -38,18 +39,7 @@ def document_body(state: DocumentState | dict[str, Any], request: Request | None
             doc.get("office_id"), request.app.state.settings.due_soon_days
         )
     today = local_date(datetime.now(UTC))
-    assignments = []
-    for a in doc.get("assignments") or []:
-        due = datetime.fromisoformat(a["due_date"]).date()
-        done = datetime.fromisoformat(a["completed_on"]).date() if a.get("completed_on") else None
-        assignments.append(
-            {
-                **a,
-                "status": deadline_status(due, today, done, due_soon),
-                "working_days_left": None if done else working_days_left(due, today),
-            }
-        )
-    doc["assignments"] = assignments
+    doc["assignments"] = [queries.assignment_view(a, today, due_soon) for a in doc.get("assignments") or []]
     return doc
 
 
@@ -132,14 +122,9 @@ async def act(
 ) -> JSONResponse:
     """Take an action on a document; If-Match must carry the version the client saw."""
     async with pool.acquire() as conn:
-        first = await conn.fetchrow(
-            "SELECT body FROM events WHERE stream_id = $1 AND version = 1", document_id
-        )
-        if first is None:
-            raise not_found(f"document {document_id}")
-        from producers import store
-
         current = (await store.load(conn, document_id)).state
+    if current.version == 0:
+        raise not_found(f"document {document_id}")
     if not may_see(principal, current.to_dict()):
         raise not_found(f"document {document_id}")
     if if_match is None:
