@@ -14,9 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import audit, documents, errors, feed, metrics, office_reads, offices, ops
 from api.auth import Verifier
-from deploy.db import create_pool
-from deploy.settings import Settings
-from producers.offices import load_offices
+from deploy.config.db import create_pool
+from deploy.config.offices import load_offices
+from deploy.config.settings import Settings
 
 log = logging.getLogger("vanthu.api")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from deploy.settings import Settings
+from deploy.config.settings import Settings
 from schemas.envelope import Actor
 
 ROLES = ("clerk", "specialist", "leader", "auditor", "admin")

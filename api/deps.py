@@ -8,8 +8,8 @@ import asyncpg
 from fastapi import Depends, Header, Request
 
 from api.auth import Principal
-from deploy.settings import Settings
-from producers.offices import Offices
+from deploy.config.offices import Offices
+from deploy.config.settings import Settings
 
 
 def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, Pool, SettingsDep
+from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.errors import Problem, not_found
 from api.permissions import CREATE_ROLES, may_see, require_action
 from api.reads import record_secret_read, wait_for_position
 from processors import queries
 from processors.queries import Viewer
 from producers import store
-from producers.handler import HandleResult, handle
+from producers.handler import HandleRequest, HandleResult, handle
 from schemas.deadlines import local_date
 from schemas.envelope import Envelope
 from schemas.evolve import fold
@@ -86,6 +86,7 @@ async def create_document(
     request: Request,
     principal: CurrentUser,
     pool: Pool,
+    offices: OfficesDep,
     body: Annotated[dict[str, Any], Body()],
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
@@ -99,14 +100,15 @@ async def create_document(
         )
     kind = str(body.get("kind"))
     principal.require(*CREATE_ROLES[kind])
-    if office not in request.app.state.offices:
+    if office not in offices:
         raise Problem(422, "unknown-office", "Unknown office", f"office {office!r} is not configured")
     key = _idempotency_key(principal.user, idempotency_key)
     # the same key must name the same new document, so its id is derived from the key
     doc_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"vanthu:{key}")) if key else str(uuid.uuid4())
-    result = await handle(
-        pool, command, document_id=doc_id, expected_version=0, actor=principal.actor, idempotency_key=key
+    create = HandleRequest(
+        command, document_id=doc_id, expected_version=0, actor=principal.actor, idempotency_key=key
     )
+    result = await handle(pool, create, offices)
     return _answer(result, request, 201)
 
 
@@ -116,6 +118,7 @@ async def act(
     request: Request,
     principal: CurrentUser,
     pool: Pool,
+    offices: OfficesDep,
     body: Annotated[dict[str, Any], Body()],
     if_match: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
@@ -144,14 +147,14 @@ async def act(
         require_action(principal, str(action), current.office_id)
     _refuse_nul(body)
     command = parse_action(current.kind, body)
-    result = await handle(
-        pool,
+    action_request = HandleRequest(
         command,
         document_id=document_id,
         expected_version=int(m.group(1)),
         actor=principal.actor,
         idempotency_key=_idempotency_key(principal.user, idempotency_key),
     )
+    result = await handle(pool, action_request, offices)
     return _answer(result, request, 200)
 
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import Forbidden, Unauthenticated
-from producers.errors import DocumentNotFound, IdempotencyKeyReused, UnknownOffice, VersionConflict
+from deploy.config.offices import UnknownOffice
+from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from schemas.decider import DomainError
 from schemas.parsing import CommandInvalid
 

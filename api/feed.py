@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from api.auth import Principal
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.office_reads import OfficeId, viewer_for
-from deploy.db import connect
+from deploy.config.db import connect
 from processors import queries
 from processors.queries import Viewer
 from processors.tasks import FEED_CHANNEL

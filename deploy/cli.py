@@ -39,8 +39,8 @@ def _stack(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
+    from deploy.config.settings import Settings
     from deploy.migrate import migrate_dsn
-    from deploy.settings import Settings
 
     applied = asyncio.run(migrate_dsn(Settings.from_env().dsn))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
@@ -48,7 +48,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> int:
-    from deploy.settings import documented
+    from deploy.config.settings import documented
 
     for name, default, doc in documented():
         print(f"{name}\n    default: {default}\n    {doc}")
@@ -63,7 +63,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from api.auth import CLEARANCES, ROLES, issue_token
-    from deploy.settings import Settings
+    from deploy.config.settings import Settings
 
     bad = [r for r in args.role if r not in ROLES]
     if bad:
@@ -73,7 +73,7 @@ def _token(args: argparse.Namespace) -> int:
         print(f"vanthu: clearance must be one of {', '.join(CLEARANCES)}", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    from producers.offices import load_offices
+    from deploy.config.offices import load_offices
 
     if args.office not in load_offices(settings.offices_file):
         print(f"vanthu: office {args.office!r} is not in {settings.offices_file}", file=sys.stderr)
@@ -94,7 +94,7 @@ def _token(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     import asyncio
 
-    from deploy.settings import Settings
+    from deploy.config.settings import Settings
     from processors.rebuild import Progress, rebuild
 
     s = Settings.from_env()
@@ -116,8 +116,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _deadletters(args: argparse.Namespace) -> int:
     import asyncio
 
-    from deploy.db import connect
-    from deploy.settings import Settings
+    from deploy.config.db import connect
+    from deploy.config.settings import Settings
     from processors.deadletters import list_dead_letters, retry
 
     async def run() -> int:

@@ -18,11 +18,11 @@ from typing import Any
 
 import asyncpg
 
-from deploy.db import create_pool
-from deploy.settings import Settings
+from deploy.config.db import create_pool
+from deploy.config.offices import Office, Offices, load_offices
+from deploy.config.settings import Settings
 from producers.errors import VersionConflict
-from producers.handler import handle
-from producers.offices import Office, load_offices
+from producers.handler import HandleRequest, handle
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
 
@@ -81,9 +81,10 @@ class Doc:
 
 class Seeder:
     def __init__(
-        self, pool: asyncpg.Pool[Any], offices: list[Office], rng: random.Random, now: datetime
+        self, pool: asyncpg.Pool[Any], directory: Offices, rng: random.Random, now: datetime
     ) -> None:
-        self.pool, self.offices, self.rng, self.now = pool, offices, rng, now
+        self.pool, self.directory, self.rng, self.now = pool, directory, rng, now
+        self.offices: list[Office] = list(directory)
         self.events = 0
 
     def actor(self, office: Office, role: str) -> Actor:
@@ -91,14 +92,10 @@ class Seeder:
 
     async def create(self, office: Office, body: dict[str, Any], role: str, at: datetime) -> Doc:
         doc = Doc(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), body["kind"], office)
-        res = await handle(
-            self.pool,
-            parse_create(body),
-            document_id=doc.id,
-            expected_version=0,
-            actor=self.actor(office, role),
-            now=at,
+        request = HandleRequest(
+            parse_create(body), document_id=doc.id, expected_version=0, actor=self.actor(office, role), now=at
         )
+        res = await handle(self.pool, request, self.directory)
         doc.version = res.state.version
         self.events += len(res.events)
         return doc
@@ -108,14 +105,14 @@ class Seeder:
             return False  # the future has not happened yet
         command = parse_action(doc.kind, {"action": action, **params})
         try:
-            res = await handle(
-                self.pool,
+            request = HandleRequest(
                 command,
                 document_id=doc.id,
                 expected_version=doc.version,
                 actor=self.actor(doc.office, role),
                 now=at,
             )
+            res = await handle(self.pool, request, self.directory)
         except VersionConflict as exc:
             doc.version = exc.current_version
             return False
@@ -236,10 +233,11 @@ async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026,
             if not quiet:
                 print("[vanthu] demo data: the store already has events; not seeding", flush=True)
             return 0
-        offices = list(load_offices(settings.offices_file))
+        directory = load_offices(settings.offices_file)
+        offices = list(directory)
         rng = random.Random(seed_value)
         now = datetime.now(UTC)
-        seeder = Seeder(pool, offices, rng, now)
+        seeder = Seeder(pool, directory, rng, now)
         starts = sorted(now - timedelta(days=rng.uniform(0, 365)) for _ in range(documents))
         began = time.monotonic()
         for i, start in enumerate(starts, 1):

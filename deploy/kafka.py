@@ -10,8 +10,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.config.settings import REPO_ROOT, Settings
 from deploy.procs import Managed, StackError, port_open, say, wait_for
-from deploy.settings import REPO_ROOT, Settings
+from producers.topics import ensure_topic
 
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 CHECK_TOPIC = "vanthu.stack.check"
@@ -210,24 +211,6 @@ def cluster_id_for(folder: Path) -> str:
     if not f.exists():
         f.write_text(new_cluster_id())
     return f.read_text().strip()
-
-
-def ensure_topic(
-    bootstrap: str, name: str, partitions: int, replication: int = 1, configs: dict[str, str] | None = None
-) -> None:
-    """Create the topic if it is missing (unlimited retention unless configs say otherwise)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    topic_configs = {"retention.ms": "-1", "retention.bytes": "-1"}
-    topic_configs.update(configs or {})
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vanthu-stack", request_timeout_ms=30000)
-    try:
-        admin.create_topics([NewTopic(name, partitions, replication, topic_configs=topic_configs)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
 
 
 def round_trip(bootstrap: str, timeout: float = 60) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from deploy.db import connect
+from deploy.config.db import connect
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from deploy.config.settings import Settings
 from deploy.procs import StackError, port_open, say, wait_for
-from deploy.settings import Settings
 
 SERVICE_USER = "vanthu-pg"  # initdb refuses to run as root, so root runs the cluster as this user
 

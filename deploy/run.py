@@ -7,9 +7,9 @@ import sys
 import time
 import urllib.request
 
+from deploy.config.settings import Settings
 from deploy.procs import Managed, StackError, say, tail, wait_for
 from deploy.services import services
-from deploy.settings import Settings
 from deploy.stack import Stack
 
 

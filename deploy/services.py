@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from deploy.settings import Settings
+from deploy.config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ import shutil
 import time
 
 from deploy import kafka
+from deploy.config.settings import Settings
 from deploy.postgres import Postgres
 from deploy.procs import Managed, StackError, port_open, say, tail
 from deploy.services import services
-from deploy.settings import Settings
+from producers.topics import ensure_topic
 
 
 class Stack:
@@ -30,7 +31,7 @@ class Stack:
             say(f"kafka already running on {self.kafka.bootstrap}")
         self.kafka.wait_listening()
         kafka.wait_serving(self.kafka.bootstrap)
-        kafka.ensure_topic(self.kafka.bootstrap, s.events_topic, s.partitions)
+        ensure_topic(self.kafka.bootstrap, s.events_topic, s.partitions)
         self.migrate()
         say(f"stack ready in {time.monotonic() - started:.1f}s: {self.describe()}")
 

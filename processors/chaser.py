@@ -4,7 +4,6 @@ when it becomes overdue, so the chasing is part of the record. Statuses themselv
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -12,6 +11,8 @@ import asyncpg
 
 from processors.apply import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
+from producers.errors import IdempotencyKeyReused
+from producers.handler import HandleRequest
 from schemas.calendar import Calendar, default_calendar
 from schemas.commands import MarkDeadlineApproaching, MarkDeadlineMissed
 from schemas.deadlines import deadline_status, local_date
@@ -32,17 +33,19 @@ async def chase(
     pool: asyncpg.Pool,
     ws: WriteSide,
     now: datetime,
-    due_soon_days: int | Callable[[str | None], int],
+    due_soon_days: int,
     calendar: Calendar | None = None,
-    *,
-    widest: int | None = None,
 ) -> ChaseRun:
     """Mark every open assignment that is due soon or overdue today and not yet marked. `due_soon_days`
-    is one window, or each office's window (then `widest` bounds them all)."""
+    is the default window; an office of `ws.offices` may set its own (DOMAIN.md)."""
     cal = calendar or default_calendar()
     today: date = local_date(now)
-    window = due_soon_days if callable(due_soon_days) else (lambda _office: due_soon_days)
-    horizon = cal.add_working_days(today, widest if widest is not None else window(None))
+
+    def window(office_id: str | None) -> int:
+        return ws.offices.due_soon_days(office_id, due_soon_days)
+
+    widest = max([due_soon_days, *(o.due_soon_days or 0 for o in ws.offices)])
+    horizon = cal.add_working_days(today, widest)
     run = ChaseRun()
     async with pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CHASE_LOCK):
@@ -67,8 +70,7 @@ async def chase(
             marks.append((MarkDeadlineMissed(assignment_id=r["assignment_id"]), "missed"))
         for command, what in marks:
             try:
-                await ws.handle(
-                    pool,
+                request = HandleRequest(
                     command,
                     document_id=r["document_id"],
                     expected_version=None,
@@ -76,11 +78,12 @@ async def chase(
                     idempotency_key=f"deadline-{what}:{r['document_id']}:{r['assignment_id']}:{due}",
                     now=now,
                 )
+                await ws.handle(pool, request)
                 if what == "approaching":
                     run.approaching += 1
                 else:
                     run.missed += 1
-            except (DomainError, ws.idempotency_key_reused) as exc:
+            except (DomainError, IdempotencyKeyReused) as exc:
                 log.info("chaser: %s on %s not needed: %s", what, r["document_id"], exc)
             except Exception as exc:
                 log.warning("chaser: %s on %s failed: %r", what, r["document_id"], exc)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploy.settings import Settings
+from deploy.config.offices import Offices, configured_offices
+from deploy.config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -12,6 +13,7 @@ class ProcessorConfig:
     dsn: str
     bootstrap: str
     topic: str
+    offices: Offices  # the saga names senders and the chaser reads each office's window from these
     group: str = "vanthu-processors"  # the consumer group, and the faust app id
     instance_id: str | None = None  # static group membership: a restart takes its partitions back at once
     batch: int = 2000  # most records per transaction
@@ -28,6 +30,7 @@ class ProcessorConfig:
             dsn=s.dsn,
             bootstrap=s.bootstrap,
             topic=s.events_topic,
+            offices=configured_offices(s),
             group=s.processor_group,
             instance_id=s.processor_instance_id or None,
             batch=s.processor_batch,

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from processors.apply import LIVE_SCHEMA, PROJECTION, Conn
+from deploy.config.db import Conn
+from processors.apply import LIVE_SCHEMA, PROJECTION
 from processors.topics import partitions
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from deploy.db import create_pool
+from deploy.config.db import create_pool
 from processors import chaser, saga
 from processors.apply import (
     LIVE_SCHEMA,
@@ -24,7 +24,7 @@ from processors.apply import (
 )
 from processors.config import ProcessorConfig
 from processors.records import Record, TopicPartition
-from processors.writeside import write_side
+from processors.writeside import WriteSide
 
 log = logging.getLogger(__name__)
 Seek = Callable[[TopicPartition, int], Awaitable[None]]
@@ -145,9 +145,9 @@ class Projector:
 
     async def run_saga(self) -> None:
         """Run queued saga tasks when a batch queues some, and every second in any case."""
-        ws = write_side()
-        if ws is None or not self.config.run_saga:
-            log.warning("delivery saga off (write side missing or VANTHU_PROCESSOR_SAGA=0)")
+        ws = WriteSide(self.config.offices)
+        if not self.config.run_saga:
+            log.warning("delivery saga off (VANTHU_PROCESSOR_SAGA=0)")
             return
         pool = await self.start()
         while True:
@@ -163,21 +163,11 @@ class Projector:
                 log.warning("saga run failed: %r", exc)
 
     async def chase(self) -> None:
-        ws = write_side()
-        if ws is None or not self.config.run_saga:
+        if not self.config.run_saga:
             return
         pool = await self.start()
-        default = self.config.due_soon_days
-        try:  # the per-office window (DOMAIN.md) lives in the offices file the write side reads
-            from producers.offices import configured_offices
-
-            offices = configured_offices()
-            widest = max([default, *(o.due_soon_days or 0 for o in offices)])
-            run = await chaser.chase(
-                pool, ws, datetime.now(UTC), lambda o: offices.due_soon_days(o, default), widest=widest
-            )
-        except ImportError:
-            run = await chaser.chase(pool, ws, datetime.now(UTC), default)
+        ws = WriteSide(self.config.offices)
+        run = await chaser.chase(pool, ws, datetime.now(UTC), self.config.due_soon_days)
         if run.approaching or run.missed or run.failed:
             log.info("chaser: %s", run)
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from processors.apply import LIVE_SCHEMA, Conn
+from deploy.config.db import Conn
+from processors.apply import LIVE_SCHEMA
 from schemas.calendar import Calendar, default_calendar
 from schemas.deadlines import deadline_status, local_date, working_days_left
 
@@ -108,12 +109,6 @@ async def deliveries(conn: Conn, document_id: str) -> list[dict[str, Any]]:
         document_id,
     )
     return [dict(r) for r in rows]
-
-
-async def applied_version(conn: Conn, document_id: str) -> int:
-    """The version of the document the read models include (0: not yet): for read-your-writes waits."""
-    version = await conn.fetchval(f"SELECT version FROM {S}.documents WHERE id = $1", document_id)
-    return int(version or 0)
 
 
 def _encode_cursor(created_at: datetime | None, document_id: str) -> str:
@@ -342,11 +337,3 @@ async def register(
         viewer.user_id,
     )
     return [dict(r) for r in rows]
-
-
-async def visible_offices(conn: Conn, document_id: str) -> list[str]:
-    """The offices that see a document (for the feed and for 404 decisions)."""
-    rows = await conn.fetch(
-        f"SELECT office_id FROM {S}.document_offices WHERE document_id = $1 ORDER BY office_id", document_id
-    )
-    return [r["office_id"] for r in rows]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from deploy.db import connect
+from deploy.config.db import connect
 from processors.apply import (
     LIVE_SCHEMA,
     PROJECTION,

@@ -13,7 +13,8 @@ import asyncpg
 
 from processors.apply import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
-from producers.offices import configured_offices
+from producers.errors import VersionConflict
+from producers.handler import HandleRequest
 from schemas.commands import ReceiveDocument, RecordDelivery, RecordRecipientStatus
 from schemas.decider import DomainError
 from schemas.enums import RecipientState, Secrecy, Urgency
@@ -47,7 +48,7 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
     if source.office_id is None or source.document_type is None or source.issued_on is None:
         raise LookupError(f"document {source_document_id} has not been issued")
     copy = copy_id(source.id, office_id)
-    sender = configured_offices().get(source.office_id)
+    sender = ws.offices.get(source.office_id)
     command = ReceiveDocument(
         office_id=office_id,
         issuing_body=sender.name if sender is not None else source.office_id,  # tác giả, as registers show it
@@ -60,8 +61,10 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
         source=Source(office_id=source.office_id, document_id=source.id),
     )
     try:
-        await ws.handle(pool, command, document_id=copy, expected_version=0, actor=system_actor(office_id))
-    except ws.version_conflict:
+        await ws.handle(
+            pool, HandleRequest(command, document_id=copy, expected_version=0, actor=system_actor(office_id))
+        )
+    except VersionConflict:
         pass  # the copy exists: an earlier run created it
     await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
     return copy
@@ -72,11 +75,13 @@ async def _record_delivery(
 ) -> None:
     await ws.handle(
         pool,
-        RecordDelivery(office_id=office_id, document_id=copy),
-        document_id=source_id,
-        expected_version=None,
-        actor=system_actor(source_office),
-        idempotency_key=f"record-delivery:{source_id}:{office_id}",
+        HandleRequest(
+            RecordDelivery(office_id=office_id, document_id=copy),
+            document_id=source_id,
+            expected_version=None,
+            actor=system_actor(source_office),
+            idempotency_key=f"record-delivery:{source_id}:{office_id}",
+        ),
     )
 
 
@@ -88,11 +93,13 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
     await _record_delivery(pool, ws, source_id, source_office, office, copy)
     await ws.handle(
         pool,
-        RecordRecipientStatus(office_id=office, document_id=copy, state=RecipientState(payload["state"])),
-        document_id=source_id,
-        expected_version=None,
-        actor=system_actor(source_office),
-        idempotency_key=f"recipient-status:{copy}:{payload['version']}",
+        HandleRequest(
+            RecordRecipientStatus(office_id=office, document_id=copy, state=RecipientState(payload["state"])),
+            document_id=source_id,
+            expected_version=None,
+            actor=system_actor(source_office),
+            idempotency_key=f"recipient-status:{copy}:{payload['version']}",
+        ),
     )
 
 

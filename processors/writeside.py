@@ -1,31 +1,26 @@
-"""The write side as the processors use it: `producers.handler.handle` and its refusals, found lazily."""
+"""The write side as the processors use it: `producers.handler.handle` bound to the offices, built once."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.envelope import SYSTEM_ACTOR, Actor
+import asyncpg
 
-Handle = Callable[..., Awaitable[Any]]
+from deploy.config.db import Conn
+from deploy.config.offices import Offices
+from producers.handler import HandleRequest, HandleResult, handle
+from schemas.envelope import SYSTEM_ACTOR, Actor
 
 
 @dataclass(frozen=True)
 class WriteSide:
-    handle: Handle
-    version_conflict: type[Exception]
-    idempotency_key_reused: type[Exception]
+    """What the saga and the chaser act through: the one command handler and the offices it numbers for."""
 
+    offices: Offices
 
-def write_side() -> WriteSide | None:
-    """The write side's interface, or None while producers/ does not provide it."""
-    try:
-        from producers.errors import IdempotencyKeyReused, VersionConflict
-        from producers.handler import handle
-    except ImportError:
-        return None
-    return WriteSide(handle, VersionConflict, IdempotencyKeyReused)
+    async def handle(self, pool_or_conn: asyncpg.Pool[Any] | Conn, request: HandleRequest) -> HandleResult:
+        return await handle(pool_or_conn, request, self.offices)
 
 
 def system_actor(office_id: str) -> Actor:

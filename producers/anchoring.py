@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from deploy.config.db import Conn
 from producers.hashing import GENESIS, anchor_hash
 from producers.locks import ANCHOR, APPEND, LOCK_CLASS
-from producers.store import Conn
 
 BLOCK = 1000  # positions per anchor
 

@@ -14,9 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from deploy.config.db import Conn
 from producers.anchoring import Anchor, _anchor
 from producers.hashing import GENESIS, AnchorHasher, event_hash
-from producers.store import Conn
 
 Kind = Literal["altered", "missing", "reordered", "inserted", "anchor"]
 MAX_PROBLEMS = 100

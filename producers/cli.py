@@ -7,13 +7,13 @@ import asyncio
 import json
 import sys
 
-from deploy.settings import Settings
+from deploy.config.settings import Settings
 
 # The parsers are built on every `vanthu` run; what they run is imported only when used.
 
 
 async def _store(args: argparse.Namespace, settings: Settings) -> int:
-    from deploy.db import connect
+    from deploy.config.db import connect
     from producers.replication import ReplicationError, republish, restore
 
     topic = args.topic or settings.events_topic
@@ -36,7 +36,7 @@ async def _store(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from deploy.db import connect
+    from deploy.config.db import connect
     from producers.audit import describe, verify
 
     conn = await connect(settings.app_dsn)  # reading needs no more than the services' role

@@ -30,9 +30,3 @@ class DocumentNotFound(Exception):
     def __init__(self, document_id: str) -> None:
         self.document_id = document_id
         super().__init__(f"document {document_id} does not exist")
-
-
-class UnknownOffice(LookupError):
-    def __init__(self, office_id: str) -> None:
-        self.office_id = office_id
-        super().__init__(f"office {office_id!r} is not configured")

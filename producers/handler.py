@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from deploy.config.db import Conn
+from deploy.config.offices import Offices
 from producers import store
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from producers.numbering import take_number
-from producers.offices import configured_offices
-from producers.store import Conn
 from schemas.commands import CREATION_COMMANDS, Command, IssueDocument, ReceiveDocument
 from schemas.decider import decide
 from schemas.envelope import Actor, Envelope, canonical_json
@@ -37,51 +37,42 @@ class HandleResult:
     replayed: bool = False
 
 
-async def handle(
-    pool_or_conn: asyncpg.Pool[Any] | Conn,
-    command: Command,
-    *,
-    document_id: str,
-    expected_version: int | None,
-    actor: Actor,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-    causation_id: UUID | None = None,
-    correlation_id: UUID | None = None,
-) -> HandleResult:
-    """Decide `command` on the document and append its events, or refuse.
-
-    Raises VersionConflict, IdempotencyKeyReused, DocumentNotFound, UnknownOffice, or the decider's
-    DomainError. `expected_version=None` takes whatever the current version is (system commands); a
-    stale expected version is accepted when only the system appended since (no person acted meanwhile).
-    """
-    now = now or datetime.now(UTC)
-    args = _Args(
-        command, document_id, expected_version, actor, idempotency_key, now, causation_id, correlation_id
-    )
-    if isinstance(pool_or_conn, asyncpg.Pool):
-        async with pool_or_conn.acquire() as conn:
-            return await _handle(conn, args)
-    return await _handle(pool_or_conn, args)
-
-
 @dataclass(frozen=True)
-class _Args:
+class HandleRequest:
+    """One command on one document, as a person or the system asks for it."""
+
     command: Command
     document_id: str
-    expected_version: int | None
+    expected_version: int | None  # None takes whatever the current version is (system commands)
     actor: Actor
-    idempotency_key: str | None
-    now: datetime
-    causation_id: UUID | None
-    correlation_id: UUID | None
+    idempotency_key: str | None = None
+    now: datetime | None = None  # the decision's clock; the current time when not given
+    causation_id: UUID | None = None
+    correlation_id: UUID | None = None
 
 
-async def _handle(conn: Conn, a: _Args) -> HandleResult:
+async def handle(
+    pool_or_conn: asyncpg.Pool[Any] | Conn, request: HandleRequest, offices: Offices
+) -> HandleResult:
+    """Decide the request's command on its document and append its events, or refuse.
+
+    Raises VersionConflict, IdempotencyKeyReused, DocumentNotFound, UnknownOffice, or the decider's
+    DomainError. A stale expected version is accepted when only the system appended since (no person
+    acted meanwhile). `offices` gives the author code written into an outgoing document's ký hiệu.
+    """
+    if request.now is None:
+        request = replace(request, now=datetime.now(UTC))
+    if isinstance(pool_or_conn, asyncpg.Pool):
+        async with pool_or_conn.acquire() as conn:
+            return await _handle(conn, request, offices)
+    return await _handle(pool_or_conn, request, offices)
+
+
+async def _handle(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResult:
     for _ in range(MAX_ATTEMPTS):
         try:
             async with conn.transaction():
-                return await _attempt(conn, a)
+                return await _attempt(conn, a, offices)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != _VERSION_TAKEN:
                 raise
@@ -90,7 +81,8 @@ async def _handle(conn: Conn, a: _Args) -> HandleResult:
     raise RuntimeError(f"document {a.document_id}: gave up after {MAX_ATTEMPTS} lost races")
 
 
-async def _attempt(conn: Conn, a: _Args) -> HandleResult:
+async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResult:
+    assert a.now is not None  # handle() fills it in
     request_hash = _request_hash(a)
     if a.idempotency_key is not None:
         replay = await _replay(conn, a.idempotency_key, request_hash)
@@ -111,7 +103,7 @@ async def _attempt(conn: Conn, a: _Args) -> HandleResult:
     needed = numbering_needed(command, state, a.now)
     if needed is not None:
         number = await take_number(conn, needed)
-        code = configured_offices().code(needed.office_id) if isinstance(command, IssueDocument) else None
+        code = offices.code(needed.office_id) if isinstance(command, IssueDocument) else None
         command = with_number(command, number, code)
     if isinstance(command, ReceiveDocument):
         warnings += await _note_incoming(conn, a.document_id, command)
@@ -165,7 +157,7 @@ async def _only_system_since(conn: Conn, document_id: str, seen: int, current: i
     return not human
 
 
-def _request_hash(a: _Args) -> bytes:
+def _request_hash(a: HandleRequest) -> bytes:
     request: dict[str, Any] = {
         "document_id": a.document_id,
         "action": a.command.action,

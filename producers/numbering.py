@@ -6,7 +6,7 @@ and a rolled-back transaction gives its number back: the series stays unique and
 
 from __future__ import annotations
 
-from producers.store import Conn
+from deploy.config.db import Conn
 from schemas.numbering import NumberRequest
 
 

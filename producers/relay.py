@@ -21,8 +21,8 @@ from typing import Any
 
 import asyncpg
 
-from deploy.db import connect
-from deploy.settings import Settings
+from deploy.config.db import connect
+from deploy.config.settings import Settings
 from producers.anchoring import anchor
 from producers.locks import CHANNEL, LOCK_CLASS, RELAY
 from producers.publishing import SELECT_EVENT, make_producer, publish

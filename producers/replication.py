@@ -13,11 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.config.db import Conn
 from producers.anchoring import anchor
 from producers.handler import _key
 from producers.hashing import GENESIS, event_hash
 from producers.publishing import SELECT_EVENT, make_producer, publish
-from producers.store import Conn, snapshot_due
+from producers.store import snapshot_due
 from schemas.envelope import Envelope, EnvelopeError
 from schemas.evolve import evolve
 from schemas.state import DocumentState, initial_state
@@ -49,7 +50,7 @@ async def republish(conn: Conn, bootstrap: str, topic: str, partitions: int) -> 
     """Write every stored event, in position order, to `topic`, which must be empty (created if missing)."""
     held = topic_record_count(bootstrap, topic)
     if held is None:
-        from deploy.kafka import ensure_topic
+        from producers.topics import ensure_topic
 
         ensure_topic(bootstrap, topic, partitions)
     elif held:

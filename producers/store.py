@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
+from deploy.config.db import Conn
 from producers.hashing import GENESIS, event_hash
 from producers.locks import APPEND, CHANNEL, LOCK_CLASS
 from schemas.envelope import Envelope
 from schemas.evolve import fold
 from schemas.state import DocumentState, initial_state
-
-# A connection of its own or one borrowed from a pool: everything here takes either.
-Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 SNAPSHOT_EVERY = 100  # events between snapshots of a stream
 

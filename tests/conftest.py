@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from deploy.settings import Settings
+from deploy.config.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def bootstrap(stack: object, settings: Settings) -> str:
 
 async def create_database(settings: Settings) -> str:
     """A fresh, migrated database of its own; returns its DSN."""
-    from deploy.db import connect
+    from deploy.config.db import connect
     from deploy.migrate import migrate_dsn
 
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -48,7 +48,7 @@ async def create_database(settings: Settings) -> str:
 
 
 async def drop_database(settings: Settings, dsn: str) -> None:
-    from deploy.db import connect
+    from deploy.config.db import connect
 
     name = dsn.rpartition("/")[2]
     admin = await connect(settings.dsn_for("postgres"))
@@ -69,7 +69,7 @@ async def database(stack: object, settings: Settings) -> AsyncIterator[str]:
 @pytest.fixture
 def new_topic(bootstrap: str) -> Callable[..., str]:
     """Makes a topic with a unique name on the single-node broker."""
-    from deploy.kafka import ensure_topic
+    from producers.topics import ensure_topic
 
     def make(partitions: int = 1, prefix: str = "test") -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"

@@ -9,8 +9,8 @@ import pytest
 
 from api.app import create_app
 from api.auth import issue_token
-from deploy.db import create_pool
-from deploy.settings import Settings
+from deploy.config.db import create_pool
+from deploy.config.settings import Settings
 
 
 @pytest.fixture

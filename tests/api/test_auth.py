@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.auth import Unauthenticated, Verifier, issue_token
-from deploy.settings import Settings
+from deploy.config.settings import Settings
 
 CLAIMS = {"sub": "ld.an", "office": "tu-hcm", "roles": ["leader"], "clearance": "mat"}
 

@@ -17,8 +17,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.db import connect
-from deploy.settings import Settings
+from deploy.config.db import connect
+from deploy.config.settings import Settings
 from tests.bench import (
     bench_audit,
     bench_command,

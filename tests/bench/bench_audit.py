@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from deploy.db import connect
+from deploy.config.db import connect
 from producers.audit import verify
 from tests.bench.common import CpuMeter, latency_ms, scaled
 from tests.bench.system import token_headers

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from deploy.db import connect
+from deploy.config.db import connect
 from producers import store
 from producers.hashing import GENESIS
 from tests.bench.common import CpuMeter, seconds

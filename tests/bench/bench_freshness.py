@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from deploy.db import connect
+from deploy.config.db import connect
 from processors.tasks import FEED_CHANNEL
 from producers import store
 from producers.hashing import GENESIS

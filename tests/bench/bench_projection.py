@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from deploy.db import connect
+from deploy.config.db import connect
 from processors.topics import partitions
 from tests.bench.common import CpuMeter, scaled
 from tests.bench.system import Services, applied_on, wait_for

@@ -9,7 +9,7 @@ import subprocess
 import time
 from typing import Any
 
-from deploy.db import connect
+from deploy.config.db import connect
 from deploy.kafka import jars, require_java
 from tests.bench.common import CpuMeter
 from tests.bench.system import Services, delete_topics, new_topic, wait_for

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from deploy.settings import REPO_ROOT, Settings
+from deploy.config.settings import REPO_ROOT, Settings
 
 HERE = Path(__file__).resolve().parent
 LOGS = REPO_ROOT / ".stack" / "logs" / "bench"

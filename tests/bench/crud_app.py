@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
 
-from deploy.db import create_pool
+from deploy.config.db import create_pool
 
 TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_items (id integer PRIMARY KEY, version integer NOT NULL, body jsonb)"

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deploy.db import connect
+from deploy.config.db import connect
+from deploy.config.offices import load_offices
 from producers.anchoring import anchor
 from producers.hashing import GENESIS, event_hash
-from producers.offices import load_offices
 from schemas.envelope import Actor, Envelope
 from tests.processors.workload import Workload
 from tests.producers.bulk import _event as task_event

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.db import connect
-from deploy.kafka import ensure_topic
-from deploy.settings import Settings
+from deploy.config.db import connect
+from deploy.config.settings import Settings
+from producers.topics import ensure_topic
 from tests.bench.common import LOGS, SERVER_CPU, pinned, service_env, uvicorn_argv
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import Process, _wait_http, free_port

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from deploy.settings import REPO_ROOT
+from deploy.config.settings import REPO_ROOT
 
 
 def _compose_available() -> bool:

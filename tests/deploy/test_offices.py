@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.settings import Settings
-from producers.offices import OfficesError, load_offices, parse_offices
+from deploy.config.offices import OfficesError, load_offices, parse_offices
+from deploy.config.settings import Settings
 
 
 def test_the_demo_ships_the_city_office_and_22_districts() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.settings import REPO_ROOT, Settings, documented
+from deploy.config.settings import REPO_ROOT, Settings, documented
 
 
 def test_defaults_point_at_the_local_stack() -> None:

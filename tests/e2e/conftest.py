@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from api.auth import issue_token
-from deploy.settings import REPO_ROOT, Settings
+from deploy.config.settings import REPO_ROOT, Settings
 
 LOGS = REPO_ROOT / ".stack" / "logs" / "tests"
 
@@ -103,7 +103,7 @@ async def system_database(stack: object, settings: Settings) -> AsyncIterator[st
 def system(settings: Settings, system_database: str, bootstrap: str) -> Iterator[System]:
     """Relay + processor (with saga and chaser) + API on their own database, topic and port, shared by
     the tests of one module (each works on documents of its own)."""
-    from deploy.kafka import ensure_topic
+    from producers.topics import ensure_topic
 
     database = system_database
     topic = f"e2e.{uuid.uuid4().hex[:12]}"

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from api.auth import issue_token
-from deploy.settings import Settings
-from producers.offices import load_offices
+from deploy.config.offices import load_offices
+from deploy.config.settings import Settings
 from tests.e2e.conftest import LOGS, Process, free_port
 
 PROCESSES = ("relay", "processor", "api")
@@ -487,7 +487,7 @@ class Verdict:
 async def settle(settings: Settings, within: float = 240) -> None:
     """Wait until the relay has published everything and the processor applied everything, twice over
     (the saga and the chaser write more events as they see earlier ones)."""
-    from deploy.db import connect
+    from deploy.config.db import connect
 
     conn = await connect(settings.dsn)
     try:
@@ -515,7 +515,7 @@ async def settle(settings: Settings, within: float = 240) -> None:
 
 
 async def verify(settings: Settings, acks: list[Ack], poison_sent: int) -> Verdict:
-    from deploy.db import connect
+    from deploy.config.db import connect
     from processors.rebuild import differences, rebuild
 
     v = Verdict(acknowledged=len(acks))

@@ -23,7 +23,7 @@ SKIP = {"/v1/offices/{office}/feed"}  # a stream that never ends; probed on its 
 
 
 async def _event_count(dsn: str) -> int:
-    from deploy.db import connect
+    from deploy.config.db import connect
 
     conn = await connect(dsn)
     try:

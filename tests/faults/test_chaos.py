@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from deploy.config.settings import REPO_ROOT, Settings
 from deploy.procs import port_open
-from deploy.settings import REPO_ROOT, Settings
 from tests.faults.harness import (
     PROCESSES,
     Services,
@@ -118,8 +118,8 @@ def _free_base(width: int) -> int:
 @pytest.fixture(scope="module")
 def private_stack(settings: Settings) -> Iterator[Any]:
     """A stack of its own (PostgreSQL + the 3-broker cluster) that this test may restart at will."""
-    from deploy.kafka import ensure_topic
     from deploy.stack import Stack
+    from producers.topics import ensure_topic
 
     data = REPO_ROOT / ".stack" / f"faults-{uuid.uuid4().hex[:8]}"
     s = settings.with_(

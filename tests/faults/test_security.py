@@ -341,7 +341,7 @@ def test_sql_injection_in_every_parameter_changes_nothing_and_leaks_nothing(
 def test_the_store_altered_behind_the_services_back_is_detected(
     system: System, client: httpx.Client, secret: dict[str, Any], tally: Tally
 ) -> None:
-    from deploy.db import connect
+    from deploy.config.db import connect
 
     auditor = system.token(SECRET_OFFICE, "auditor", user="kt.tamper")
     env = dict(os.environ, VANTHU_PG_DSN=system.settings.dsn)

@@ -7,7 +7,7 @@ import uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from deploy.kafka import ensure_topic
+from producers.topics import ensure_topic
 
 
 def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:

@@ -10,8 +10,8 @@ import sys
 import time
 import urllib.request
 
+from deploy.config.settings import REPO_ROOT
 from deploy.procs import port_open
-from deploy.settings import REPO_ROOT
 from tests.integration.test_stack_cli import _free_port_pair
 
 

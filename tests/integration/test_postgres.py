@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.db import connect
+from deploy.config.db import connect
 from deploy.migrate import MIGRATIONS, MigrationError, load, migrate
 
 

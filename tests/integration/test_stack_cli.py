@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.config.settings import REPO_ROOT
 from deploy.procs import port_open
-from deploy.settings import REPO_ROOT
 
 
 def _free_port_pair() -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploy.settings import REPO_ROOT
+from deploy.config.settings import REPO_ROOT
 from schemas.envelope import Envelope
 
 LOGS = REPO_ROOT / ".stack" / "logs" / "tests"
@@ -154,7 +154,7 @@ def producer(workers: Workers, bootstrap: str) -> Iterator[Producer]:
 
 @pytest.fixture
 async def db(database: str) -> AsyncIterator[Any]:
-    from deploy.db import connect
+    from deploy.config.db import connect
 
     conn = await connect(database)
     yield conn

@@ -6,18 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from deploy.db import create_pool
+from deploy.config.db import create_pool
 from processors.apply import apply_batch
 from processors.chaser import chase
 from processors.records import Record
-from processors.writeside import write_side
+from processors.writeside import WriteSide
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
 from tests.processors.workload import incoming_body
+from tests.toolkit import OFFICES
 
-pytestmark = pytest.mark.skipif(write_side() is None, reason="the write side (producers.handler) is missing")
 MONDAY = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
@@ -29,25 +27,29 @@ async def _project(db: Any) -> None:
 
 
 async def test_chasing_appends_one_event_per_threshold(database: str, db: Any) -> None:
-    from producers.handler import handle
-    from producers.offices import configured_offices
+    from producers.handler import HandleRequest, handle
 
-    ws = write_side()
-    assert ws is not None
-    office = next(iter(configured_offices())).id
+    ws = WriteSide(OFFICES)
+    office = next(o for o in OFFICES if o.due_soon_days is None).id  # the default window applies
     clerk = Actor(user="u-clerk", office=office, roles=("clerk", "leader"))
     pool = await create_pool(database)
     try:
         create = parse_create(incoming_body(office))
         v = (
-            await handle(pool, create, document_id="d1", expected_version=0, actor=clerk, now=MONDAY)
+            await handle(
+                pool,
+                HandleRequest(create, document_id="d1", expected_version=0, actor=clerk, now=MONDAY),
+                OFFICES,
+            )
         ).state.version
         assign = {"action": "assign", "lead": {"unit": "u1"}, "cooperating": [], "directive": "",
                   "deadline": {"working_days": 3}}  # fmt: skip
         for body in ({"action": "register"}, {"action": "submit"}, assign):
             command = parse_action("incoming", body)
             result = await handle(
-                pool, command, document_id="d1", expected_version=v, actor=clerk, now=MONDAY
+                pool,
+                HandleRequest(command, document_id="d1", expected_version=v, actor=clerk, now=MONDAY),
+                OFFICES,
             )
             v = result.state.version
         await _project(db)

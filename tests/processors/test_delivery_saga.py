@@ -7,16 +7,13 @@ import asyncio
 import contextlib
 from typing import Any
 
-import pytest
-
-from deploy.db import create_pool
+from deploy.config.db import create_pool
 from processors.saga import copy_id, run_tasks
-from processors.writeside import write_side
+from processors.writeside import WriteSide
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
 from tests.processors.conftest import Producer, Workers, wait_until
-
-pytestmark = pytest.mark.skipif(write_side() is None, reason="the write side (producers.handler) is missing")
+from tests.toolkit import OFFICES
 
 
 async def _relay(pool: Any, producer: Producer, stop: asyncio.Event) -> None:
@@ -41,10 +38,9 @@ async def _relay(pool: Any, producer: Producer, stop: asyncio.Event) -> None:
 async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_their_states(
     workers: Workers, producer: Producer, db: Any
 ) -> None:
-    from producers.handler import handle
-    from producers.offices import configured_offices
+    from producers.handler import HandleRequest, handle
 
-    offices = configured_offices()
+    offices = OFFICES
     city = next(o for o in offices if o.parent_id is None)
     districts = sorted(o.id for o in offices if o.parent_id == city.id)
     assert len(districts) == 22
@@ -59,16 +55,20 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
         body = {"kind": "outgoing", "office_id": city.id, "document_type": "CT", "summary": summary,
                 "urgency": "khan", "secrecy": "thuong"}  # fmt: skip
         version = (
-            await handle(pool, parse_create(body), document_id=doc, expected_version=0, actor=leader)
+            await handle(
+                pool,
+                HandleRequest(parse_create(body), document_id=doc, expected_version=0, actor=leader),
+                OFFICES,
+            )
         ).state.version
         for action in ({"action": "submit_review"}, {"action": "review", "approve": True, "comments": ""},
                        {"action": "sign"}, {"action": "issue", "recipients": districts}):  # fmt: skip
             result = await handle(
                 pool,
-                parse_action("outgoing", action),
-                document_id=doc,
-                expected_version=version,
-                actor=leader,
+                HandleRequest(
+                    parse_action("outgoing", action), document_id=doc, expected_version=version, actor=leader
+                ),
+                OFFICES,
             )
             version = result.state.version
 
@@ -89,8 +89,7 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
 
         # The saga runs again over the same facts (a redelivery, a restart): still one copy per district.
         await db.execute("UPDATE public.processor_tasks SET status = 'pending' WHERE kind = 'deliver'")
-        ws = write_side()
-        assert ws is not None
+        ws = WriteSide(OFFICES)
         await run_tasks(pool, ws)
         stored = await db.fetchval(
             """SELECT count(*) FROM events
@@ -126,7 +125,11 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
             state = "received"
             for action in paths[i % len(paths)]:
                 r = await handle(
-                    pool, parse_action("incoming", action), document_id=copy, expected_version=v, actor=clerk
+                    pool,
+                    HandleRequest(
+                        parse_action("incoming", action), document_id=copy, expected_version=v, actor=clerk
+                    ),
+                    OFFICES,
                 )
                 v, state = r.state.version, r.state.state.value
             expected[district] = state

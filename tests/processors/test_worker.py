@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deploy.db import connect
+from deploy.config.db import connect
 from processors.rebuild import differences, rebuild
 from tests.processors.conftest import Producer, Workers, applied_count, wait_until
 from tests.processors.workload import Workload, incoming_body, story

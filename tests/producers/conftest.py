@@ -10,12 +10,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from deploy.db import connect, create_pool
-from deploy.settings import APP_ROLE, with_user
-from producers.handler import HandleResult, handle
+from deploy.config.db import connect, create_pool
+from deploy.config.settings import APP_ROLE, with_user
+from producers.handler import HandleRequest, HandleResult, handle
 from schemas.enums import DocumentKind
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
+from tests.toolkit import OFFICES
 
 NOW = datetime(2024, 4, 26, 2, 0, tzinfo=UTC)  # Friday 26/4/2024, 09:00 in Hà Nội
 CLERK = Actor(user="u-clerk", office="tu-hcm", roles=("clerk", "leader"))
@@ -72,12 +73,15 @@ def new_id() -> str:
 async def create(pool: Any, body: dict[str, Any], document_id: str | None = None, **kw: Any) -> HandleResult:
     return await handle(
         pool,
-        parse_create(body),
-        document_id=document_id or new_id(),
-        expected_version=0,
-        actor=CLERK,
-        now=NOW,
-        **kw,
+        HandleRequest(
+            parse_create(body),
+            document_id=document_id or new_id(),
+            expected_version=0,
+            actor=CLERK,
+            now=NOW,
+            **kw,
+        ),
+        OFFICES,
     )
 
 
@@ -88,12 +92,15 @@ async def act(
     assert state.kind is not None
     return await handle(
         pool,
-        parse_action(DocumentKind(state.kind), body),
-        document_id=state.id,
-        expected_version=state.version,
-        actor=CLERK,
-        now=now,
-        **kw,
+        HandleRequest(
+            parse_action(DocumentKind(state.kind), body),
+            document_id=state.id,
+            expected_version=state.version,
+            actor=CLERK,
+            now=now,
+            **kw,
+        ),
+        OFFICES,
     )
 
 

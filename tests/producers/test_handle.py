@@ -9,11 +9,12 @@ import asyncpg
 import pytest
 
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
-from producers.handler import handle
+from producers.handler import HandleRequest, handle
 from producers.store import load
 from schemas.decider import DomainError
 from schemas.parsing import parse_action, parse_create
 from tests.producers.conftest import ASSIGN, CLERK, INCOMING, NOW, OUTGOING, TASK, act, create, new_id
+from tests.toolkit import OFFICES
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,10 +41,13 @@ async def test_stale_version_missing_document_and_second_creation_are_refused(
     with pytest.raises(DocumentNotFound):
         await handle(
             pool,
-            parse_action("task", {"action": "cancel", "reason": "x"}),
-            document_id=new_id(),
-            expected_version=None,
-            actor=CLERK,
+            HandleRequest(
+                parse_action("task", {"action": "cancel", "reason": "x"}),
+                document_id=new_id(),
+                expected_version=None,
+                actor=CLERK,
+            ),
+            OFFICES,
         )
     with pytest.raises(DomainError):
         await act(pool, created.__class__(**{**created.__dict__, "state": conflict.value.state}), ASSIGN)
@@ -101,7 +105,11 @@ async def test_none_expected_version_retries_until_it_lands(pool: asyncpg.Pool[A
 
     async def system(i: int) -> Any:
         command = parse_action("task", {"action": "report_progress", "percent": i % 100})
-        return await handle(pool, command, document_id=created.state.id, expected_version=None, actor=CLERK)
+        return await handle(
+            pool,
+            HandleRequest(command, document_id=created.state.id, expected_version=None, actor=CLERK),
+            OFFICES,
+        )
 
     results = await asyncio.gather(*(system(i) for i in range(20)))
     assert sorted(r.state.version for r in results) == list(range(3, 23))
@@ -220,19 +228,25 @@ async def test_only_system_events_since_the_version_seen_are_no_conflict(pool: a
     secret = await create(pool, {**INCOMING, "secrecy": "mat"})
     await handle(  # the system appends (here a grant) after the clerk loaded version 1
         pool,
-        parse_action("incoming", {"action": "grant_access", "user": "cv.an"}),
-        document_id=secret.state.id,
-        expected_version=None,
-        actor=SYSTEM_ACTOR,
+        HandleRequest(
+            parse_action("incoming", {"action": "grant_access", "user": "cv.an"}),
+            document_id=secret.state.id,
+            expected_version=None,
+            actor=SYSTEM_ACTOR,
+        ),
+        OFFICES,
     )
     registered = await act(pool, secret, {"action": "register"})  # If-Match 1, the store is at 2
     assert registered.state.version == 3 and registered.state.incoming_number is not None
     with pytest.raises(VersionConflict) as stale:  # a person acted since version 2: that is a conflict
         await handle(
             pool,
-            parse_action("incoming", {"action": "submit"}),
-            document_id=secret.state.id,
-            expected_version=2,
-            actor=CLERK,
+            HandleRequest(
+                parse_action("incoming", {"action": "submit"}),
+                document_id=secret.state.id,
+                expected_version=2,
+                actor=CLERK,
+            ),
+            OFFICES,
         )
     assert stale.value.current_version == 3

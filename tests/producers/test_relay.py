@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from deploy.db import connect
-from deploy.settings import REPO_ROOT
+from deploy.config.db import connect
+from deploy.config.settings import REPO_ROOT
 from producers.relay import Relay
 from tests.producers.bulk import Streams, read_topic
 

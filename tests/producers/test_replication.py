@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from deploy.db import connect
+from deploy.config.db import connect
 from producers.audit import verify
 from tests.producers.conftest import populate
 

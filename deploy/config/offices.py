@@ -9,7 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from producers.errors import UnknownOffice
+from deploy.config.settings import Settings
+
+
+class UnknownOffice(LookupError):
+    def __init__(self, office_id: str) -> None:
+        self.office_id = office_id
+        super().__init__(f"office {office_id!r} is not configured")
 
 
 class OfficesError(ValueError):
@@ -142,8 +148,6 @@ def _cached(path: Path) -> Offices:
     return load_offices(path)
 
 
-def configured_offices() -> Offices:
-    """The offices named by VANTHU_OFFICES_FILE, read once per process."""
-    from deploy.settings import Settings
-
-    return _cached(Settings.from_env().offices_file)
+def configured_offices(settings: Settings) -> Offices:
+    """The offices named by the settings' offices file, read once per process; for start-up code."""
+    return _cached(settings.offices_file)
