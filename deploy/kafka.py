@@ -60,8 +60,7 @@ def jars(settings: Settings) -> Path:
             mvn,
             "-q",
             "-B",
-            "-f",
-            str(POM),
+            f"--file={POM}",
             f"-Dkafka.version={settings.kafka_version}",
             "dependency:copy-dependencies",
             f"-DoutputDirectory={tmp}",
@@ -79,7 +78,29 @@ def jars(settings: Settings) -> Path:
 
 
 def new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random KRaft cluster id, drawn the way Kafka's `Uuid.randomUuid()` draws one: URL-safe base64 of
+    a random UUID, drawn again when it is reserved (all zeros, or 1) or begins with '-' (1 draw in 64),
+    which a command line could take for an option."""
+    reserved = {bytes(16), bytes(15) + b"\x01"}
+    while True:
+        raw = uuid.uuid4().bytes
+        cid = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if raw not in reserved and not cid.startswith("-"):
+            return cid
+
+
+def valid_cluster_id(cid: str) -> bool:
+    """`cid` is an id `new_cluster_id` could have drawn: 22 URL-safe base64 characters that are the
+    canonical form of 16 bytes (what Kafka's `Uuid.fromString` reads and `Uuid.toString` writes), not a
+    reserved id, and not beginning with '-'."""
+    if len(cid) != 22 or cid.startswith("-"):
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(cid + "==")
+    except ValueError:  # binascii.Error, or a character outside ASCII
+        return False
+    canonical = base64.urlsafe_b64encode(raw).decode().rstrip("=") == cid
+    return canonical and raw not in {bytes(16), bytes(15) + b"\x01"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +191,14 @@ class KafkaNode:
         jvm += [f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
         if not (self.folder / "data" / "meta.properties").exists():
             res = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                # `--opt=value`, one argv element each: an id beginning with '-' is never read as an option
+                [
+                    *jvm,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    f"--config={props}",
+                ],
                 capture_output=True,
                 text=True,
             )
@@ -206,10 +234,28 @@ def cluster_nodes(settings: Settings) -> list[KafkaNode]:
 
 
 def cluster_id_for(folder: Path) -> str:
+    """The cluster id kept in `folder/cluster.id`, drawn on first use. A stored id that is unusable (it
+    begins with '-', or is not a valid Kafka Uuid: see `valid_cluster_id`) is drawn again while no log
+    dir under `folder` is formatted; once one is, the id its storage was formatted with stays."""
     folder.mkdir(parents=True, exist_ok=True)
     f = folder / "cluster.id"
-    if not f.exists():
-        f.write_text(new_cluster_id())
+    stored = f.read_text().strip() if f.exists() else ""
+    # the log dirs KafkaNode.start formats: <folder>/data (single node), <folder>/node<n>/data (cluster)
+    metas = [folder / "data" / "meta.properties", *sorted(folder.glob("node*/data/meta.properties"))]
+    formatted = [m for m in metas if m.exists()]
+    if valid_cluster_id(stored) or (stored and formatted):
+        return stored
+    if formatted:  # the id file is lost but the storage is formatted: take the id it was formatted with
+        for line in formatted[0].read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id" and value.strip():
+                f.write_text(value.strip())
+                return value.strip()
+    if stored:
+        say(
+            f"drawing a new Kafka cluster id: {stored!r} in {f} is unusable and nothing was formatted with it"
+        )
+    f.write_text(new_cluster_id())
     return f.read_text().strip()
 
 

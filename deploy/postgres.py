@@ -117,7 +117,8 @@ class Postgres:
         if bin_dir is None:
             return False
         return (
-            self._run([str(bin_dir / "pg_ctl"), "status", "-D", str(self.data)], check=False).returncode == 0
+            self._run([str(bin_dir / "pg_ctl"), "status", f"--pgdata={self.data}"], check=False).returncode
+            == 0
         )
 
     def _has_server(self) -> bool:
@@ -125,6 +126,13 @@ class Postgres:
 
     def up(self) -> None:
         port = self.settings.pg_port
+        for path in (self.data, self.log_file):
+            # pg_ctl runs postgres through `sh -c` with its paths in double quotes: keep them literal
+            if any(c in str(path) for c in '"$`\\'):
+                raise StackError(
+                    f'{path} holds one of " $ ` \\, which pg_ctl would hand to the shell; '
+                    "choose another VANTHU_DATA_DIR"
+                )
         if self.running():
             say(f"postgres already running on 127.0.0.1:{port}")
             self._ensure_database()
@@ -143,10 +151,8 @@ class Postgres:
             res = self._run(
                 [
                     str(bin_dir / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-U",
-                    "vanthu",
+                    f"--pgdata={self.data}",
+                    "--username=vanthu",
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
@@ -164,15 +170,11 @@ class Postgres:
             [
                 str(bin_dir / "pg_ctl"),
                 "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.log_file),
-                "-o",
-                f"-p {port}",
+                "--wait",
+                "--timeout=60",
+                f"--pgdata={self.data}",
+                f"--log={self.log_file}",
+                f"--options=-p {int(port)}",
             ],
             check=False,
         )
@@ -199,23 +201,21 @@ class Postgres:
             ]
         )
         conf = self.data / "postgresql.conf"
-        self._run(["sh", "-c", f"cat >> '{conf}' <<'EOF'\n{extra}EOF"])
+        # the path goes in as $1, never into the script's text
+        self._run(["sh", "-c", f"cat >> \"$1\" <<'EOF'\n{extra}EOF", "sh", str(conf)])
 
     def _psql(self, sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
         bin_dir = server_bin_dir(install=False)
         return subprocess.run(
             [
                 str(bin_dir / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.settings.pg_port),
-                "-U",
-                "vanthu",
-                "-d",
-                database,
-                "-tAc",
-                sql,
+                "--host=127.0.0.1",
+                f"--port={self.settings.pg_port}",
+                "--username=vanthu",
+                f"--dbname={database}",
+                "--tuples-only",
+                "--no-align",
+                f"--command={sql}",
             ],
             capture_output=True,
             text=True,
@@ -227,9 +227,11 @@ class Postgres:
 
     def _ensure_database(self) -> None:
         name = self.settings.pg_database
-        exists = self._psql(f"select 1 from pg_database where datname = '{name}'").stdout.strip()
+        literal = "'" + name.replace("'", "''") + "'"  # VANTHU_PG_DATABASE is the user's: quote it
+        identifier = '"' + name.replace('"', '""') + '"'
+        exists = self._psql(f"select 1 from pg_database where datname = {literal}").stdout.strip()
         if exists != "1":
-            res = self._psql(f'create database "{name}"')
+            res = self._psql(f"create database {identifier}")
             if res.returncode != 0:
                 raise StackError(f"could not create database {name}: {res.stderr.strip()}")
             say(f"created database {name}")
@@ -238,7 +240,9 @@ class Postgres:
         if not self.running():
             return False
         bin_dir = server_bin_dir(install=False)
-        self._run([str(bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)], check=False)
+        self._run(
+            [str(bin_dir / "pg_ctl"), "stop", "--wait", "--mode=fast", f"--pgdata={self.data}"], check=False
+        )
         return True
 
     def restart(self) -> None:
