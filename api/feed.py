@@ -15,8 +15,8 @@ from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.office_reads import OfficeId, viewer_for
 from deploy.config.db import connect
 from processors import queries
+from processors.feed import FEED_CHANNEL
 from processors.queries import Viewer
-from processors.tasks import FEED_CHANNEL
 
 router = APIRouter(prefix="/v1/offices/{office}", tags=["feed"])
 HEARTBEAT_S = 15.0

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import asyncpg
 
-from processors.apply import LIVE_SCHEMA
+from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
 from producers.errors import IdempotencyKeyReused
 from producers.handler import HandleRequest

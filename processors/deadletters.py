@@ -2,24 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from processors.apply import (
-    LIVE_SCHEMA,
-    SWAP_LOCK,
-    Conn,
-    StateCache,
-    load_states,
-    schema_name,
-    write_documents,
-    write_effects,
-)
+from deploy.config.db import Conn
+from processors.documents import Changes, Refused, StateCache, load_states, write_documents
+from processors.feed import write_feed
 from processors.records import Record
-from processors.tasks import Task, notifications, saga_tasks
+from processors.schema import LIVE_SCHEMA, SWAP_LOCK, schema_name
+from processors.tasks import write_tasks
 from schemas.envelope import Envelope
-from schemas.evolve import evolve
-from schemas.state import DocumentState, initial_state
+
+
+@dataclass
+class DeadLetter:
+    """A record the projector could not apply, with why; stored so that it can be retried."""
+
+    record: Record
+    reason: str
+    error: str
+    envelope: Envelope | None = None
+
+    def row(self) -> tuple[Any, ...]:
+        r, e = self.record, self.envelope
+        document = e.stream_id if e else (r.key.decode("utf-8", "replace") if r.key else None)
+        return (
+            r.topic,
+            r.partition,
+            r.offset,
+            _text(document),
+            e.version if e else None,
+            _text(e.type if e else r.header("type")),
+            self.reason,
+            _text(self.error[:4000]),
+            r.key,
+            r.value,
+            {k: _text(v) for k, v in r.headers_json().items()},
+        )
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; a dead letter must be storable whatever the record held.
+    return None if value is None else value.replace("\x00", "\\0")
+
+
+async def write_dead_letters(conn: Conn, s: str, dead: Sequence[DeadLetter]) -> None:
+    if dead:
+        await conn.executemany(
+            f"""INSERT INTO {s}.dead_letters (topic, partition, "offset", document_id, version, event_type,
+                    reason, error, key, value, headers)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                ON CONFLICT DO NOTHING""",
+            [d.row() for d in dead],
+        )
 
 
 @dataclass
@@ -71,12 +107,8 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
         # Per document in version order: a missing event may have arrived (and been parked) after later ones.
         letters.sort(key=lambda item: (0, item[1].stream_id, item[1].version) if item[1] else (1, "", 0))
         ids = sorted({e.stream_id for _, e, _ in letters if e is not None})
-        states = await load_states(conn, s, ids, StateCache(0))
-        new_states: dict[str, DocumentState] = {}
-        last_types: dict[str, str] = {}
+        changes = Changes(await load_states(conn, s, ids, StateCache(0)))
         stopped: set[str] = set()
-        tasks: list[Task] = []
-        notes: list[dict[str, Any]] = []
         resolved: list[tuple[str, int, int]] = []
         errors: list[tuple[str, int, int, str]] = []
         for row, envelope, error in letters:
@@ -84,29 +116,16 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
             if envelope is None:
                 errors.append((*key, error or ""))
                 continue
-            doc = envelope.stream_id
-            if doc in stopped:
-                continue
-            before = states.get(doc) or initial_state(doc)
-            if envelope.version <= before.version:
-                resolved.append(key)
-                continue
-            if envelope.version > before.version + 1:
-                errors.append((*key, f"version gap: expected {before.version + 1}, got {envelope.version}"))
-                stopped.add(doc)
+            if envelope.stream_id in stopped:
                 continue
             try:
-                after = evolve(before, envelope)
-            except Exception as exc:
-                errors.append((*key, f"{type(exc).__name__}: {exc}"))
-                stopped.add(doc)
+                changes.apply(envelope, _record(row), effects=s == LIVE_SCHEMA)
+            except Refused as refused:
+                errors.append((*key, refused.error))
+                stopped.add(envelope.stream_id)
                 continue
-            states[doc] = new_states[doc] = after
-            last_types[doc] = envelope.type
-            resolved.append(key)
-            tasks += saga_tasks(before, after, envelope)
-            notes += notifications(after, envelope, _record(row))
-        await write_documents(conn, s, new_states, last_types)
+            resolved.append(key)  # applied now, or the document already had it
+        await write_documents(conn, s, changes.changed, changes.last_types)
         await conn.executemany(
             f"""UPDATE {s}.dead_letters SET status = 'resolved', resolved_at = clock_timestamp()
                 WHERE topic = $1 AND partition = $2 AND "offset" = $3""",
@@ -117,7 +136,7 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
                 WHERE topic = $1 AND partition = $2 AND "offset" = $3""",
             errors,
         )
-        if s == LIVE_SCHEMA:
-            await write_effects(conn, tasks, notes)
+        await write_tasks(conn, changes.tasks)
+        await write_feed(conn, changes.notes)
         result.resolved, result.still_open = len(resolved), len(rows) - len(resolved)
     return result

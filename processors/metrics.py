@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import Conn
-from processors.apply import LIVE_SCHEMA, PROJECTION
+from processors.schema import LIVE_SCHEMA, PROJECTION
 from processors.topics import partitions
 
 

@@ -14,16 +14,11 @@ import asyncpg
 
 from deploy.config.db import create_pool
 from processors import chaser, saga
-from processors.apply import (
-    LIVE_SCHEMA,
-    PROJECTION,
-    TRANSIENT_ERRORS,
-    BatchResult,
-    StateCache,
-    apply_isolating,
-)
+from processors.apply import TRANSIENT_ERRORS, BatchResult, apply_isolating
 from processors.config import ProcessorConfig
+from processors.documents import StateCache
 from processors.records import Record, TopicPartition
+from processors.schema import LIVE_SCHEMA, PROJECTION
 from processors.writeside import WriteSide
 
 log = logging.getLogger(__name__)

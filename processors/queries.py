@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from deploy.config.db import Conn
-from processors.apply import LIVE_SCHEMA
+from processors.schema import LIVE_SCHEMA
 from schemas.calendar import Calendar, default_calendar
 from schemas.deadlines import deadline_status, local_date, working_days_left
 

@@ -13,16 +13,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import connect
-from processors.apply import (
-    LIVE_SCHEMA,
-    PROJECTION,
-    SWAP_LOCK,
-    Effects,
-    StateCache,
-    apply_isolating,
-    schema_name,
-)
+from processors.apply import Effects, apply_isolating
+from processors.documents import StateCache
 from processors.records import from_message
+from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
 from processors.topics import partitions
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
 
-from processors.apply import LIVE_SCHEMA
+from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
 from producers.errors import VersionConflict
 from producers.handler import HandleRequest

@@ -1,17 +1,16 @@
-"""Which side effects an applied event owes: the delivery saga's tasks, and the live feed's notifications."""
+"""The delivery saga's tasks an applied event owes, queued in the transaction that applied it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from processors.records import Record
-from processors.rows import offices_of
+from deploy.config.db import Conn
 from schemas.enums import DocumentKind, RecipientState
 from schemas.envelope import Envelope
 from schemas.state import DocumentState
 
-FEED_CHANNEL = "vanthu_feed"
 _RECIPIENT_STATES = {s.value for s in RecipientState}
 
 
@@ -60,20 +59,11 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
     return tasks
 
 
-def notifications(after: DocumentState, envelope: Envelope, record: Record) -> list[dict[str, Any]]:
-    """One feed entry per office that sees the document (its own and those it is addressed to)."""
-    position = record.header("position")
-    return [
-        {
-            "office_id": office,
-            "document_id": after.id,
-            "version": envelope.version,
-            "type": envelope.type,
-            "state": after.state.value,
-            "secrecy": after.secrecy.value if after.secrecy is not None else None,
-            "position": int(position) if position and position.isdigit() else None,
-            "partition": record.partition,
-            "offset": record.offset,
-        }
-        for office in offices_of(after)
-    ]
+async def write_tasks(conn: Conn, tasks: Sequence[Task]) -> None:
+    """Queue the tasks for the saga runner (a task already queued for the same fact is not queued twice)."""
+    if tasks:
+        await conn.executemany(
+            """INSERT INTO public.processor_tasks (key, kind, payload) VALUES ($1, $2, $3)
+               ON CONFLICT (key) DO NOTHING""",
+            [(t.key, t.kind, t.payload) for t in tasks],
+        )

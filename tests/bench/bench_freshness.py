@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from deploy.config.db import connect
-from processors.tasks import FEED_CHANNEL
+from processors.feed import FEED_CHANNEL
 from producers import store
 from producers.hashing import GENESIS
 from tests.bench.common import CpuMeter, latency_ms, scaled, seconds

@@ -1,0 +1,126 @@
+"""The documents read model: each document's folded state, applied one event at a time, written as rows.
+
+The batch writer and dead-letter retry both apply events through `Changes.apply`, so the rule for one
+event (already applied, version gap, unfoldable, saga tasks and feed entries owed) lives here once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploy.config.db import Conn
+from processors.feed import notifications
+from processors.records import Record
+from processors.rows import CHILD_TABLES, DOCUMENT_COLUMNS, document_rows
+from processors.tasks import Task, saga_tasks
+from schemas.envelope import Envelope
+from schemas.evolve import evolve
+from schemas.state import DocumentState, initial_state
+
+
+class StateCache:
+    """Recently folded states, trusted only when their version equals the stored one."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._states: OrderedDict[tuple[str, str], DocumentState] = OrderedDict()
+
+    def get(self, schema: str, document_id: str) -> DocumentState | None:
+        return self._states.get((schema, document_id))
+
+    def put(self, schema: str, states: Mapping[str, DocumentState]) -> None:
+        for document_id, state in states.items():
+            key = (schema, document_id)
+            self._states[key] = state
+            self._states.move_to_end(key)
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+class Refused(Exception):
+    """An event that cannot be applied now: `reason` is "gap" or "unappliable" (as dead letters say)."""
+
+    def __init__(self, reason: str, error: str) -> None:
+        self.reason, self.error = reason, error
+        super().__init__(f"{reason}: {error}")
+
+
+@dataclass
+class Changes:
+    """What one transaction does to the documents: their states, and the effects the applied events owe."""
+
+    states: dict[str, DocumentState]  # the latest state of every document loaded or changed
+    changed: dict[str, DocumentState] = field(default_factory=dict)
+    last_types: dict[str, str] = field(default_factory=dict)  # the type of each changed document's last event
+    tasks: list[Task] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    def apply(self, envelope: Envelope, record: Record, effects: bool) -> bool:
+        """Apply one event in version order: True when applied, False when the document already has it.
+        Raises Refused for a version gap or an event the current code cannot fold."""
+        document = envelope.stream_id
+        before = self.states.get(document) or initial_state(document)
+        if envelope.version <= before.version:
+            return False
+        if envelope.version > before.version + 1:
+            raise Refused("gap", f"version gap: expected {before.version + 1}, got {envelope.version}")
+        try:
+            after = evolve(before, envelope)
+        except Exception as exc:
+            raise Refused("unappliable", f"{type(exc).__name__}: {exc}") from exc
+        self.states[document] = self.changed[document] = after
+        self.last_types[document] = envelope.type
+        if effects:
+            self.tasks += saga_tasks(before, after, envelope)
+            self.notes += notifications(after, envelope, record)
+        return True
+
+
+async def load_states(
+    conn: Conn, s: str, ids: Sequence[str], cache: StateCache | None
+) -> dict[str, DocumentState]:
+    """The stored state of each document that has one (from the cache when its version is current)."""
+    cached = {i: cache.get(s, i) for i in ids} if cache else {}
+    versions = [c.version if c is not None else -1 for c in (cached.get(i) for i in ids)]
+    rows = await conn.fetch(
+        f"""SELECT d.id, d.version, CASE WHEN d.version = c.v THEN NULL ELSE d.data END AS data
+            FROM unnest($1::text[], $2::int[]) AS c(id, v) JOIN {s}.documents d ON d.id = c.id""",
+        list(ids),
+        versions,
+    )
+    out: dict[str, DocumentState] = {}
+    for r in rows:
+        hit = cached.get(r["id"])
+        out[r["id"]] = hit if r["data"] is None and hit is not None else DocumentState.from_dict(r["data"])
+    return out
+
+
+async def write_documents(
+    conn: Conn, s: str, states: Mapping[str, DocumentState], last_types: Mapping[str, str]
+) -> None:
+    """Replace every row of these documents with the rows of their new states."""
+    if not states:
+        return
+    ids = list(states)
+    built = [document_rows(states[i], last_types[i]) for i in ids]
+    cols = ", ".join(DOCUMENT_COLUMNS)
+    # `data` arrives as JSON text (pydantic's own encoder, much faster than dumping a dict) cast to jsonb.
+    params = ", ".join(
+        f"${n}::text::jsonb" if c == "data" else f"${n}" for n, c in enumerate(DOCUMENT_COLUMNS, 1)
+    )
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in DOCUMENT_COLUMNS[1:])
+    await conn.executemany(
+        f"INSERT INTO {s}.documents ({cols}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}",
+        [b.document for b in built],
+    )
+    for table, (id_column, columns) in CHILD_TABLES.items():
+        await conn.execute(f"DELETE FROM {s}.{table} WHERE {id_column} = ANY($1::text[])", ids)
+        rows = [row for b in built for row in b.children[table]]
+        if rows:
+            await conn.copy_records_to_table(table, records=rows, columns=list(columns), schema_name=s)
