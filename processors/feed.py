@@ -15,6 +15,7 @@ from processors.records import Record
 from processors.rows import offices_of
 from schemas.envelope import Envelope
 from schemas.state import DocumentState
+from schemas.upcasting import current_type
 
 FEED_CHANNEL = "vanthu_feed"
 
@@ -27,7 +28,7 @@ def notifications(after: DocumentState, envelope: Envelope, record: Record) -> l
             "office_id": office,
             "document_id": after.id,
             "version": envelope.version,
-            "type": envelope.type,
+            "type": current_type(envelope.type),
             "state": after.state.value,
             "secrecy": after.secrecy.value if after.secrecy is not None else None,
             "position": int(position) if position and position.isdigit() else None,

@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.enums import DocumentKind
 from schemas.state import DocumentState
+from schemas.upcasting import current_type
 
 DOCUMENT_COLUMNS = (
     "id",
@@ -181,7 +182,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
         state.created_by,
         state.updated_at,
         state.completed_at,
-        last_event_type,
+        current_type(last_event_type),  # an old stored name reads as the renamed type
         state.model_dump_json(),  # DocumentState.to_dict() as JSON text
     )
     children: dict[str, list[Row]] = {name: [] for name in CHILD_TABLES}

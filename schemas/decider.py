@@ -47,7 +47,7 @@ from schemas.deadlines import local_date
 from schemas.enums import DocumentKind
 from schemas.events import (
     AccessGranted,
-    DeadlineApproaching,
+    DeadlineApproached,
     DeadlineMissed,
     DocumentArchived,
     DocumentAssigned,
@@ -204,7 +204,7 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
             assignment = _assignment(state, assignment_id)
             if not assignment.is_open or assignment.approaching_marked:
                 return []  # chasing is idempotent per assignment and due date
-            return [DeadlineApproaching(assignment_id=assignment_id, due_date=assignment.due_date)]
+            return [DeadlineApproached(assignment_id=assignment_id, due_date=assignment.due_date)]
         case MarkDeadlineMissed(assignment_id=assignment_id):
             assignment = _assignment(state, assignment_id)
             if not assignment.is_open or assignment.missed_marked or today <= assignment.due_date:

@@ -219,7 +219,9 @@ class TaskCancelled(Event):
 # --- chasing and access --------------------------------------------------------------------------------
 
 
-class DeadlineApproaching(Event):
+class DeadlineApproached(Event):
+    """An open assignment's due date is near; stored events older than its name say `DeadlineApproaching`."""
+
     assignment_id: str
     due_date: date
 
@@ -264,7 +266,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DocumentCorrected,
         DocumentArchived,
         TaskCancelled,
-        DeadlineApproaching,
+        DeadlineApproached,
         DeadlineMissed,
         AccessGranted,
     )

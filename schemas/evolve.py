@@ -14,7 +14,7 @@ from schemas.enums import DocumentKind, State
 from schemas.envelope import Envelope
 from schemas.events import (
     AccessGranted,
-    DeadlineApproaching,
+    DeadlineApproached,
     DeadlineMissed,
     DocumentArchived,
     DocumentAssigned,
@@ -197,7 +197,7 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             return _with(state, state=State.CORRECTED, corrections=(*state.corrections, note))
         case DocumentArchived():
             return _with(state, state=State.ARCHIVED)
-        case DeadlineApproaching(assignment_id=assignment_id):
+        case DeadlineApproached(assignment_id=assignment_id):
             return _update(state, assignment_id, approaching_marked=True)
         case DeadlineMissed(assignment_id=assignment_id):
             return _update(state, assignment_id, missed_marked=True)

@@ -16,6 +16,7 @@ from schemas.commands import ALL_COMMANDS
 from schemas.events import EVENT_TYPES
 from schemas.state import DocumentState
 from schemas.transitions import render_markdown
+from schemas.upcasting import RENAMED
 
 
 def _envelope_schema() -> dict[str, Any]:
@@ -43,7 +44,8 @@ def _envelope_schema() -> dict[str, Any]:
             "event_id": {"type": "string", "format": "uuid"},
             "stream_id": {"type": "string", "minLength": 1},
             "version": {"type": "integer", "minimum": 1},
-            "type": {"type": "string", "enum": sorted(EVENT_TYPES)},
+            # Stored envelopes keep the name they were written with, so renamed types' old names stay valid.
+            "type": {"type": "string", "enum": sorted({*EVENT_TYPES, *RENAMED})},
             "schema_version": {"type": "integer", "minimum": 1},
             "occurred_at": {"type": "string", "format": "date-time"},
             "actor": {

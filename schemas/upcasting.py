@@ -1,7 +1,8 @@
 """Reading stored events of any schema version as the current event classes.
 
-Stored events are never rewritten: each keeps the schema_version it was written with, and an upcaster
-per (type, version) lifts its payload one version up when it is read.
+Stored events are never rewritten: each keeps the type name and schema_version it was written with. A
+renamed type is read under its current name (its versions carry on under that name), and an upcaster per
+(current type, version) lifts its payload one version up when it is read.
 """
 
 from __future__ import annotations
@@ -38,26 +39,39 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
 }
 
 
+# Old type name -> current one. The payload is unchanged by a rename, so the stored schema_version is read
+# as that version of the current type; add an upcaster if a rename ever comes with a new shape.
+RENAMED: dict[str, str] = {
+    "DeadlineApproaching": "DeadlineApproached",  # event names are past-tense facts
+}
+
+
+def current_type(name: str) -> str:
+    """The current name of a stored event type: read models show this, so old and new events agree."""
+    return RENAMED.get(name, name)
+
+
 class UnknownEvent(ValueError):
     """A stored event whose type or version this code cannot read."""
 
 
 def upcast(envelope: Envelope) -> dict[str, Any]:
     """The envelope's payload lifted to the current schema version of its type."""
-    cls = EVENT_TYPES.get(envelope.type)
+    name = current_type(envelope.type)
+    cls = EVENT_TYPES.get(name)
     if cls is None:
         raise UnknownEvent(f"type: unknown event type {envelope.type!r}")
     data, version = dict(envelope.data), envelope.schema_version
     if version > cls.schema_version:
         raise UnknownEvent(f"schema_version: {envelope.type} v{version} is newer than this code")
     while version < cls.schema_version:
-        step = UPCASTERS.get((envelope.type, version))
+        step = UPCASTERS.get((name, version))
         if step is None:
-            raise UnknownEvent(f"schema_version: no upcaster for {envelope.type} v{version}")
+            raise UnknownEvent(f"schema_version: no upcaster for {name} v{version}")
         data, version = step(data, envelope), version + 1
     return data
 
 
 def read_event(envelope: Envelope) -> Event:
     """The typed, current-version event inside a stored envelope."""
-    return EVENT_TYPES[envelope.type].model_validate(upcast(envelope))
+    return EVENT_TYPES[current_type(envelope.type)].model_validate(upcast(envelope))

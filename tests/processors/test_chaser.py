@@ -1,4 +1,4 @@
-"""Deadline chasing through the write side: one DeadlineApproaching and one DeadlineMissed per
+"""Deadline chasing through the write side: one DeadlineApproached and one DeadlineMissed per
 assignment, however often the chaser runs."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def test_chasing_appends_one_event_per_threshold(database: str, db: Any) -
             r["type"]
             for r in await db.fetch("SELECT type FROM events WHERE stream_id = 'd1' ORDER BY version")
         ]
-        assert types.count("DeadlineApproaching") == 1 and types.count("DeadlineMissed") == 1
+        assert types.count("DeadlineApproached") == 1 and types.count("DeadlineMissed") == 1
         marked = await db.fetchrow("SELECT approaching_marked, missed_marked FROM rm.assignments")
         assert tuple(marked) == (True, True)
     finally:

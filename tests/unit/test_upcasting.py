@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
@@ -10,16 +11,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processors.feed import notifications
+from processors.records import Record
+from processors.rows import document_rows
 from schemas.calendar import add_working_days
 from schemas.deadlines import local_date
-from schemas.enums import DocumentKind
-from schemas.envelope import Envelope
-from schemas.events import DocumentAssigned, DocumentReceived
-from schemas.evolve import fold
+from schemas.decider import decide
+from schemas.enums import DocumentKind, State
+from schemas.envelope import SYSTEM_ACTOR, Envelope
+from schemas.events import EVENT_TYPES, DeadlineApproached, DocumentAssigned, DocumentReceived
+from schemas.evolve import evolve, fold
+from schemas.parsing import parse_action
 from schemas.recording import record
 from schemas.state import initial_state
-from schemas.upcasting import UnknownEvent, upcast
-from tests.unit.lifecycle import ACTOR, NOW, act, create
+from schemas.upcasting import RENAMED, UnknownEvent, current_type, read_event, upcast
+from tests.unit.lifecycle import ACTOR, NOW, act, body, create, reach
 
 
 def v1(current: Envelope, data: dict[str, object]) -> Envelope:
@@ -104,3 +110,36 @@ def test_upcasted_payload_keeps_the_v1_facts() -> None:
 def test_a_created_document_still_folds_after_actions() -> None:
     # The helpers themselves go through the current versions; a smoke check that nothing depends on v1.
     assert act(create(DocumentKind.INCOMING), "register").incoming_number == 7
+
+
+# What the chaser stored before the event was renamed: the same payload under the old type name.
+OLD_APPROACHING = (
+    '{"actor":{"office":"","roles":["system"],"user":"system"},"causation_id":null,"correlation_id":null,'
+    '"data":{"assignment_id":"A1","due_date":"2024-04-26"},"event_id":"00000000-0000-0000-0000-000000000009",'
+    '"idempotency_key":null,"occurred_at":"2024-04-26T02:00:00.000000+00:00","schema_version":1,'
+    '"stream_id":"d1","type":"DeadlineApproaching","version":5}'
+)
+
+
+def test_a_stored_deadline_approaching_reads_and_folds_as_deadline_approached() -> None:
+    assigned = reach(DocumentKind.INCOMING, State.ASSIGNED)
+    events = decide(parse_action(DocumentKind.INCOMING, body("mark_deadline_approaching")), assigned, NOW)
+    (new,) = record(events, assigned, now=NOW, actor=SYSTEM_ACTOR, event_ids=[UUID(int=9)])
+    old = Envelope.from_json(OLD_APPROACHING)
+    # Parsing keeps the stored name and bytes (the hash chain and replication compare them).
+    assert (old.type, new.type) == ("DeadlineApproaching", "DeadlineApproached")
+    assert old.canonical_bytes() == OLD_APPROACHING.encode()
+    assert replace(old, type=new.type) == new
+    assert read_event(old) == read_event(new) and isinstance(read_event(old), DeadlineApproached)
+    after = evolve(assigned, old)
+    assert after == evolve(assigned, new) and after.assignments[0].approaching_marked
+    # Read models built from either name are the same.
+    assert current_type(old.type) == new.type
+    assert document_rows(after, old.type) == document_rows(after, new.type)
+    kafka = Record("events", 0, 5, b"d1", OLD_APPROACHING.encode())
+    assert notifications(after, old, kafka) == notifications(after, new, kafka)
+    assert json.loads(OLD_APPROACHING)["data"] == upcast(old) == new.data
+
+
+def test_renamed_types_name_current_types_only() -> None:
+    assert not set(RENAMED) & set(EVENT_TYPES) and set(RENAMED.values()) <= set(EVENT_TYPES)
