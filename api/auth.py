@@ -11,11 +11,11 @@ from typing import Any
 import jwt
 
 from deploy.config.settings import Settings
+from schemas.enums import Secrecy
 from schemas.envelope import Actor
 
 ROLES = ("clerk", "specialist", "leader", "auditor", "admin")
-CLEARANCES = ("mat", "toi_mat", "tuyet_mat")
-_CLEARANCE_RANK = {"thuong": 0, "mat": 1, "toi_mat": 2, "tuyet_mat": 3}
+CLEARANCES = tuple(s.value for s in Secrecy if s.is_secret)
 
 
 class Unauthenticated(Exception):
@@ -44,8 +44,8 @@ class Principal:
 
     def cleared_for(self, secrecy: str | None) -> bool:
         """Whether the clearance alone covers a secrecy level (grants are checked separately)."""
-        need = _CLEARANCE_RANK.get(secrecy or "thuong", 0)
-        return need == 0 or _CLEARANCE_RANK.get(self.clearance or "thuong", 0) >= need
+        need = Secrecy.rank_of(secrecy)
+        return need == 0 or Secrecy.rank_of(self.clearance) >= need
 
     @property
     def actor(self) -> Actor:

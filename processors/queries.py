@@ -17,12 +17,10 @@ from deploy.config.db import Conn
 from processors.schema import LIVE_SCHEMA
 from schemas.calendar import Calendar, default_calendar
 from schemas.deadlines import deadline_status, local_date, working_days_left
+from schemas.enums import Secrecy
 
 S = LIVE_SCHEMA
 DEFAULT_DUE_SOON_DAYS = 3  # as Settings.due_soon_days; callers pass the office's own window
-
-
-_SECRECY_RANK = {"thuong": 0, "mat": 1, "toi_mat": 2, "tuyet_mat": 3}
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class Viewer:
 
     @property
     def clearance_rank(self) -> int:
-        return _SECRECY_RANK.get(self.clearance or "thuong", 0)
+        return Secrecy.rank_of(self.clearance)
 
 
 @dataclass(frozen=True)
@@ -42,11 +40,13 @@ class Page:
     next_cursor: str | None
 
 
+# Secrecy.rank in SQL: "WHEN 'mat' THEN 1 WHEN 'toi_mat' THEN 2 ..." (ELSE 0: thuong, or none)
+_RANK_CASES = " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Secrecy if s.rank)
+
+
 def _visible(alias: str, user_param: str, clearance_rank: int = 0) -> str:
     """SQL: the viewer may see this document's secrecy level (clearance, a grant, or its creator)."""
-    rank = (
-        f"(CASE {alias}.secrecy WHEN 'mat' THEN 1 WHEN 'toi_mat' THEN 2 WHEN 'tuyet_mat' THEN 3 ELSE 0 END)"
-    )
+    rank = f"(CASE {alias}.secrecy {_RANK_CASES} ELSE 0 END)"
     return (
         f"({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' OR {rank} <= {int(clearance_rank)} "
         f"OR {alias}.created_by = {user_param} "

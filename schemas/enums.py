@@ -32,6 +32,27 @@ class Secrecy(StrEnum):
     def is_secret(self) -> bool:
         return self is not Secrecy.THUONG
 
+    @property
+    def rank(self) -> int:
+        """Higher is more secret; a clearance covers every level of its rank or below."""
+        return _SECRECY_RANK[self]
+
+    @classmethod
+    def rank_of(cls, value: str | None) -> int:
+        """The rank of a stored level or a clearance; none, or a value that is no level, ranks as thuong."""
+        try:
+            return cls(value).rank if value else 0
+        except ValueError:
+            return 0
+
+
+_SECRECY_RANK: dict[Secrecy, int] = {
+    Secrecy.THUONG: 0,
+    Secrecy.MAT: 1,  # Mật
+    Secrecy.TOI_MAT: 2,  # Tối mật
+    Secrecy.TUYET_MAT: 3,  # Tuyệt mật
+}
+
 
 class DocumentType(StrEnum):
     """Party document types (HD 36-HD/VPTW); values are ASCII, `abbreviation` is what goes in ký hiệu."""
