@@ -19,7 +19,7 @@ from processors import queries
 from processors.queries import Viewer
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
-from schemas.deadlines import local_date
+from schemas.deadlines import assignment_view, local_date
 from schemas.envelope import Envelope
 from schemas.evolve import fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
@@ -39,7 +39,7 @@ def document_body(state: DocumentState | dict[str, Any], request: Request | None
             doc.get("office_id"), request.app.state.settings.due_soon_days
         )
     today = local_date(datetime.now(UTC))
-    doc["assignments"] = [queries.assignment_view(a, today, due_soon) for a in doc.get("assignments") or []]
+    doc["assignments"] = [assignment_view(a, today, due_soon) for a in doc.get("assignments") or []]
     return doc
 
 

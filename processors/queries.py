@@ -16,7 +16,7 @@ from typing import Any, Literal
 from deploy.config.db import Conn
 from processors.schema import LIVE_SCHEMA
 from schemas.calendar import Calendar, default_calendar
-from schemas.deadlines import deadline_status, local_date, working_days_left
+from schemas.deadlines import assignment_view, deadline_view, local_date
 from schemas.enums import Secrecy
 
 S = LIVE_SCHEMA
@@ -57,18 +57,6 @@ def _visible(alias: str, user_param: str, clearance_rank: int = 0) -> str:
 
 def _today(today: date | None) -> date:
     return today or local_date(datetime.now(UTC))
-
-
-def assignment_view(
-    a: dict[str, Any], today: date, due_soon_days: int, calendar: Calendar | None = None
-) -> dict[str, Any]:
-    """An assignment (state dict form) with its status and working days left, as of `today`."""
-    due = date.fromisoformat(a["due_date"]) if isinstance(a["due_date"], str) else a["due_date"]
-    done = a.get("completed_on")
-    done = date.fromisoformat(done) if isinstance(done, str) else done
-    status = deadline_status(due, today, done, due_soon_days, calendar)
-    left = None if done is not None or a.get("ended_at") else working_days_left(due, today, calendar)
-    return {**a, "status": status, "working_days_left": left}
 
 
 async def get_document(
@@ -229,8 +217,7 @@ async def deadlines(
                 "summary": r["summary"],
                 "lead": lead,
                 "due_date": r["due_date"],
-                "status": deadline_status(r["due_date"], day, None, due_soon_days, cal),
-                "working_days_left": working_days_left(r["due_date"], day, cal),
+                **deadline_view(r["due_date"], day, None, due_soon_days, cal),
             }
         )
     return out

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schemas.calendar import Calendar, default_calendar
@@ -61,3 +62,44 @@ def deadline_status(
     if working_days_left(due_date, today, calendar) <= due_soon_days:
         return "due_soon"
     return "on_time"
+
+
+class DeadlineView(TypedDict):
+    """What an assignment's deadline looks like on a day, as every answer shows it."""
+
+    status: DeadlineStatus
+    working_days_left: int | None  # None once the assignment is completed or ended
+
+
+def deadline_view(
+    due_date: date,
+    today: date,
+    completed_on: date | None,
+    due_soon_days: int,
+    calendar: Calendar | None = None,
+    *,
+    ended: bool = False,
+) -> DeadlineView:
+    """The status of a due date on `today`, and the working days left while the assignment is open."""
+    status = deadline_status(due_date, today, completed_on, due_soon_days, calendar)
+    left = None if completed_on is not None or ended else working_days_left(due_date, today, calendar)
+    return {"status": status, "working_days_left": left}
+
+
+def _day(value: Any) -> Any:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def assignment_view(
+    assignment: Mapping[str, Any], today: date, due_soon_days: int, calendar: Calendar | None = None
+) -> dict[str, Any]:
+    """An assignment in its dict form (dates as dates or ISO text) with its deadline view as of `today`."""
+    view = deadline_view(
+        _day(assignment["due_date"]),
+        today,
+        _day(assignment.get("completed_on")),
+        due_soon_days,
+        calendar,
+        ended=bool(assignment.get("ended_at")),
+    )
+    return {**assignment, **view}
