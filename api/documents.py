@@ -20,7 +20,6 @@ from processors.queries import Viewer
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
 from schemas.deadlines import assignment_view, local_date
-from schemas.envelope import Envelope
 from schemas.evolve import fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
 from schemas.state import DocumentState
@@ -182,7 +181,8 @@ async def get_document(
                 "Invalid request",
                 "as_of: give a time zone, e.g. 2026-03-01T09:00:00+07:00",
             )
-        state = await _as_of(pool, document_id, as_of)
+        async with pool.acquire() as conn:
+            state = await store.state_at(conn, document_id, as_of)
         if state is None or not may_see(principal, state.to_dict()):
             raise not_found(f"document {document_id} at {as_of.isoformat()}")
         doc = document_body(state, request)
@@ -207,37 +207,23 @@ async def get_document(
     return doc
 
 
-async def _as_of(pool: Any, document_id: str, moment: datetime) -> DocumentState | None:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT body FROM events WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version",
-            document_id,
-            moment,
-        )
-    if not rows:
-        return None
-    return fold(Envelope.from_json(r["body"]) for r in rows)
-
-
 @router.get("/{document_id}/events", response_model=None)
 async def history(document_id: str, request: Request, principal: CurrentUser, pool: Pool) -> dict[str, Any]:
     """Every event of the document: type, version, actor, office, time, data and its hash."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT position, body, hash FROM events WHERE stream_id = $1 ORDER BY version", document_id
-        )
-    if not rows:
+        events = await store.history(conn, document_id)
+    if not events:
         raise not_found(f"document {document_id}")
-    envelopes = [Envelope.from_json(r["body"]) for r in rows]
-    state = fold(envelopes)
+    state = fold(e.envelope for e in events)
     if not may_see(principal, state.to_dict()):
         raise not_found(f"document {document_id}")
     await record_secret_read(pool, principal, state.to_dict(), request.url.path)
     items = []
-    for row, env in zip(rows, envelopes, strict=True):
+    for event in events:
+        env = event.envelope
         items.append(
             {
-                "position": row["position"],
+                "position": event.position,
                 "version": env.version,
                 "type": env.type,
                 "schema_version": env.schema_version,
@@ -245,7 +231,7 @@ async def history(document_id: str, request: Request, principal: CurrentUser, po
                 "actor": env.actor.to_dict(),
                 "office": env.actor.office,
                 "data": dict(env.data),
-                "hash": bytes(row["hash"]).hex(),
+                "hash": event.hash.hex(),
             }
         )
     return {"document_id": document_id, "items": items}

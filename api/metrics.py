@@ -16,6 +16,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processors import metrics as projection
+from producers import store
 
 router = APIRouter(tags=["operations"])
 
@@ -117,7 +118,7 @@ async def metrics(request: Request) -> Response:
     m: Metrics = request.app.state.metrics
     settings = request.app.state.settings
     async with request.app.state.pool.acquire() as conn:
-        m.backlog.set(await conn.fetchval("SELECT count(*) FROM outbox"))
+        m.backlog.set(await store.outbox_backlog(conn))
         age = await projection.newest_event_age(conn)
         if age is not None:
             m.age.set(age)

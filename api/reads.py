@@ -7,26 +7,28 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
-
 from api.auth import Principal
+from api.deps import PgPool
 from api.errors import Problem
+from processors import queries
+from producers import store
 
 _POLL_S = 0.005
 
 
-async def wait_for_position(pool: asyncpg.Pool[Any], position: int, timeout_ms: int) -> None:
+async def wait_for_position(pool: PgPool, position: int, timeout_ms: int) -> None:
     """Return once the read models include the event at `position` (X-Vanthu-Position of a write)."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT stream_id, version FROM events WHERE position = $1", position)
-        if row is None:
+        at = await store.stream_version_at(conn, position)
+        if at is None:
             raise Problem(
                 422, "unknown-position", "Unknown position", f"after={position}: no event has that position"
             )
+        stream_id, version = at
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
-            applied = await conn.fetchval("SELECT version FROM rm.documents WHERE id = $1", row["stream_id"])
-            if applied is not None and applied >= row["version"]:
+            applied = await queries.applied_version(conn, stream_id)
+            if applied is not None and applied >= version:
                 return
             if time.monotonic() >= deadline:
                 raise Problem(
@@ -38,9 +40,7 @@ async def wait_for_position(pool: asyncpg.Pool[Any], position: int, timeout_ms: 
             await asyncio.sleep(_POLL_S)
 
 
-async def record_secret_read(
-    pool: asyncpg.Pool[Any], principal: Principal, doc: Mapping[str, Any], route: str
-) -> None:
+async def record_secret_read(pool: PgPool, principal: Principal, doc: Mapping[str, Any], route: str) -> None:
     secrecy = doc.get("secrecy")
     if secrecy in (None, "thuong"):
         return

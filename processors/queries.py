@@ -99,6 +99,12 @@ async def deliveries(conn: Conn, document_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def applied_version(conn: Conn, document_id: str) -> int | None:
+    """The document's version in the read models (None: none of its events applied yet)."""
+    version: int | None = await conn.fetchval(f"SELECT version FROM {S}.documents WHERE id = $1", document_id)
+    return version
+
+
 def _encode_cursor(created_at: datetime | None, document_id: str) -> str:
     raw = json.dumps([created_at.isoformat() if created_at else None, document_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from deploy.config.db import Conn
 from producers.hashing import GENESIS, event_hash
@@ -55,6 +56,37 @@ async def load(conn: Conn, document_id: str, up_to: int | None = None) -> Stream
         return Stream(state, last_hash, None)
     state = fold((Envelope.from_json(r["body"]) for r in rows), state)
     return Stream(state, rows[-1]["hash"], rows[-1]["position"])
+
+
+async def history(conn: Conn, document_id: str) -> list[Appended]:
+    """Every event of a document as stored, in version order (empty: no such stream)."""
+    rows = await conn.fetch(
+        "SELECT position, body, hash FROM events WHERE stream_id = $1 ORDER BY version", document_id
+    )
+    return [Appended(Envelope.from_json(r["body"]), r["position"], bytes(r["hash"])) for r in rows]
+
+
+async def state_at(conn: Conn, document_id: str, moment: datetime) -> DocumentState | None:
+    """The document folded from its events that occurred at or before `moment` (None: none had)."""
+    rows = await conn.fetch(
+        "SELECT body FROM events WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version",
+        document_id,
+        moment,
+    )
+    if not rows:
+        return None
+    return fold(Envelope.from_json(r["body"]) for r in rows)
+
+
+async def stream_version_at(conn: Conn, position: int) -> tuple[str, int] | None:
+    """The stream and version of the event at `position` (None: no event has it)."""
+    row = await conn.fetchrow("SELECT stream_id, version FROM events WHERE position = $1", position)
+    return None if row is None else (row["stream_id"], row["version"])
+
+
+async def outbox_backlog(conn: Conn) -> int:
+    """Stored events the relay has not yet seen acknowledged by Kafka."""
+    return int(await conn.fetchval("SELECT count(*) FROM outbox"))
 
 
 async def append(conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes) -> list[Appended]:
