@@ -1,4 +1,8 @@
-"""Dependencies declared once as Annotated aliases: the caller, the pools, the settings."""
+"""Dependencies declared once as Annotated aliases: the caller, the pools, the settings.
+
+Route code takes these instead of reading `app.state`. They are `async def` so FastAPI calls them on the
+event loop (a plain `def` dependency runs in a worker thread, a hop per request).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 
 
-def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     principal: Principal = request.app.state.verifier.verify(authorization)
     request.state.principal = principal
     return principal
@@ -24,22 +28,22 @@ else:
     PgPool = asyncpg.Pool  # asyncpg's Pool is generic only in its stubs
 
 
-def _pool(request: Request) -> PgPool:
-    pool: PgPool = request.app.state.pool
-    return pool
+async def pool(request: Request) -> PgPool:
+    pg: PgPool = request.app.state.pool
+    return pg
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+async def settings(request: Request) -> Settings:
+    s: Settings = request.app.state.settings
+    return s
 
 
-def _offices(request: Request) -> Offices:
-    offices: Offices = request.app.state.offices
-    return offices
+async def offices(request: Request) -> Offices:
+    o: Offices = request.app.state.offices
+    return o
 
 
-CurrentUser = Annotated[Principal, Depends(_principal)]
-Pool = Annotated[PgPool, Depends(_pool)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-OfficesDep = Annotated[Offices, Depends(_offices)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+Pool = Annotated[PgPool, Depends(pool)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+OfficesDep = Annotated[Offices, Depends(offices)]

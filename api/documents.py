@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -12,41 +12,29 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
+from api.document_body import document_body
 from api.errors import Problem, not_found
 from api.permissions import CREATE_ROLES, may_see, require_action
 from api.reads import record_secret_read, wait_for_position
+from deploy.config.offices import Offices
+from deploy.config.settings import Settings
 from processors import queries
 from processors.queries import Viewer
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
-from schemas.deadlines import assignment_view, local_date
 from schemas.evolve import fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
-from schemas.state import DocumentState
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
 _MAX_KEY = 200
 
 
-def document_body(state: DocumentState | dict[str, Any], request: Request | None = None) -> dict[str, Any]:
-    """The API form of a document: the folded state, with each assignment's status as of today."""
-    doc = state.to_dict() if isinstance(state, DocumentState) else dict(state)
-    due_soon = 3
-    if request is not None:
-        due_soon = request.app.state.offices.due_soon_days(
-            doc.get("office_id"), request.app.state.settings.due_soon_days
-        )
-    today = local_date(datetime.now(UTC))
-    doc["assignments"] = [assignment_view(a, today, due_soon) for a in doc.get("assignments") or []]
-    return doc
-
-
-def _answer(result: HandleResult, request: Request, status: int) -> JSONResponse:
+def _answer(result: HandleResult, offices: Offices, settings: Settings, status: int) -> JSONResponse:
     headers = {"ETag": f'"{result.state.version}"', "X-Vanthu-Position": str(result.position)}
     if status == 201:
         headers["Location"] = f"/v1/documents/{result.state.id}"
-    body = document_body(result.state, request)
+    body = document_body(result.state, offices, settings)
     if result.warnings:
         body["warnings"] = result.warnings
     return JSONResponse(body, status_code=status, headers=headers)
@@ -82,10 +70,10 @@ def _refuse_nul(value: Any, field: str = "") -> None:
 
 @router.post("", status_code=201, response_model=None)
 async def create_document(
-    request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
+    settings: SettingsDep,
     body: Annotated[dict[str, Any], Body()],
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
@@ -108,7 +96,7 @@ async def create_document(
         command, document_id=doc_id, expected_version=0, actor=principal.actor, idempotency_key=key
     )
     result = await handle(pool, create, offices)
-    return _answer(result, request, 201)
+    return _answer(result, offices, settings, 201)
 
 
 @router.post("/{document_id}/actions", response_model=None)
@@ -118,6 +106,7 @@ async def act(
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
+    settings: SettingsDep,
     body: Annotated[dict[str, Any], Body()],
     if_match: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
@@ -154,7 +143,7 @@ async def act(
         idempotency_key=_idempotency_key(principal.user, idempotency_key),
     )
     result = await handle(pool, action_request, offices)
-    return _answer(result, request, 200)
+    return _answer(result, offices, settings, 200)
 
 
 @router.get("/{document_id}", response_model=None)
@@ -163,6 +152,7 @@ async def get_document(
     request: Request,
     principal: CurrentUser,
     pool: Pool,
+    offices: OfficesDep,
     settings: SettingsDep,
     response: Response,
     as_of: Annotated[
@@ -185,7 +175,7 @@ async def get_document(
             state = await store.state_at(conn, document_id, as_of)
         if state is None or not may_see(principal, state.to_dict()):
             raise not_found(f"document {document_id} at {as_of.isoformat()}")
-        doc = document_body(state, request)
+        doc = document_body(state, offices, settings)
     else:
         if after is not None:
             await wait_for_position(pool, after, settings.read_wait_ms)
@@ -195,9 +185,7 @@ async def get_document(
                 conn,
                 document_id,
                 viewer,
-                due_soon_days=request.app.state.offices.due_soon_days(
-                    principal.office, settings.due_soon_days
-                ),
+                due_soon_days=offices.due_soon_days(principal.office, settings.due_soon_days),
             )
         if found is None:
             raise not_found(f"document {document_id}")

@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import deps
 from api.auth import Forbidden, Unauthenticated
+from api.document_body import document_body
 from deploy.config.offices import UnknownOffice
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from schemas.decider import DomainError
@@ -132,8 +134,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(VersionConflict)
     async def _conflict(request: Request, exc: VersionConflict) -> JSONResponse:
-        from api.documents import document_body
-
+        body = document_body(exc.state, await deps.offices(request), await deps.settings(request))
         return problem_response(
             request,
             409,
@@ -143,7 +144,7 @@ def install(app: FastAPI) -> None:
             "reload it and try again",
             headers={"ETag": f'"{exc.current_version}"'},
             current_version=exc.current_version,
-            document=document_body(exc.state, request),
+            document=body,
         )
 
     @app.exception_handler(IdempotencyKeyReused)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -15,6 +16,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import Pool, SettingsDep
 from processors import metrics as projection
 from producers import store
 
@@ -102,6 +104,14 @@ def install(app: FastAPI) -> Metrics:
     return m
 
 
+async def _metrics(request: Request) -> Metrics:
+    m: Metrics = request.app.state.metrics
+    return m
+
+
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
 def _outcome(status: int) -> str:
     return {200: "ok", 201: "ok", 409: "conflict", 422: "refused", 428: "refused"}.get(
         status, "error" if status >= 500 else "rejected"
@@ -113,11 +123,9 @@ def _outcome(status: int) -> str:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(m: MetricsDep, settings: SettingsDep, pool: Pool) -> Response:
     """Prometheus text: request latency histograms, command outcomes, projection lag, relay backlog."""
-    m: Metrics = request.app.state.metrics
-    settings = request.app.state.settings
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         m.backlog.set(await store.outbox_backlog(conn))
         age = await projection.newest_event_age(conn)
         if age is not None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+
+from api.deps import Pool, SettingsDep
 
 router = APIRouter(tags=["operations"])
 
@@ -28,12 +30,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "Kafka or PostgreSQL unreachable"}})
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(settings: SettingsDep, pool: Pool) -> JSONResponse:
     """Kafka and PostgreSQL are reachable."""
-    settings = request.app.state.settings
     checks: dict[str, Any] = {}
     try:
-        async with request.app.state.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             checks["postgres"] = await conn.fetchval("SELECT 1") == 1
     except Exception as exc:  # readiness reports failures, it does not raise them
         checks["postgres"] = f"unreachable: {exc}"
