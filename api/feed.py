@@ -40,8 +40,8 @@ async def _stream(
     office = viewer.office_id
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
-    def on_note(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        item = json.loads(payload)
+    def on_note(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        item = json.loads(str(payload))  # a NOTIFY payload is text
         if item.get("office_id") == office:
             queue.put_nowait(item)
 

@@ -15,13 +15,14 @@ from api.auth import Principal
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.errors import Problem
 from api.reads import wait_for_position
+from deploy.config.offices import Offices
 from processors import queries
 from processors.queries import Viewer
 from schemas.deadlines import local_date
 
 router = APIRouter(prefix="/v1/offices/{office}", tags=["offices"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FILES = {
+FILES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON, or a file when Accept asks for text/csv or XLSX",
         "content": {"text/csv": {}, XLSX: {}},
@@ -33,7 +34,7 @@ After = Annotated[
 ]
 
 
-def viewer_for(principal: Principal, office: str, offices: Any) -> Viewer:
+def viewer_for(principal: Principal, office: str, offices: Offices) -> Viewer:
     if office not in offices:
         raise Problem(404, "not-found", "Not found", f"office {office} is not configured")
     if principal.office != office:
