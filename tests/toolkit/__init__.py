@@ -1,4 +1,6 @@
-"""What many tests share: the configured offices, waiting on a condition, running a service process."""
+"""What many tests share: the configured offices (here), waiting on a condition (`waiting`), the services
+as real processes (`processes`), how far the read models have got (`readmodels`). Sample request bodies
+live with the decider's table, in tests/unit/lifecycle.py."""
 
 from __future__ import annotations
 
