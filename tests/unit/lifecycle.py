@@ -21,7 +21,9 @@ LATER = NOW + timedelta(days=60)
 ACTOR = Actor(user="u-clerk", office="o1", roles=("clerk", "leader"))
 SHA = "0" * 64
 
-CREATE: dict[DocumentKind, dict[str, Any]] = {
+# The sample request bodies of every test: what each kind needs, the rest left to its defaults (plain,
+# not urgent, no files). Other tests take theirs from `create_body` and `body`.
+PLAIN: dict[DocumentKind, dict[str, Any]] = {
     DocumentKind.INCOMING: {
         "kind": "incoming",
         "office_id": "o1",
@@ -30,19 +32,26 @@ CREATE: dict[DocumentKind, dict[str, Any]] = {
         "document_date": "2024-04-20",
         "document_type": "CV",
         "summary": "Về việc chuẩn bị nhân sự đại hội",
-        "urgency": "khan",
-        "secrecy": "mat",
-        "attachments": [{"name": "cv.pdf", "media_type": "application/pdf", "sha256": SHA, "size": 1024}],
     },
     DocumentKind.OUTGOING: {
         "kind": "outgoing",
         "office_id": "o1",
         "document_type": "CV",
         "summary": "Về việc báo cáo tình hình",
-        "urgency": "thuong",
-        "secrecy": "mat",
     },
-    DocumentKind.TASK: {"kind": "task", "office_id": "o1", "title": "Chuẩn bị báo cáo", "description": ""},
+    DocumentKind.TASK: {"kind": "task", "office_id": "o1", "title": "Chuẩn bị báo cáo"},
+}
+
+# The table's documents carry every field: secret, with a file.
+CREATE: dict[DocumentKind, dict[str, Any]] = {
+    DocumentKind.INCOMING: {
+        **PLAIN[DocumentKind.INCOMING],
+        "urgency": "khan",
+        "secrecy": "mat",
+        "attachments": [{"name": "cv.pdf", "media_type": "application/pdf", "sha256": SHA, "size": 1024}],
+    },
+    DocumentKind.OUTGOING: {**PLAIN[DocumentKind.OUTGOING], "urgency": "thuong", "secrecy": "mat"},
+    DocumentKind.TASK: {**PLAIN[DocumentKind.TASK], "description": ""},
 }
 
 ASSIGN = {
@@ -122,8 +131,14 @@ PATHS: dict[DocumentKind, dict[State, list[str]]] = {
 }
 
 
-def body(action: str) -> dict[str, Any]:
-    return {"action": action, **SAMPLES[action]}
+def create_body(kind: DocumentKind | str, office: str = "o1", **fields: Any) -> dict[str, Any]:
+    """The API body that creates a plain document of `kind` in `office`, with `fields` set."""
+    return {**PLAIN[DocumentKind(kind)], "office_id": office, **fields}
+
+
+def body(action: str, **fields: Any) -> dict[str, Any]:
+    """The API body of `action`: its sample, with `fields` set."""
+    return {"action": action, **SAMPLES[action], **fields}
 
 
 def now_for(action: str) -> datetime:
