@@ -45,7 +45,7 @@ lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: install ## mypy --strict over schemas, producers and deploy
+typecheck: install ## mypy --strict over schemas, producers, processors, api and deploy
 	$(VENV)/bin/mypy
 
 format: install ## apply ruff's formatter and safe fixes
