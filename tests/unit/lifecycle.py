@@ -131,8 +131,9 @@ PATHS: dict[DocumentKind, dict[State, list[str]]] = {
 }
 
 
-def create_body(kind: DocumentKind | str, office: str = "o1", **fields: Any) -> dict[str, Any]:
-    """The API body that creates a plain document of `kind` in `office`, with `fields` set."""
+def create_body(kind: DocumentKind | str, office: str = "o1", /, **fields: Any) -> dict[str, Any]:
+    """The API body that creates a plain document of `kind` in `office`, with `fields` set (any of
+    them, "kind" and "office_id" too, for bodies that are wrong on purpose)."""
     return {**PLAIN[DocumentKind(kind)], "office_id": office, **fields}
 
 
