@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -13,6 +14,14 @@ from processors.projector import Projector
 from processors.records import TopicPartition, from_message
 
 log = logging.getLogger(__name__)
+
+
+def _datadir(config: ProcessorConfig) -> dict[str, Any]:
+    """faust's folder under the stack's data folder, not beside wherever the worker was started."""
+    if not config.datadir:
+        return {}
+    Path(config.datadir).parent.mkdir(parents=True, exist_ok=True)
+    return {"datadir": config.datadir}
 
 
 def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
@@ -32,6 +41,7 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         broker_rebalance_timeout=max(10.0, config.session_timeout * 2),
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        **_datadir(config),
     )
     topic = app.topic(config.topic, key_serializer="raw", value_serializer="raw")
 

@@ -22,6 +22,7 @@ class ProcessorConfig:
     run_saga: bool = True  # run the delivery saga and the deadline chaser (needs the write side)
     chase_interval: float = 60.0
     due_soon_days: int = 3  # default "due soon" window in working days (offices may set their own)
+    datadir: str | None = None  # faust's own folder (it keeps none of our state); default: under data_dir
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> ProcessorConfig:
@@ -39,4 +40,5 @@ class ProcessorConfig:
             run_saga=s.processor_saga,
             chase_interval=s.processor_chase_interval,
             due_soon_days=s.due_soon_days,
+            datadir=str(s.data_dir / "processors" / "{conf.name}-data"),
         )
