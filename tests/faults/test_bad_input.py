@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.e2e.conftest import System
 from tests.faults.fuzz import operations, requests_for
+from tests.unit.lifecycle import create_body
 
 CITY = "tu-hcm"
 EXAMPLES = 300 if os.environ.get("VANTHU_FAULTS") else 40
@@ -64,11 +65,7 @@ def staff(system: System) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def document(client: httpx.Client, staff: dict[str, str]) -> dict[str, Any]:
     """A real document, so routes with an id reach their handlers."""
-    resp = client.post(
-        "/v1/documents",
-        json={"kind": "task", "office_id": CITY, "title": "Việc để thử", "description": ""},
-        headers=staff,
-    )
+    resp = client.post("/v1/documents", json=create_body("task", CITY, title="Việc để thử"), headers=staff)
     assert resp.status_code == 201, resp.text
     doc: dict[str, Any] = resp.json()
     return doc
@@ -159,7 +156,7 @@ def test_a_broken_body_is_a_4xx_that_says_so(
 
 
 def _task(**changes: Any) -> dict[str, Any]:
-    return {"kind": "task", "office_id": CITY, "title": "Việc", "description": "", **changes}
+    return create_body("task", CITY, **{"title": "Việc", "description": "", **changes})
 
 
 WRONG_FIELDS: list[tuple[str, dict[str, Any], str]] = [
@@ -172,30 +169,16 @@ WRONG_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("kind missing", {k: v for k, v in _task().items() if k != "kind"}, "kind"),
     (
         "incoming with a bad date and urgency",
-        {
-            "kind": "incoming",
-            "office_id": CITY,
-            "issuing_body": "UBND",
-            "number_code": "1/CV",
-            "document_date": "2026-02-30",
-            "document_type": "CV",
-            "summary": "s",
-            "urgency": "very",
-        },
+        create_body("incoming", CITY, document_date="2026-02-30", urgency="very"),
         "document_date",
     ),
     (
         "attachment with a bad hash",
-        {
-            "kind": "incoming",
-            "office_id": CITY,
-            "issuing_body": "UBND",
-            "number_code": "1/CV",
-            "document_date": "2026-02-03",
-            "document_type": "CV",
-            "summary": "s",
-            "attachments": [{"name": "a", "media_type": "application/pdf", "sha256": "zz", "size": -1}],
-        },
+        create_body(
+            "incoming",
+            CITY,
+            attachments=[{"name": "a", "media_type": "application/pdf", "sha256": "zz", "size": -1}],
+        ),
         "attachments",
     ),
     ("secrecy unknown", _task(kind="outgoing", document_type="CV", summary="s", secrecy="top"), "secrecy"),
@@ -347,17 +330,7 @@ def test_a_garbage_last_event_id_does_not_break_the_feed(client: httpx.Client, s
         (
             "an incoming issuing body",
             lambda c, h: c.post(
-                "/v1/documents",
-                json={
-                    "kind": "incoming",
-                    "office_id": CITY,
-                    "issuing_body": "UBND\x00",
-                    "number_code": "1/CV",
-                    "document_date": "2026-02-03",
-                    "document_type": "CV",
-                    "summary": "s",
-                },
-                headers=h,
+                "/v1/documents", json=create_body("incoming", CITY, issuing_body="UBND\x00"), headers=h
             ),
         ),
     ],

@@ -24,18 +24,11 @@ import pytest
 
 from deploy.config.settings import REPO_ROOT, Settings
 from deploy.procs import port_open
-from tests.faults.harness import (
-    PROCESSES,
-    Services,
-    Verdict,
-    Workload,
-    api_settings,
-    poison_records,
-    send_poison,
-    settle,
-    verify,
-    wait_for,
-)
+from tests.faults.checks import Verdict, settle, verify
+from tests.faults.poison import poison_records, send_poison
+from tests.faults.services import PROCESSES, Services, api_settings
+from tests.faults.workload import Workload
+from tests.toolkit.waiting import wait_until
 
 HERE = Path(__file__).parent
 FULL = bool(os.environ.get("VANTHU_FAULTS"))
@@ -223,7 +216,7 @@ async def test_quick_each_service_killed_once_and_poison_on_the_topic(
         verdict = await verify(s, run.workload.acks, run.poison_sent)
     finally:
         services.stop_all()
-    from tests.e2e.conftest import LOGS
+    from tests.toolkit.processes import LOGS
 
     _report(LOGS / "faults-quick.json", verdict, run, started, "quick")
     _check(verdict, run)
@@ -278,7 +271,7 @@ async def test_full_kills_broker_and_postgres_restarts_and_poison_lose_nothing(p
             async def gone() -> bool:  # `up` right after the kill finds the dying postmaster "running"
                 return not await asyncio.to_thread(stack.postgres.running)
 
-            await wait_for(gone, 60, "the killed postmaster to exit")
+            await wait_until(gone, 60, "the killed postmaster to exit", every=0.2, ignoring=(OSError,))
 
         async def restore() -> None:
             await asyncio.to_thread(stack.postgres.up)

@@ -27,6 +27,7 @@ from api.auth import issue_token
 from tests.e2e.conftest import System
 from tests.faults.fuzz import INJECTIONS, operations
 from tests.faults.test_bad_input import _event_count
+from tests.unit.lifecycle import create_body
 
 HERE = Path(__file__).parent
 SECRET_OFFICE = "qu-5"  # nothing else in this module writes there, so its counts are this module's
@@ -129,7 +130,7 @@ def test_bad_tokens_are_401_on_every_route_and_write_nothing(
     for name, auth in bad_tokens(system).items():
         for method, url in _urls(client, str(uuid.uuid4())):
             headers = {"Authorization": auth} if auth else {}
-            body = {"kind": "task", "office_id": "tu-hcm", "title": "x"} if method == "POST" else None
+            body = create_body("task", "tu-hcm", title="x") if method == "POST" else None
             if url.endswith("/feed"):
                 with client.stream(method, url, headers=headers, timeout=5) as resp:
                     status = resp.status_code
@@ -151,21 +152,16 @@ def secret(system: System, client: httpx.Client) -> dict[str, Any]:
         "stats": client.get(f"/v1/offices/{SECRET_OFFICE}/stats", headers=uncleared).json(),
         "report": client.get(f"/v1/offices/{SECRET_OFFICE}/reports/incoming", headers=uncleared).json(),
     }
-    created = client.post(
-        "/v1/documents",
-        json={
-            "kind": "incoming",
-            "office_id": SECRET_OFFICE,
-            "issuing_body": f"Ban {MARKER}",
-            "number_code": f"{MARKER}-CV/TW",
-            "document_date": "2026-11-20",
-            "document_type": "CV",
-            "summary": f"Kế hoạch {MARKER}",
-            "urgency": "khan",
-            "secrecy": "tuyet_mat",
-        },
-        headers=clerk,
+    body = create_body(
+        "incoming",
+        SECRET_OFFICE,
+        issuing_body=f"Ban {MARKER}",
+        number_code=f"{MARKER}-CV/TW",
+        summary=f"Kế hoạch {MARKER}",
+        urgency="khan",
+        secrecy="tuyet_mat",
     )
+    created = client.post("/v1/documents", json=body, headers=clerk)
     assert created.status_code == 201, created.text
     doc = created.json()
     for action, extra, who in (
@@ -327,11 +323,8 @@ def test_sql_injection_in_every_parameter_changes_nothing_and_leaks_nothing(
                 tally.probe("sql injection", _leaked(resp, doc_id))
     # and in body fields: stored as the text it is
     for payload in INJECTIONS[:5]:
-        resp = client.post(
-            "/v1/documents",
-            json={"kind": "task", "office_id": SECRET_OFFICE, "title": payload, "description": payload},
-            headers=headers,
-        )
+        body = create_body("task", SECRET_OFFICE, title=payload, description=payload)
+        resp = client.post("/v1/documents", json=body, headers=headers)
         assert resp.status_code == 201 and resp.json()["title"] == payload.strip(), resp.text
         tally.probe("sql injection")
     assert asyncio.run(_event_count(system.settings.dsn)) == before + 5
