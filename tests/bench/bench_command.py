@@ -18,16 +18,11 @@ from tests.bench.crud_app import TABLE
 from tests.bench.loadgen import closed_loop, summary
 from tests.bench.system import Services, discard, fresh, token_headers
 from tests.processors.workload import incoming_body, story
+from tests.unit import lifecycle
 
 CLIENTS = 64
 DOCS_PER_CLIENT = 16
-ASSIGN = {
-    "action": "assign",
-    "lead": {"unit": "u-1"},
-    "cooperating": [],
-    "directive": "Xử lý",
-    "deadline": {"working_days": 10},
-}
+ASSIGN = lifecycle.body("assign", lead={"unit": "u-1"}, cooperating=[], deadline={"working_days": 10})
 
 
 async def seed(dsn: str, offices: list[str]) -> list[tuple[str, str]]:

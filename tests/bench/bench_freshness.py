@@ -20,8 +20,11 @@ from producers import store
 from producers.hashing import GENESIS
 from tests.bench.common import CpuMeter, latency_ms, scaled, seconds
 from tests.bench.loadgen import open_loop, summary
-from tests.bench.system import Services, applied_on, discard, fresh, token_headers, wait_for
+from tests.bench.system import Services, discard, fresh, token_headers
 from tests.processors.workload import story
+from tests.toolkit.readmodels import applied
+from tests.toolkit.waiting import wait_until
+from tests.unit.lifecycle import create_body
 
 SENDER, RECEIVER = "tu-hcm", "qu-1"
 RATE = 200.0
@@ -29,14 +32,7 @@ DOCS = 200
 
 
 def _outgoing() -> dict[str, Any]:
-    return {
-        "kind": "outgoing",
-        "office_id": SENDER,
-        "document_type": "CV",
-        "summary": "Về việc triển khai chuyển đổi số trong các cơ quan Đảng",
-        "urgency": "thuong",
-        "secrecy": "thuong",
-    }
+    return create_body("outgoing", SENDER, summary="Về việc triển khai chuyển đổi số trong các cơ quan Đảng")
 
 
 async def seed(dsn: str, count: int) -> dict[str, int]:
@@ -69,11 +65,13 @@ async def quiet(conn: Any, topic: str) -> None:
         left = await conn.fetchval("SELECT count(*) FROM outbox")
         pending = await conn.fetchval("SELECT count(*) FROM processor_tasks WHERE status = 'pending'")
         total = await conn.fetchval("SELECT count(*) FROM events")
-        n = await applied_on(conn, topic)
+        n = await applied(conn, topic)
         seen.append(n)
         return left == 0 and pending == 0 and n == total and len(seen) > 3 and seen[-3] == n
 
-    await wait_for(settled, within=180, what="the seeded documents to be delivered and projected", every=0.5)
+    await wait_until(
+        settled, within=180, what="the seeded documents to be delivered and projected", every=0.5
+    )
 
 
 async def run(ctx: Any) -> dict[str, Any]:
@@ -146,7 +144,7 @@ async def run(ctx: Any) -> dict[str, Any]:
             return all(k in in_rm and k in on_sse for k in sent)
 
         try:
-            await wait_for(all_seen, within=30, what="every change on the feed", every=0.2)
+            await wait_until(all_seen, within=30, what="every change on the feed", every=0.2)
         except AssertionError:
             pass
     finally:

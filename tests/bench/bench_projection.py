@@ -14,8 +14,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from deploy.config.db import connect
 from processors.topics import partitions
 from tests.bench.common import CpuMeter, scaled
-from tests.bench.system import Services, applied_on, wait_for
+from tests.bench.system import Services
 from tests.conftest import create_database, drop_database
+from tests.toolkit.readmodels import applied
+from tests.toolkit.waiting import wait_until
 
 RAW_TABLE = """CREATE TABLE raw_events (
     document_id text NOT NULL, version integer NOT NULL, type text NOT NULL, office_id text,
@@ -37,17 +39,17 @@ async def projector(ctx: Any, count: int) -> dict[str, Any]:
         marks: dict[str, Any] = {}
 
         async def progressed() -> bool:
-            n = await applied_on(conn, topic)
+            n = await applied(conn, topic)
             now = time.monotonic()
             if n > 0 and "first" not in marks:
                 marks["first"], marks["first_n"] = now, n
                 cpu.start()
             return n >= count
 
-        await wait_for(progressed, within=1800, what=f"{count} events projected", every=0.1)
+        await wait_until(progressed, within=1800, what=f"{count} events projected", every=0.1)
         done = time.monotonic()
         usage = cpu.stop()
-        n = await applied_on(conn, topic)
+        n = await applied(conn, topic)
         rows = {
             t: await conn.fetchval(f"SELECT count(*) FROM rm.{t}")
             for t in (

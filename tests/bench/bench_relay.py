@@ -12,7 +12,8 @@ from typing import Any
 from deploy.config.db import connect
 from deploy.kafka import jars, require_java
 from tests.bench.common import CpuMeter
-from tests.bench.system import Services, delete_topics, new_topic, wait_for
+from tests.bench.system import Services, delete_topics, new_topic
+from tests.toolkit.waiting import wait_until
 
 
 def _end_offsets(bootstrap: str, topic: str) -> int:
@@ -46,7 +47,7 @@ async def relay(ctx: Any) -> dict[str, Any]:
                 marks["first"] = time.monotonic()
             return left == 0
 
-        await wait_for(drained, within=1800, what="the relay to drain the outbox", every=0.25)
+        await wait_until(drained, within=1800, what="the relay to drain the outbox", every=0.25)
         done = time.monotonic()
         usage = cpu.stop()
     finally:

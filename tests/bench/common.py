@@ -214,17 +214,6 @@ def _children_cpu(pid: int) -> float:
 # --- processes ---------------------------------------------------------------------------------------
 
 
-def service_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    env.update(
-        VANTHU_PG_DSN=settings.dsn,
-        VANTHU_EVENTS_TOPIC=settings.events_topic,
-        VANTHU_API_PORT=str(settings.api_port),
-    )
-    env.update(extra)
-    return env
-
-
 def uvicorn_argv(app: str, port: int, cpu: int | None = SERVER_CPU) -> list[str]:
     prefix = pinned(cpu) if cpu is not None else []
     return [
