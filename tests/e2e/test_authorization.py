@@ -8,25 +8,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import System, act, wait_until
+from tests.e2e.conftest import System, act
+from tests.toolkit.waiting import wait_until
+from tests.unit.lifecycle import create_body
 
 OWN, OTHER = "tu-hcm", "qu-5"
 ROLES = ["clerk", "specialist", "leader", "auditor", "admin"]
 
 
 def _incoming(secrecy: str, summary: str) -> dict[str, Any]:
-    return {
-        "kind": "incoming",
-        "office_id": OWN,
-        "issuing_body": "Ban Tổ chức Trung ương",
-        "number_code": f"9{len(summary)}-CV/BTCTW",
-        "document_date": "2026-11-10",
-        "document_type": "CV",
-        "summary": summary,
-        "urgency": "thuong",
-        "secrecy": secrecy,
-        "attachments": [],
-    }
+    return create_body(
+        "incoming", OWN, number_code=f"9{len(summary)}-CV/BTCTW", summary=summary, secrecy=secrecy
+    )
 
 
 @pytest.fixture(scope="module")

@@ -9,25 +9,19 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import System, act
+from tests.unit.lifecycle import create_body
 
 CITY, DISTRICT = "tu-hcm", "qu-3"
 
 
 async def _read_events(resp: httpx.Response, want: int, within: float = 30) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
 
     async def read() -> None:
-        async for line in resp.aiter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "data" in current:
-                events.append(dict(current))
-                current.clear()
-                if len(events) >= want:
-                    return
+        async for e in _events(resp):
+            events.append(e)
+            if len(events) >= want:
+                return
 
     await asyncio.wait_for(read(), timeout=within)
     return events
@@ -35,7 +29,7 @@ async def _read_events(resp: httpx.Response, want: int, within: float = 30) -> l
 
 async def _issue_to_district(system: System, http: httpx.AsyncClient, summary: str) -> dict[str, Any]:
     specialist, leader, clerk = (system.token(CITY, r) for r in ("specialist", "leader", "clerk"))
-    body = {"kind": "outgoing", "office_id": CITY, "document_type": "TB", "summary": summary}
+    body = create_body("outgoing", CITY, document_type="TB", summary=summary)
     doc = (await http.post("/v1/documents", json=body, headers=specialist)).json()
     doc = await act(http, specialist, doc, "submit_review")
     doc = await act(http, leader, doc, "review", approve=True, comments="")
@@ -97,6 +91,7 @@ async def test_a_burst_of_changes_arrives_once_each_in_order(system: System, htt
 
 
 async def _events(resp: httpx.Response) -> Any:
+    """The server-sent events of `resp`, each {"id": ..., "data": ...}."""
     current: dict[str, Any] = {}
     async for line in resp.aiter_lines():
         if line.startswith("id: "):

@@ -8,6 +8,7 @@ import httpx
 from openpyxl import load_workbook
 
 from tests.e2e.conftest import System, act
+from tests.unit.lifecycle import create_body
 
 CITY = "tu-hcm"
 UNIT = "tu-hcm.tong-hop"
@@ -17,24 +18,18 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     clerk = system.token(CITY, "clerk", user="vt.lan")
     leader = system.token(CITY, "leader", user="ld.minh")
     specialist = system.token(CITY, "specialist", user="cv.hoa")
-    created = await http.post(
-        "/v1/documents",
-        json={
-            "kind": "incoming",
-            "office_id": CITY,
-            "issuing_body": "Văn phòng Trung ương Đảng",
-            "number_code": "1234-CV/VPTW",
-            "document_date": "2026-11-20",
-            "document_type": "CV",
-            "summary": "Về việc chuẩn bị tổng kết công tác văn thư, lưu trữ năm 2026",
-            "urgency": "thuong_khan",
-            "secrecy": "thuong",
-            "attachments": [
-                {"name": "cv1234.pdf", "media_type": "application/pdf", "sha256": "a" * 64, "size": 10240}
-            ],
-        },
-        headers=clerk,
+    body = create_body(
+        "incoming",
+        CITY,
+        issuing_body="Văn phòng Trung ương Đảng",
+        number_code="1234-CV/VPTW",
+        summary="Về việc chuẩn bị tổng kết công tác văn thư, lưu trữ năm 2026",
+        urgency="thuong_khan",
+        attachments=[
+            {"name": "cv1234.pdf", "media_type": "application/pdf", "sha256": "a" * 64, "size": 10240}
+        ],
     )
+    created = await http.post("/v1/documents", json=body, headers=clerk)
     assert created.status_code == 201, created.text
     doc = created.json()
     doc = await act(http, clerk, doc, "register")

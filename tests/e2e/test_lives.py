@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tests.e2e.conftest import System, act, wait_until
+from tests.e2e.conftest import System, act
+from tests.toolkit.waiting import wait_until
+from tests.unit.lifecycle import create_body
 
 CITY = "tu-hcm"
 RECIPIENTS = ["qu-1", "qu-3", "hu-cu-chi"]
@@ -18,18 +20,14 @@ async def test_an_outgoing_document_issued_to_three_offices_and_handled_there(
     specialist = system.token(CITY, "specialist", user="cv.an")
     leader = system.token(CITY, "leader", user="ld.binh")
     clerk = system.token(CITY, "clerk", user="vt.chi")
-    draft = await http.post(
-        "/v1/documents",
-        json={
-            "kind": "outgoing",
-            "office_id": CITY,
-            "document_type": "CT",
-            "summary": "Chỉ thị về tăng cường công tác phòng, chống tham nhũng, tiêu cực",
-            "urgency": "khan",
-            "secrecy": "thuong",
-        },
-        headers=specialist,
+    body = create_body(
+        "outgoing",
+        CITY,
+        document_type="CT",  # chỉ thị: the number reads 01-CT/TU
+        summary="Chỉ thị về tăng cường công tác phòng, chống tham nhũng, tiêu cực",
+        urgency="khan",
     )
+    draft = await http.post("/v1/documents", json=body, headers=specialist)
     assert draft.status_code == 201, draft.text
     doc = await act(http, specialist, draft.json(), "submit_review")
     doc = await act(http, leader, doc, "review", approve=False, comments="Bổ sung căn cứ pháp lý.")
@@ -95,16 +93,8 @@ async def _get(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> di
 async def test_a_task_with_an_extension_granted(system: System, http: httpx.AsyncClient) -> None:
     leader = system.token(CITY, "leader", user="ld.task")
     specialist = system.token(CITY, "specialist", user="cv.task")
-    created = await http.post(
-        "/v1/documents",
-        json={
-            "kind": "task",
-            "office_id": CITY,
-            "title": "Tổng hợp báo cáo quý IV",
-            "description": "Theo kế hoạch",
-        },
-        headers=leader,
-    )
+    body = create_body("task", CITY, title="Tổng hợp báo cáo quý IV", description="Theo kế hoạch")
+    created = await http.post("/v1/documents", json=body, headers=leader)
     assert created.status_code == 201, created.text
     task = await act(
         http, leader, created.json(), "assign", lead={"user": "cv.task"}, deadline={"working_days": 3}
@@ -125,22 +115,15 @@ async def test_a_task_with_an_extension_granted(system: System, http: httpx.Asyn
 async def test_as_of_three_moments(system: System, http: httpx.AsyncClient) -> None:
     clerk = system.token(CITY, "clerk")
     leader = system.token(CITY, "leader")
-    created = await http.post(
-        "/v1/documents",
-        json={
-            "kind": "incoming",
-            "office_id": CITY,
-            "issuing_body": "Ban Bí thư",
-            "number_code": "77-TB/TW",
-            "document_date": "2026-11-02",
-            "document_type": "TB",
-            "summary": "Thông báo kết luận của Ban Bí thư",
-            "urgency": "thuong",
-            "secrecy": "thuong",
-            "attachments": [],
-        },
-        headers=clerk,
+    body = create_body(
+        "incoming",
+        CITY,
+        issuing_body="Ban Bí thư",
+        number_code="77-TB/TW",
+        document_type="TB",
+        summary="Thông báo kết luận của Ban Bí thư",
     )
+    created = await http.post("/v1/documents", json=body, headers=clerk)
     doc = created.json()
     moments = [datetime.now(UTC)]
     doc = await act(http, clerk, doc, "register")
@@ -163,13 +146,8 @@ async def test_as_of_three_moments(system: System, http: httpx.AsyncClient) -> N
 async def test_read_your_writes_a_thousand_times(system: System, http: httpx.AsyncClient) -> None:
     specialist = system.token(CITY, "specialist", user="cv.ryw")
     leader = system.token(CITY, "leader", user="ld.ryw")
-    task = (
-        await http.post(
-            "/v1/documents",
-            json={"kind": "task", "office_id": CITY, "title": "Theo dõi tiến độ", "description": ""},
-            headers=leader,
-        )
-    ).json()
+    body = create_body("task", CITY, title="Theo dõi tiến độ")
+    task = (await http.post("/v1/documents", json=body, headers=leader)).json()
     task = await act(http, leader, task, "assign", lead={"user": "cv.ryw"}, deadline={"working_days": 30})
     misses = 0
     for i in range(1000):
