@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 from deploy.config.settings import REPO_ROOT
 from deploy.procs import port_open
 from tests.integration.test_stack_cli import _free_port_pair
+from tests.toolkit.waiting import wait_until_sync
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
@@ -29,13 +29,15 @@ def test_run_prints_urls_serves_and_stops_what_it_started(stack: object, setting
     out: list[str] = []
     try:
         assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
+        stdout = proc.stdout
+
+        def ready() -> bool:  # one line a call
+            line = stdout.readline()
             assert line, "make run's program exited early:\n" + "".join(out)
             out.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
+            return line.startswith("Press Ctrl-C")
+
+        wait_until_sync(ready, 120, "make run to say it is ready", every=0)
         text = "".join(out)
         assert f"http://127.0.0.1:{api_port}/docs" in text and "Kafka" in text and "PostgreSQL" in text
         status, body = _get(f"http://127.0.0.1:{api_port}/readyz")

@@ -1,112 +1,36 @@
-"""Fixtures for the processors: worker subprocesses, producing envelopes, waiting on conditions."""
+"""Fixtures for the processors: worker subprocesses, producing envelopes, a connection to look with."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from deploy.config.settings import REPO_ROOT
+from deploy.config.settings import Settings
 from schemas.envelope import Envelope
-
-LOGS = REPO_ROOT / ".stack" / "logs" / "tests"
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], within: float = 60, what: str = "condition", every: float = 0.05
-) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {within}s waiting for {what}")
+from tests.toolkit.processes import Process, Services
 
 
 @dataclass
-class Worker:
-    """A real `python -m processors.worker` process."""
+class Workers(Services):
+    """Real `python -m processors.worker` processes of one consumer group, on a test database and topic."""
 
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.dsn, self.topic, self.bootstrap = s.dsn, s.events_topic, s.bootstrap
 
-    def start(self) -> Worker:
-        self.starts += 1
-        with self.log.open("ab") as out:
-            out.write(f"\n===== start {self.starts} =====\n".encode())
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "processors.worker"],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def kill(self) -> None:
-        """kill -9: no shutdown, no commit, no goodbye to the group."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-
-@dataclass
-class Workers:
-    dsn: str
-    topic: str
-    bootstrap: str
-    group: str = field(default_factory=lambda: f"test-processors-{uuid.uuid4().hex[:8]}")
-    started: list[Worker] = field(default_factory=list)
-
-    def new(self, name: str, saga: bool = False, **extra: str) -> Worker:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            "VANTHU_PG_DSN": self.dsn,
-            "VANTHU_KAFKA_BOOTSTRAP": self.bootstrap,
-            "VANTHU_EVENTS_TOPIC": self.topic,
-            "VANTHU_PROCESSOR_GROUP": self.group,
-            "VANTHU_PROCESSOR_SAGA": "1" if saga else "0",
-            "VANTHU_PROCESSOR_SESSION_TIMEOUT": "6",
-            **extra,
-        }
-        worker = Worker(env, LOGS / f"{self.group}-{name}.log")
-        self.started.append(worker)
-        return worker
-
-    def stop_all(self) -> None:
-        for w in self.started:
-            w.stop()
+    def worker(self, name: str, saga: bool = False, **extra: str) -> Process:
+        return self.new(name, "processor", VANTHU_PROCESSOR_SAGA="1" if saga else "0", **extra)
 
 
 @pytest.fixture
-def workers(database: str, bootstrap: str, new_topic: Callable[..., str]) -> Iterator[Workers]:
-    pool = Workers(database, new_topic(6), bootstrap)
+def workers(
+    settings: Settings, database: str, bootstrap: str, new_topic: Callable[..., str]
+) -> Iterator[Workers]:
+    s = settings.with_(pg_dsn=database, events_topic=new_topic(6), kafka_bootstrap=bootstrap)
+    pool = Workers(s, "test-processors", {"VANTHU_PROCESSOR_SESSION_TIMEOUT": "6"})
     yield pool
     pool.stop_all()
 
@@ -159,13 +83,3 @@ async def db(database: str) -> AsyncIterator[Any]:
     conn = await connect(database)
     yield conn
     await conn.close()
-
-
-async def applied_count(conn: Any, topic: str) -> int:
-    """How many records of `topic` the read models have consumed."""
-    total = await conn.fetchval(
-        """SELECT coalesce(sum("offset" + 1), 0) FROM rm.offsets WHERE projection = 'read_models'
-           AND topic = $1""",
-        topic,
-    )
-    return int(total)

@@ -12,8 +12,10 @@ from processors.saga import copy_id, run_tasks
 from processors.writeside import WriteSide
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
-from tests.processors.conftest import Producer, Workers, wait_until
+from tests.processors.conftest import Producer, Workers
 from tests.toolkit import OFFICES
+from tests.toolkit.waiting import wait_until
+from tests.unit.lifecycle import create_body
 
 
 async def _relay(pool: Any, producer: Producer, stop: asyncio.Event) -> None:
@@ -47,13 +49,12 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
     pool = await create_pool(workers.dsn, max_size=8)
     stop = asyncio.Event()
     relay = asyncio.create_task(_relay(pool, producer, stop))
-    workers.new("w1", saga=True, VANTHU_PROCESSOR_CHASE_INTERVAL="3600").start()
+    workers.worker("w1", saga=True, VANTHU_PROCESSOR_CHASE_INTERVAL="3600").start()
     try:
         leader = Actor(user="u-lead", office=city.id, roles=("clerk", "leader"))
         doc = "directive-1"
         summary = "Chỉ thị về việc tổ chức đại hội chi bộ"
-        body = {"kind": "outgoing", "office_id": city.id, "document_type": "CT", "summary": summary,
-                "urgency": "khan", "secrecy": "thuong"}  # fmt: skip
+        body = create_body("outgoing", city.id, document_type="CT", summary=summary, urgency="khan")
         version = (
             await handle(
                 pool,

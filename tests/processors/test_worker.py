@@ -15,8 +15,10 @@ import pytest
 
 from deploy.config.db import connect
 from processors.rebuild import differences, rebuild
-from tests.processors.conftest import Producer, Workers, applied_count, wait_until
+from tests.processors.conftest import Producer, Workers
 from tests.processors.workload import Workload, incoming_body, story
+from tests.toolkit.readmodels import applied
+from tests.toolkit.waiting import wait_until
 
 OFFICES = [f"o{i}" for i in range(1, 9)]
 
@@ -43,7 +45,7 @@ async def _listen(dsn: str) -> tuple[Any, Feed]:
 
 async def _caught_up(db: Any, topic: str, total: int, within: float = 120) -> None:
     async def done() -> bool:
-        return await applied_count(db, topic) >= total
+        return await applied(db, topic) >= total
 
     await wait_until(done, within, f"{total} records applied", every=0.2)
 
@@ -57,7 +59,7 @@ async def _equal_to_rebuild(workers: Workers, db: Any, target: str = "rm_check")
 async def test_live_read_models_equal_a_rebuild_and_show_events_within_tens_of_ms(
     workers: Workers, producer: Producer, db: Any
 ) -> None:
-    workers.new("w1").start()
+    workers.worker("w1").start()
     listener, feed = await _listen(workers.dsn)
     events = list(Workload(OFFICES, seed=11).events(12_000))
     sent = 0
@@ -72,7 +74,7 @@ async def test_live_read_models_equal_a_rebuild_and_show_events_within_tens_of_m
         t0 = time.monotonic()
         producer.send([e])
         key = (e.stream_id, 1)
-        await wait_until(lambda k=key: _true(k in feed.arrived), 10, "the feed notification", every=0.001)  # type: ignore[misc]
+        await wait_until(lambda k=key: k in feed.arrived, 10, "the feed notification", every=0.001)  # type: ignore[misc]
         latencies.append((feed.arrived[key] - t0) * 1000)
     median = statistics.median(latencies)
     print(f"\nproduce-to-read-model latency: median {median:.1f} ms, max {max(latencies):.1f} ms")
@@ -82,18 +84,14 @@ async def test_live_read_models_equal_a_rebuild_and_show_events_within_tens_of_m
     assert all(n == 1 for n in feed.seen.values())
 
 
-async def _true(value: bool) -> bool:
-    return value
-
-
 async def _more(db: Any, topic: str, than: int) -> bool:
-    return await applied_count(db, topic) > than
+    return await applied(db, topic) > than
 
 
 async def test_rebuild_swaps_in_while_the_worker_keeps_applying(
     workers: Workers, producer: Producer, db: Any
 ) -> None:
-    workers.new("w1").start()
+    workers.worker("w1").start()
     events = list(Workload(OFFICES, seed=12).events(8_000))
     sent = producer.send(events[:5000])
     await _caught_up(db, workers.topic, sent)
@@ -121,7 +119,7 @@ async def test_kill_9_ten_times_during_50000_events_loses_nothing_and_applies_no
 ) -> None:
     events = list(Workload(OFFICES, seed=13).events(50_000))
     listener, feed = await _listen(workers.dsn)
-    worker = workers.new("w1", VANTHU_PROCESSOR_INSTANCE_ID="w1").start()
+    worker = workers.worker("w1", VANTHU_PROCESSOR_INSTANCE_ID="w1").start()
 
     def produce() -> None:
         for i in range(0, len(events), 500):
@@ -135,7 +133,7 @@ async def test_kill_9_ten_times_during_50000_events_loses_nothing_and_applies_no
     kills_mid_stream = 0
     for _ in range(10):
         # Kill at a random moment once this incarnation is applying records, not while it starts up.
-        before = await applied_count(db, workers.topic)
+        before = await applied(db, workers.topic)
         await wait_until(lambda b=before: _more(db, workers.topic, b), 60, "the restarted worker applying")  # type: ignore[misc]
         await asyncio.sleep(rng.uniform(0.0, 0.6))
         kills_mid_stream += feeder.is_alive()
@@ -158,7 +156,7 @@ async def test_kill_9_ten_times_during_50000_events_loses_nothing_and_applies_no
 async def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_dies(
     workers: Workers, producer: Producer, db: Any
 ) -> None:
-    w1, w2 = workers.new("w1").start(), workers.new("w2").start()
+    w1, w2 = workers.worker("w1").start(), workers.worker("w2").start()
     events = list(Workload(OFFICES, seed=14).events(12_000))
     sent = producer.send(events[:4000])
     await _caught_up(db, workers.topic, sent)
@@ -191,7 +189,7 @@ async def test_the_worker_seeks_back_when_the_groups_committed_offsets_ran_ahead
     ends = group.end_offsets(tps)
     group.commit({tp: OffsetAndMetadata(ends[tp], None, -1) for tp in tps})  # as if all were processed
     group.close()
-    worker = workers.new("w1").start()
+    worker = workers.worker("w1").start()
     await _caught_up(db, workers.topic, len(events), within=60)
     assert "positioned at the stored offsets + 1: [(0, 0), (1, 0)" in worker.log.read_text()
     await _equal_to_rebuild(workers, db)
@@ -203,7 +201,7 @@ async def test_a_malformed_record_on_the_topic_is_dead_lettered_and_later_events
     import subprocess
     import sys
 
-    workers.new("w1").start()
+    workers.worker("w1").start()
     a = story("doc-a", incoming_body("o1"), [{"action": "register"}])
     producer.send(a[:1])
     poison = producer.send_raw(b"doc-a", b'{"event_id": "not a uuid"}', [("type", b"DocumentRegistered")])
@@ -224,7 +222,7 @@ async def test_a_malformed_record_on_the_topic_is_dead_lettered_and_later_events
     assert age is not None and age > 0
     assert await open_dead_letters(db) == 2
 
-    env = {**workers.started[0].env}
+    env = {**workers.processes["w1"].env}
     cli = [sys.executable, "-m", "deploy.cli", "deadletters"]
     run = subprocess.run
     listed = (await asyncio.to_thread(run, cli, env=env, capture_output=True, text=True, check=True)).stdout

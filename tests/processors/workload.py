@@ -21,6 +21,7 @@ from schemas.numbering import numbering_needed, with_number
 from schemas.parsing import parse_action, parse_create
 from schemas.recording import record
 from schemas.state import DocumentState, initial_state
+from tests.unit.lifecycle import create_body
 
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 2/3/2026, 09:00 in Hà Nội
 SUMMARIES = [
@@ -248,15 +249,6 @@ def story(
 def incoming_body(
     office: str, summary: str = "Quyết định về việc thành lập tổ công tác", **extra: Any
 ) -> dict[str, Any]:
-    return {
-        "kind": "incoming",
-        "office_id": office,
-        "issuing_body": "Ban Tổ chức Thành ủy",
-        "number_code": "125-QĐ/BTCTU",
-        "document_date": "2026-02-20",
-        "document_type": "QD",
-        "summary": summary,
-        "urgency": "thuong",
-        "secrecy": "thuong",
-        **extra,
-    }
+    """The sample incoming body, a decision (quyết định): its number holds a Đ for accent-free search."""
+    fields = {"number_code": "125-QĐ/BTCTU", "document_date": "2026-02-20", "document_type": "QD", **extra}
+    return create_body(DocumentKind.INCOMING, office, summary=summary, **fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -17,32 +17,14 @@ from schemas.enums import DocumentKind
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
 from tests.toolkit import OFFICES
+from tests.unit.lifecycle import NOW, body, create_body
 
-NOW = datetime(2024, 4, 26, 2, 0, tzinfo=UTC)  # Friday 26/4/2024, 09:00 in Hà Nội
 CLERK = Actor(user="u-clerk", office="tu-hcm", roles=("clerk", "leader"))
 
-INCOMING: dict[str, Any] = {
-    "kind": "incoming",
-    "office_id": "tu-hcm",
-    "issuing_body": "Ban Tổ chức Trung ương",
-    "number_code": "125-CV/BTCTW",
-    "document_date": "2024-04-20",
-    "document_type": "CV",
-    "summary": "Về việc chuẩn bị nhân sự đại hội",
-}
-OUTGOING: dict[str, Any] = {
-    "kind": "outgoing",
-    "office_id": "tu-hcm",
-    "document_type": "CV",
-    "summary": "Về việc báo cáo tình hình",
-}
-TASK: dict[str, Any] = {"kind": "task", "office_id": "tu-hcm", "title": "Chuẩn bị báo cáo"}
-ASSIGN: dict[str, Any] = {
-    "action": "assign",
-    "lead": {"unit": "tu-hcm.tong-hop"},
-    "directive": "Xử lý",
-    "deadline": {"working_days": 5},
-}
+INCOMING = create_body("incoming", "tu-hcm")
+OUTGOING = create_body("outgoing", "tu-hcm")
+TASK = create_body("task", "tu-hcm")
+ASSIGN = body("assign", lead={"unit": "tu-hcm.tong-hop"}, cooperating=[], deadline={"working_days": 5})
 
 
 @pytest.fixture
@@ -123,8 +105,8 @@ async def populate(pool: Any, bulk_docs: int = 30, rounds: int = 20) -> dict[str
         for i in range(3)
     ]
     doc = await create(pool, OUTGOING)
-    for body in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
-        doc = await act(pool, doc, body)
+    for action in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
+        doc = await act(pool, doc, action)
     issued = await act(pool, doc, {"action": "issue", "recipients": ["qu-1"]})
     streams = Streams(bulk_docs)
     async with pool.acquire() as conn:

@@ -167,7 +167,7 @@ async def test_a_document_received_twice_by_one_office_is_accepted_with_a_warnin
 ) -> None:
     first = await create(pool, INCOMING)
     assert first.warnings == []
-    spaced = {**INCOMING, "number_code": " 125-cv/btctw ", "issuing_body": "ban tổ chức  Trung ương"}
+    spaced = {**INCOMING, "number_code": " 125-cv/btctu ", "issuing_body": "ban tổ chức  Thành ủy"}
     second = await create(pool, spaced)
     assert len(second.warnings) == 1 and first.state.id in second.warnings[0]
     elsewhere = await create(pool, {**INCOMING, "office_id": "qu-1"})

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,24 +12,13 @@ import asyncpg
 import pytest
 
 from deploy.config.db import connect
-from deploy.config.settings import REPO_ROOT
+from deploy.config.settings import Settings
 from producers.relay import Relay
 from tests.producers.bulk import Streams, read_topic
+from tests.toolkit.processes import Process, Services
+from tests.toolkit.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
-
-
-async def wait_until(what: str, check: Callable[[], Any], within: float = 60, every: float = 0.05) -> float:
-    """Seconds until `check()` (sync or async) is true; fails naming `what` after `within` seconds."""
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return time.monotonic() - started
-        await asyncio.sleep(every)
-    raise AssertionError(f"{what}: not true after {within}s")
 
 
 async def outbox_empty(conn: asyncpg.Connection[Any]) -> bool:
@@ -91,10 +76,12 @@ async def test_published_in_order_soon_after_commit(
     try:
         streams = Streams(5)
         await streams.append_round(conn, 1)
-        await wait_until("first events published", lambda: outbox_empty(conn), 30)
+        await wait_until(lambda: outbox_empty(conn), 30, "first events published")
         started = time.monotonic()
         await streams.append_round(conn, 3)
-        waited = await wait_until("woken by NOTIFY", lambda: outbox_empty(conn), 10)
+        committed = time.monotonic()
+        await wait_until(lambda: outbox_empty(conn), 10, "woken by NOTIFY")
+        waited = time.monotonic() - committed
         assert time.monotonic() - started < 5, "published only by the safety poll"
         print(f"\npublished 15 events {waited * 1000:.0f} ms after commit")
     finally:
@@ -121,9 +108,9 @@ async def test_a_transaction_that_commits_late_is_not_skipped(
 
         await store.append(late, slow.envelopes(doc, 2), slow.hashes[doc])  # lower positions, uncommitted
         await fast.append_round(early, 3)  # higher positions, committed
-        await wait_until("the later positions published", lambda: outbox_empty(early), 30)
+        await wait_until(lambda: outbox_empty(early), 30, "the later positions published")
         await tx.commit()
-        await wait_until("the earlier positions published too", lambda: outbox_empty(early), 30)
+        await wait_until(lambda: outbox_empty(early), 30, "the earlier positions published too")
     finally:
         await early.close()
         await late.close()
@@ -140,14 +127,14 @@ async def test_a_lost_postgres_session_is_ridden_out(
     try:
         streams = Streams(4)
         await streams.append_round(conn, 2)
-        await wait_until("published", lambda: outbox_empty(conn), 30)
+        await wait_until(lambda: outbox_empty(conn), 30, "published")
         killed = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE application_name LIKE 'vanthu-relay-%' AND datname = current_database()"
         )
         assert killed == 1
         await streams.append_round(conn, 2)
-        await wait_until("published after reconnecting", lambda: outbox_empty(conn), 60)
+        await wait_until(lambda: outbox_empty(conn), 60, "published after reconnecting")
     finally:
         await conn.close()
     stored = await admin.fetch("SELECT stream_id, version, body FROM events ORDER BY position")
@@ -157,44 +144,23 @@ async def test_a_lost_postgres_session_is_ridden_out(
 # --- kill -9 of a real relay process ----------------------------------------------------------------
 
 
-class Relays:
-    """Relay subprocesses (`python -m producers.relay`) pointed at a test database and topic."""
+class Relays(Services):
+    """Relay processes (`python -m producers.relay`) pointed at a test database and topic."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs, self.procs = env, logs, []  # type: ignore[var-annotated]
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"relay-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "producers.relay"], env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log
-        )
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    def another(self) -> Process:
+        return self.new(f"relay-{len(self.processes)}", "relay").start()
 
 
 @pytest.fixture
-def relays(database: str, bootstrap: str, new_topic: Callable[..., str], tmp_path: Path) -> Iterator[Relays]:
-    topic = new_topic(6)
-    env = dict(
-        os.environ,
-        VANTHU_PG_DSN=database,  # the relay connects as vanthu_app on this database
-        VANTHU_KAFKA_BOOTSTRAP=bootstrap,
-        VANTHU_EVENTS_TOPIC=topic,
-    )
-    r = Relays(env, tmp_path)
+def relays(
+    settings: Settings, database: str, bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
+) -> Iterator[Relays]:
+    # the relay connects as vanthu_app on this database
+    s = settings.with_(pg_dsn=database, kafka_bootstrap=bootstrap, events_topic=new_topic(6))
+    r = Relays(s, logs=tmp_path)
     yield r
     r.stop_all()
-    for f in sorted(tmp_path.glob("relay-*.log")):
+    for f in sorted(tmp_path.glob("*.log")):
         print(f"--- {f.name}\n{f.read_text()[-1500:]}")
 
 
@@ -211,8 +177,8 @@ async def active_relay_pid(admin: asyncpg.Connection[Any]) -> int | None:
 async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
     relays: Relays, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
 ) -> None:
-    first, second = relays.start(), relays.start()
-    await wait_until("a relay is active", lambda: active_relay_pid(admin), 60)
+    first, second = relays.another(), relays.another()
+    await wait_until(lambda: active_relay_pid(admin), 60, "a relay is active")
     conn = await connect(app_dsn)
     try:
         streams = Streams(200)
@@ -224,17 +190,17 @@ async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
         async def published_some() -> bool:
             return bool(await conn.fetchval("SELECT count(*) FROM outbox") <= total - 2000)
 
-        await wait_until("the relay is mid-burst", published_some, 60, every=0.01)
+        await wait_until(published_some, 60, "the relay is mid-burst", every=0.01)
         victim = await active_relay_pid(admin)
         assert victim in (first.pid, second.pid)
-        os.kill(victim, signal.SIGKILL)
+        (first if victim == first.pid else second).kill()
         left = await conn.fetchval("SELECT count(*) FROM outbox")
         assert left > 0, "the relay was not killed mid-burst"
         print(f"\nkilled relay pid {victim} with {left} of {total} events still unpublished")
         for _ in range(10):  # the second half, while the standby takes over
             total += await streams.append_round(conn, 5)
-        restarted = relays.start()  # the killed one comes back, as a standby now
-        await wait_until("every event published", lambda: outbox_empty(conn), 120, every=0.1)
+        restarted = relays.another()  # the killed one comes back, as a standby now
+        await wait_until(lambda: outbox_empty(conn), 120, "every event published", every=0.1)
         elapsed = time.monotonic() - started
         assert await active_relay_pid(admin) in (first.pid, second.pid, restarted.pid)
         assert await active_relay_pid(admin) != victim
@@ -242,7 +208,7 @@ async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
         await conn.close()
     assert total == 20000
     stored = await admin.fetch("SELECT stream_id, version, body FROM events ORDER BY position")
-    records = read_topic(bootstrap, relays.env["VANTHU_EVENTS_TOPIC"])
+    records = read_topic(bootstrap, relays.settings.events_topic)
     redelivered = check_topic(records, stored)
     print(
         f"{len(stored)} events stored, {len(records)} records on the topic, "
