@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from deploy.config.settings import Settings
+from deploy.config.settings import DEV_JWT_SECRET, Settings
 from schemas.enums import Secrecy
 from schemas.envelope import Actor
 
@@ -52,12 +52,27 @@ class Principal:
         return Actor(user=self.user, office=self.office, roles=self.roles)
 
 
+MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
+
+
+def is_system_user(user: str) -> bool:
+    """User ids the system acts as (the delivery saga, the deadline chaser): never accepted from a token."""
+    return user == "system" or user.startswith("system:")
+
+
 class Verifier:
-    """Verifies tokens against the configured keys; built once per app."""
+    """Verifies tokens against the configured keys; built once per app.
+
+    The rules (API.md, Identity): `aud` is the configured audience; `exp` - `iat` within the maximum
+    lifetime; `iss` when an issuer is configured; a few seconds of clock skew; HS256 only while no JWKS is
+    configured; never a reserved system user."""
 
     def __init__(self, settings: Settings) -> None:
         self.secret = settings.jwt_secret
         self.issuer = settings.jwt_issuer or None
+        self.audience = settings.jwt_audience
+        self.max_lifetime = settings.jwt_max_lifetime_hours * 3600
+        self.leeway = settings.jwt_leeway_seconds
         self.jwks: jwt.PyJWKClient | None = None
         self.jwks_keys: jwt.PyJWKSet | None = None
         source = settings.jwks_file
@@ -65,11 +80,19 @@ class Verifier:
             self.jwks = jwt.PyJWKClient(source)
         elif source:
             self.jwks_keys = jwt.PyJWKSet.from_dict(json.loads(Path(source).read_text()))
+        self.hs256 = self.jwks is None and self.jwks_keys is None
+        if self.hs256 and len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"VANTHU_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if self.hs256 and settings.environment != "development" and self.secret == DEV_JWT_SECRET:
+            raise ValueError(
+                "outside development (VANTHU_ENVIRONMENT) the built-in development secret is refused: "
+                "set VANTHU_JWT_SECRET or VANTHU_JWKS_FILE"
+            )
 
     def _key(self, token: str) -> tuple[Any, list[str]]:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
-        if alg == "HS256":
+        if alg == "HS256" and self.hs256:
             return self.secret, ["HS256"]
         if alg == "RS256" and (self.jwks or self.jwks_keys):
             kid = header.get("kid")
@@ -95,7 +118,9 @@ class Verifier:
                 key,
                 algorithms=algorithms,
                 issuer=self.issuer,
-                options={"require": ["sub", "exp"], "verify_aud": False},
+                audience=self.audience,
+                leeway=self.leeway,
+                options={"require": ["sub", "exp", "iat", "aud"]},
             )
         except Unauthenticated:
             raise
@@ -103,6 +128,11 @@ class Verifier:
             raise Unauthenticated("the token has expired") from exc
         except (jwt.InvalidTokenError, jwt.PyJWKClientError, ValueError) as exc:
             raise Unauthenticated(f"the token is not valid: {exc}") from exc
+        lifetime = claims["exp"] - claims["iat"]
+        if not isinstance(lifetime, int | float) or lifetime > self.max_lifetime:
+            raise Unauthenticated(
+                f"the token lives {lifetime} s; at most {self.max_lifetime} s (exp - iat) are accepted"
+            )
         return principal_from_claims(claims)
 
 
@@ -110,6 +140,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     user, office, roles = claims.get("sub"), claims.get("office"), claims.get("roles")
     if not isinstance(user, str) or not user:
         raise Unauthenticated("the token's sub claim must name the user")
+    if is_system_user(user):
+        raise Unauthenticated(f"the user id {user!r} is reserved for the system")
     if not isinstance(office, str) or not office:
         raise Unauthenticated("the token's office claim must name the office")
     if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles):
@@ -137,6 +169,7 @@ def issue_token(
         "roles": roles,
         "iat": now,
         "exp": now + ttl_seconds,
+        "aud": settings.jwt_audience,
     }
     if clearance:
         claims["clearance"] = clearance

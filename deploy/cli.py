@@ -78,6 +78,9 @@ def _token(args: argparse.Namespace) -> int:
     if args.office not in load_offices(settings.offices_file):
         print(f"vanthu: office {args.office!r} is not in {settings.offices_file}", file=sys.stderr)
         return 2
+    if args.hours * 3600 > settings.jwt_max_lifetime_hours * 3600:
+        print(f"vanthu: tokens live at most {settings.jwt_max_lifetime_hours} hours", file=sys.stderr)
+        return 2
     print(
         issue_token(
             settings,

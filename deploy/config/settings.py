@@ -10,6 +10,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+DEV_JWT_SECRET = "vanthu-local-development-only-hs256-secret"  # published in the source: development only
+
+
 def _doc(text: str, default: Any) -> Any:
     return field(default=default, metadata={"doc": text})
 
@@ -51,12 +54,24 @@ class Settings:
     api_port: int = _doc("Port of the HTTP API.", 18000)
     jwt_secret: str = _doc(
         "HS256 secret that signs and verifies local tokens (`vanthu token`); change it outside a laptop.",
-        "vanthu-local-development-only-hs256-secret",
+        DEV_JWT_SECRET,
     )
     jwks_file: str = _doc(
         "Path or URL of a JWKS document; when set, RS256 tokens are verified against its keys.", ""
     )
     jwt_issuer: str = _doc("Expected `iss` claim of tokens (empty: not checked).", "")
+    jwt_audience: str = _doc(
+        "The `aud` claim every token must carry (local tokens are minted with it).", "vanthu"
+    )
+    jwt_max_lifetime_hours: int = _doc(
+        "Longest lifetime (`exp` - `iat`) a token may have; longer ones are refused.", 24
+    )
+    jwt_leeway_seconds: int = _doc("Clock skew tolerated on a token's `exp`, `iat` and `nbf`.", 5)
+    environment: str = _doc(
+        "`development` or `production`; in production the API refuses to start with the built-in HS256 "
+        "secret unless a JWKS is configured (HS256 is then off).",
+        "development",
+    )
     cors_origins: str = _doc("Comma-separated origins allowed by CORS (e.g. http://localhost:5173).", "")
     due_soon_days: int = _doc("Working days before a due date when an assignment counts as due soon.", 3)
     read_wait_ms: int = _doc("Longest wait of a read given ?after=<position> for the read models.", 5000)
@@ -84,6 +99,9 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"VANTHU_{f.name.upper()}")
+            if raw == "" and f.name == "jwt_secret":
+                # an empty secret must not fall back to the development secret published in the source
+                raise ValueError("VANTHU_JWT_SECRET is set but empty: give a secret of at least 32 bytes")
             if raw is None or raw == "":
                 continue
             default: Any = f.default

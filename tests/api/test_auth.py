@@ -16,6 +16,12 @@ from deploy.config.settings import Settings
 CLAIMS = {"sub": "ld.an", "office": "tu-hcm", "roles": ["leader"], "clearance": "mat"}
 
 
+def _fresh(**changes: object) -> dict[str, object]:
+    """CLAIMS as a valid token carries them: the audience, issued now, one hour to live."""
+    now = int(time.time())
+    return {**CLAIMS, "aud": "vanthu", "iat": now, "exp": now + 3600, **changes}
+
+
 def _bearer(token: str) -> str:
     return f"Bearer {token}"
 
@@ -38,14 +44,10 @@ def test_local_hs256_token_round_trips() -> None:
 def test_rs256_verified_against_the_jwks(tmp_path: Path) -> None:
     key, path = _rsa_jwks(tmp_path)
     verifier = Verifier(Settings.from_env({}).with_(jwks_file=str(path)))
-    token = jwt.encode(
-        {**CLAIMS, "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "k1"}
-    )
+    token = jwt.encode(_fresh(), key, algorithm="RS256", headers={"kid": "k1"})
     assert verifier.verify(_bearer(token)).user == "ld.an"
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = jwt.encode(
-        {**CLAIMS, "exp": int(time.time()) + 60}, other, algorithm="RS256", headers={"kid": "k1"}
-    )
+    forged = jwt.encode(_fresh(), other, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(Unauthenticated):
         verifier.verify(_bearer(forged))
 
@@ -82,8 +84,79 @@ def test_bad_tokens_are_refused(token: str) -> None:
 
 def test_rs256_without_a_jwks_is_refused(tmp_path: Path) -> None:
     key, _ = _rsa_jwks(tmp_path)
-    token = jwt.encode(
-        {**CLAIMS, "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "k1"}
-    )
+    token = jwt.encode(_fresh(), key, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(Unauthenticated, match="not accepted"):
         Verifier(Settings.from_env({})).verify(_bearer(token))
+
+
+DEV = "vanthu-local-development-only-hs256-secret"
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        (_fresh(aud="another-service"), "audience"),
+        ({k: v for k, v in _fresh().items() if k != "aud"}, "aud"),
+        ({k: v for k, v in _fresh().items() if k != "iat"}, "iat"),
+        (_fresh(exp=int(time.time()) + 100 * 365 * 86400), "lives"),
+        (_fresh(iat=int(time.time()) - 48 * 3600, exp=int(time.time()) + 60), "lives"),
+        (_fresh(iat=int(time.time()) + 120), "iat"),
+        (_fresh(sub="system"), "reserved"),
+        (_fresh(sub="system:saga"), "reserved"),
+    ],
+    ids=["other-aud", "no-aud", "no-iat", "100-years", "48h-lifetime", "iat-2min-ahead", "system", "system:"],
+)
+def test_token_rules_of_the_identity_section(claims: dict[str, object], why: str) -> None:
+    with pytest.raises(Unauthenticated, match=f"(?i){why}"):
+        Verifier(Settings.from_env({})).verify(_bearer(jwt.encode(claims, DEV)))
+
+
+def test_a_few_seconds_of_clock_skew_are_tolerated() -> None:
+    ahead = _fresh(iat=int(time.time()) + 3)
+    assert Verifier(Settings.from_env({})).verify(_bearer(jwt.encode(ahead, DEV))).user == "ld.an"
+
+
+def test_production_refuses_hs256_other_audiences_long_lives_and_the_system(tmp_path: Path) -> None:
+    """Done-when: a JWKS, an audience and an issuer configured; each of these answers 401."""
+    key, path = _rsa_jwks(tmp_path)
+    settings = Settings.from_env(
+        {
+            "VANTHU_JWKS_FILE": str(path),
+            "VANTHU_JWT_AUDIENCE": "vanthu-prod",
+            "VANTHU_JWT_ISSUER": "https://sso.example.vn",
+            "VANTHU_ENVIRONMENT": "production",
+        }
+    )
+    verifier = Verifier(settings)
+    good = {**_fresh(aud="vanthu-prod"), "iss": "https://sso.example.vn"}
+
+    def rs(claims: dict[str, object]) -> str:
+        return _bearer(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
+
+    assert verifier.verify(rs(good)).user == "ld.an"
+    refused = {
+        "hs256": _bearer(issue_token(settings, office="tu-hcm", roles=["admin"])),
+        "hs256 dev secret": _bearer(jwt.encode(good, DEV)),
+        "other audience": rs({**good, "aud": "vanthu"}),
+        "other issuer": rs({**good, "iss": "https://evil.example"}),
+        "too long-lived": rs({**good, "exp": int(time.time()) + 30 * 86400}),
+        "system": rs({**good, "sub": "system"}),
+    }
+    for name, auth in refused.items():
+        with pytest.raises(Unauthenticated):
+            verifier.verify(auth)
+            pytest.fail(name)
+
+
+def test_an_empty_secret_is_refused_not_replaced_by_the_development_one() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        Settings.from_env({"VANTHU_JWT_SECRET": ""})
+    with pytest.raises(ValueError, match="32 bytes"):
+        Verifier(Settings.from_env({"VANTHU_JWT_SECRET": "short"}))
+
+
+def test_outside_development_the_built_in_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="development secret"):
+        Verifier(Settings.from_env({"VANTHU_ENVIRONMENT": "production"}))
+    strong = "a-production-secret-that-is-long-enough-0123456789"
+    Verifier(Settings.from_env({"VANTHU_ENVIRONMENT": "production", "VANTHU_JWT_SECRET": strong}))
