@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import audit, documents, errors, feed, metrics, office_reads, offices, ops
 from api.auth import Verifier
+from api.feed_hub import FeedHub
 from deploy.config.db import create_pool
 from deploy.config.offices import load_offices
 from deploy.config.settings import Settings
@@ -22,14 +24,15 @@ log = logging.getLogger("vanthu.api")
 
 
 class RequestEdge:
-    """Every answer carries X-Request-ID; a NUL (%00) in the URL is refused with a 400.
+    """Every answer carries X-Request-ID; a NUL (%00) in the URL is refused with a 400; a body over the
+    limit with a 413, before it is read (file uploads, under /v1/files, have their own limit).
 
     Plain ASGI rather than @app.middleware("http"): that (Starlette's BaseHTTPMiddleware) runs each
     request through anyio streams and a task group, which py-spy showed taking about a quarter of the
     API's CPU per action (tests/bench, command_throughput)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +52,29 @@ class RequestEdge:
             response = errors.problem_response(Request(scope), 400, "bad-character", "Bad character", detail)
             await response(scope, receive, send_with_id)
             return
-        await self.app(scope, receive, send_with_id)
+        if scope["path"].startswith("/v1/files"):
+            await self.app(scope, receive, send_with_id)
+            return
+        limit = self.max_body
+        too_large = f"the request body is larger than {limit} bytes"
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            response = errors.problem_response(Request(scope), 413, "too-large", "Body too large", too_large)
+            await response(scope, receive, send_with_id)
+            return
+        received = 0
+
+        async def bounded(  # a body without Content-Length (chunked) is counted as it arrives
+        ) -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, too_large)  # FastAPI re-raises it from the body reader
+            return message
+
+        await self.app(scope, bounded, send_with_id)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.feed_hub.stop()
             await app.state.pool.close()
 
     app = FastAPI(
@@ -72,10 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.verifier = Verifier(settings)
     app.state.offices = load_offices(settings.offices_file)
+    app.state.feed_hub = FeedHub(
+        settings.app_dsn, settings.feed_streams_per_user, settings.feed_streams_total
+    )
     errors.install(app)
     metrics.install(app)
 
-    app.add_middleware(RequestEdge)  # added after metrics, so it runs first: every answer has its id
+    # added after metrics, so it runs first: every answer has its id
+    app.add_middleware(RequestEdge, max_body=settings.max_body_bytes)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -11,32 +11,38 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from api.auth import Forbidden
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.document_body import document_body
 from api.errors import Problem, not_found
-from api.permissions import CREATE_ROLES, may_see, require_action
+from api.names import check_names
+from api.permissions import CREATE_ROLES, may_see, require_action, viewer_of
 from api.reads import record_secret_read, wait_for_position
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 from processors import queries
-from processors.queries import Viewer
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
-from schemas.evolve import fold
+from schemas.evolve import evolve, fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
+from schemas.state import initial_state
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
 _MAX_KEY = 200
 
 
-def _answer(result: HandleResult, offices: Offices, settings: Settings, status: int) -> JSONResponse:
+def _answer(
+    result: HandleResult, offices: Offices, settings: Settings, status: int, named: list[str] | None = None
+) -> JSONResponse:
     headers = {"ETag": f'"{result.state.version}"', "X-Vanthu-Position": str(result.position)}
     if status == 201:
         headers["Location"] = f"/v1/documents/{result.state.id}"
     body = document_body(result.state, offices, settings)
     if result.warnings:
-        body["warnings"] = result.warnings
+        body["warnings"] = list(result.warnings)
+        if named:  # only the earlier documents the caller may see are named
+            body["warnings"][-1] += f" (document {', '.join(named)})"
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -68,6 +74,17 @@ def _refuse_nul(value: Any, field: str = "") -> None:
             _refuse_nul(v, f"{field}.{i}" if field else str(i))
 
 
+def _as_secret_as_ever(events: list[store.Appended]) -> dict[str, Any]:
+    """The document as it is now, with the highest secrecy it ever had: how `as_of` and the history are
+    judged (a draft since raised to Tối mật was Tối mật all along; a declassified past keeps its level)."""
+    state, levels = None, []
+    for event in events:
+        state = evolve(state or initial_state(event.envelope.stream_id), event.envelope)
+        levels.append(None if state.secrecy is None else state.secrecy.value)
+    assert state is not None
+    return {**state.to_dict(), "secrecy": queries.highest_secrecy(levels)}
+
+
 @router.post("", status_code=201, response_model=None)
 async def create_document(
     principal: CurrentUser,
@@ -96,7 +113,11 @@ async def create_document(
         command, document_id=doc_id, expected_version=0, actor=principal.actor, idempotency_key=key
     )
     result = await handle(pool, create, offices)
-    return _answer(result, offices, settings, 201)
+    named: list[str] = []
+    if result.duplicates:
+        async with pool.acquire() as conn:
+            named = sorted(await queries.visible_ids(conn, result.duplicates, viewer_of(principal)))
+    return _answer(result, offices, settings, 201, named)
 
 
 @router.post("/{document_id}/actions", response_model=None)
@@ -133,8 +154,13 @@ async def act(
     request.state.action = action if action in COMMANDS_BY_ACTION else "unknown"  # bounded label values
     if action in COMMANDS_BY_ACTION:  # who may act is answered before what the body lacks
         require_action(principal, str(action), current.office_id)
+    if action == "declassify" and not principal.cleared_for(
+        None if current.secrecy is None else current.secrecy.value
+    ):
+        raise Forbidden(f"declassify: only a leader cleared for {current.secrecy} lowers it")
     _refuse_nul(body)
     command = parse_action(current.kind, body)
+    check_names(command, current.office_id, offices)
     action_request = HandleRequest(
         command,
         document_id=document_id,
@@ -172,26 +198,27 @@ async def get_document(
                 "as_of: give a time zone, e.g. 2026-03-01T09:00:00+07:00",
             )
         async with pool.acquire() as conn:
-            state = await store.state_at(conn, document_id, as_of)
-        if state is None or not may_see(principal, state.to_dict()):
+            events = await store.history(conn, document_id)
+        then = [e.envelope for e in events if e.envelope.occurred_at <= as_of]
+        judged = _as_secret_as_ever(events) if then else {}
+        if not then or not may_see(principal, judged):
             raise not_found(f"document {document_id} at {as_of.isoformat()}")
-        doc = document_body(state, offices, settings)
+        doc = document_body(fold(then), offices, settings)
     else:
         if after is not None:
             await wait_for_position(pool, after, settings.read_wait_ms)
-        viewer = Viewer(office_id=principal.office, user_id=principal.user, clearance=principal.clearance)
         async with pool.acquire() as conn:
             found = await queries.get_document(
                 conn,
                 document_id,
-                viewer,
+                viewer_of(principal),
                 due_soon_days=offices.due_soon_days(principal.office, settings.due_soon_days),
             )
         if found is None:
             raise not_found(f"document {document_id}")
-        doc = jsonable_encoder(found)
+        doc = judged = jsonable_encoder(found)
     response.headers["ETag"] = f'"{doc["version"]}"'
-    await record_secret_read(pool, principal, doc, request.url.path)
+    await record_secret_read(pool, principal, judged, request.url.path)
     return doc
 
 
@@ -200,12 +227,10 @@ async def history(document_id: str, request: Request, principal: CurrentUser, po
     """Every event of the document: type, version, actor, office, time, data and its hash."""
     async with pool.acquire() as conn:
         events = await store.history(conn, document_id)
-    if not events:
+    judged = _as_secret_as_ever(events) if events else {}
+    if not events or not may_see(principal, judged):
         raise not_found(f"document {document_id}")
-    state = fold(e.envelope for e in events)
-    if not may_see(principal, state.to_dict()):
-        raise not_found(f"document {document_id}")
-    await record_secret_read(pool, principal, state.to_dict(), request.url.path)
+    await record_secret_read(pool, principal, judged, request.url.path)
     items = []
     for event in events:
         env = event.envelope

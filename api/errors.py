@@ -55,8 +55,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 class Problem(Exception):
     """An error answer: raise it anywhere in a route."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         self.status, self.slug, self.title, self.detail, self.extra = status, slug, title, detail, extra
+        self.headers = headers
         super().__init__(detail)
 
 
@@ -107,7 +116,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+        return problem_response(
+            request, exc.status, exc.slug, exc.title, exc.detail, headers=exc.headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -11,11 +10,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import Principal
-from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
+from api.deps import CurrentUser, OfficesDep, PgPool, Pool
+from api.errors import PROBLEM_RESPONSES, _declared
+from api.feed_hub import FeedHub, Subscription
 from api.office_reads import OfficeId, viewer_for
-from deploy.config.db import connect
+from api.reads import record_secret_reads
 from processors import queries
-from processors.feed import FEED_CHANNEL
 from processors.queries import Viewer
 
 router = APIRouter(prefix="/v1/offices/{office}", tags=["feed"])
@@ -28,75 +28,81 @@ def _frame(row: dict[str, Any]) -> bytes:
     return f"id: {row['seq']}\nevent: change\ndata: {data}\n\n".encode()
 
 
-async def _may_see(conn: Any, viewer: Viewer, principal: Principal, item: dict[str, Any]) -> bool:
-    if item.get("secrecy") in (None, "thuong") or principal.cleared_for(item.get("secrecy")):
-        return True
-    return await queries.get_document(conn, item["document_id"], viewer) is not None
+async def _visible_frames(
+    pool: PgPool, viewer: Viewer, items: list[dict[str, Any]]
+) -> tuple[bytes, dict[str, str | None]]:
+    """The frames of the items the viewer may see, judged on each document as it is now (an old feed row
+    keeps the secrecy its document had then); and the documents shown with their secrecy now."""
+    async with pool.acquire() as conn:
+        seen = await queries.visible_ids(conn, (i["document_id"] for i in items), viewer)
+    return b"".join(_frame(i) for i in items if i["document_id"] in seen), seen
 
 
 async def _stream(
-    request: Request, dsn: str, viewer: Viewer, principal: Principal, after: int
+    request: Request,
+    pool: PgPool,
+    hub: FeedHub,
+    sub: Subscription,
+    viewer: Viewer,
+    principal: Principal,
+    after: int,
 ) -> AsyncIterator[bytes]:
+    """Replay from the table past `after`, then the hub's notes; the table again after any gap."""
     office = viewer.office_id
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    def on_note(_conn: object, _pid: int, _channel: str, payload: object) -> None:
-        item = json.loads(str(payload))  # a NOTIFY payload is text
-        if item.get("office_id") == office:
-            queue.put_nowait(item)
-
-    conn = await connect(dsn)  # its own connection: a long-lived stream must not hold a pool slot
     try:
-        await conn.add_listener(FEED_CHANNEL, on_note)  # listen first, then replay: nothing falls between
         yield b": vanthu feed\nretry: 2000\n\n"
-        last, behind = after, True
+        last = after
         while not await request.is_disconnected():
-            if behind:  # read what the table holds past `last`: the replay, or a gap notifications left
-                rows = await conn.fetch(
-                    "SELECT seq, payload FROM feed WHERE office_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                    office,
-                    last,
-                    REPLAY_LIMIT,
-                )
-                for r in rows:
-                    item = {**r["payload"], "seq": r["seq"]}
-                    if await _may_see(conn, viewer, principal, item):
-                        yield _frame(item)
-                    last = r["seq"]
-                behind = len(rows) == REPLAY_LIMIT
+            items: list[dict[str, Any]] = []
+            if sub.behind:  # read what the table holds past `last`: the replay, or a gap notes left
+                sub.behind = False
+                sub.items.clear()  # whatever they held is in the table too
+                async with pool.acquire() as conn:
+                    rows = await conn.fetch(
+                        "SELECT seq, payload FROM feed WHERE office_id = $1 AND seq > $2 "
+                        "ORDER BY seq LIMIT $3",
+                        office,
+                        last,
+                        REPLAY_LIMIT,
+                    )
+                items = [{**r["payload"], "seq": r["seq"]} for r in rows]
+                sub.behind = sub.behind or len(rows) == REPLAY_LIMIT
+            elif sub.items:
+                # Everything already queued goes out in one write: one frame per pass of this loop fell
+                # behind the changes (seconds, then tens of seconds) when the API was busy with writes.
+                expected = last + 1
+                while sub.items and not sub.behind:
+                    item = sub.items.popleft()
+                    if item["seq"] == expected:
+                        items.append(item)
+                        expected += 1
+                    elif item["seq"] > expected:
+                        sub.fall_behind()  # a gap: the table has it; later queued items are read from there
+            else:
+                if not await sub.wait_news(HEARTBEAT_S):
+                    yield b": keep-alive\n\n"
                 continue
-            try:
-                items = [await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)]
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            # Everything already queued goes out in one write: one frame per pass of this loop fell
-            # behind the changes (seconds, then tens of seconds) when the API was busy with writes.
-            while not queue.empty():
-                items.append(queue.get_nowait())
-            frames = []
-            for item in items:
-                if item["seq"] == last + 1:
-                    if await _may_see(conn, viewer, principal, item):
-                        frames.append(_frame(item))
-                    last = item["seq"]
-                elif item["seq"] > last + 1:
-                    behind = True  # a gap: the table has it; later queued items are read from there too
-                    break
-            if frames:
-                yield b"".join(frames)
+            if items:
+                last = items[-1]["seq"]
+                frames, shown = await _visible_frames(pool, viewer, items)
+                await record_secret_reads(pool, principal, shown.items(), request.url.path)
+                if frames:
+                    yield frames
     finally:
-        await conn.close()
+        hub.close(sub)
 
 
-@router.get("/feed", response_class=StreamingResponse)
+@router.get(
+    "/feed",
+    response_class=StreamingResponse,
+    responses={**PROBLEM_RESPONSES, 429: _declared("Too many live feed streams (per user or in all)")},
+)
 async def feed(
     office: OfficeId,
     request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
-    settings: SettingsDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[
         int | None, Query(ge=0, le=2**63 - 1, description="resume after this event id (like Last-Event-ID)")
@@ -104,14 +110,21 @@ async def feed(
 ) -> StreamingResponse:
     """Server-Sent Events: a `change` event per change the office sees; resumable with Last-Event-ID."""
     viewer = viewer_for(principal, office, offices)
+    hub: FeedHub = request.app.state.feed_hub
     start = after or 0
     if last_event_id is not None and last_event_id.strip().isdigit() and len(last_event_id.strip()) <= 18:
         start = int(last_event_id.strip())
     if last_event_id is None and after is None:
         async with pool.acquire() as conn:  # a new client starts from now, not from the beginning
             start = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM feed WHERE office_id = $1", office)
+    sub = hub.open(principal.user, office)  # 429 past the per-user or overall limit
+    try:
+        await hub.listen()
+    except BaseException:
+        hub.close(sub)
+        raise
     return StreamingResponse(
-        _stream(request, settings.app_dsn, viewer, principal, start),
+        _stream(request, pool, hub, sub, viewer, principal, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -125,6 +126,12 @@ def _outcome(status: int) -> str:
 )
 async def metrics(m: MetricsDep, settings: SettingsDep, pool: Pool) -> Response:
     """Prometheus text: request latency histograms, command outcomes, projection lag, relay backlog."""
+    # Kafka first, holding no pool connection: this route needs no token, and a slow or unreachable
+    # broker must not let callers drain the pool the API answers with.
+    try:
+        ends = await asyncio.wait_for(projection.end_offsets(settings.bootstrap, settings.events_topic), 5)
+    except Exception:  # Kafka down: the other figures still matter; readyz reports the outage
+        ends = {}
     async with pool.acquire() as conn:
         m.backlog.set(await store.outbox_backlog(conn))
         age = await projection.newest_event_age(conn)
@@ -132,10 +139,6 @@ async def metrics(m: MetricsDep, settings: SettingsDep, pool: Pool) -> Response:
             m.age.set(age)
         m.dead.set(await projection.open_dead_letters(conn))
         m.tasks.set(await projection.pending_tasks(conn))
-        try:
-            ends = await projection.end_offsets(settings.bootstrap, settings.events_topic)
-        except Exception:  # Kafka down: the other figures still matter; readyz reports the outage
-            ends = {}
         for lag in await projection.partition_lag(conn, settings.events_topic, ends):
             m.lag.labels(str(lag.partition)).set(lag.lag)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
 from api.auth import Principal
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.errors import Problem
-from api.reads import wait_for_position
+from api.reads import record_secret_reads, wait_for_position
 from deploy.config.offices import Offices
 from processors import queries
 from processors.queries import Viewer
@@ -47,6 +48,7 @@ def viewer_for(principal: Principal, office: str, offices: Offices) -> Viewer:
 @router.get("/documents")
 async def office_documents(
     office: OfficeId,
+    request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
@@ -82,12 +84,16 @@ async def office_documents(
             raise Problem(
                 422, "validation", "Invalid request", f"cursor: not a cursor from this API ({exc})"
             ) from exc
+    await record_secret_reads(
+        pool, principal, ((d["id"], d["secrecy"]) for d in page.items), request.url.path
+    )
     return {"items": jsonable_encoder(page.items), "next_cursor": page.next_cursor}
 
 
 @router.get("/deadlines")
 async def office_deadlines(
     office: OfficeId,
+    request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
@@ -107,6 +113,9 @@ async def office_deadlines(
             due_within=due_within,
             due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
         )
+    await record_secret_reads(
+        pool, principal, ((d["document_id"], d["secrecy"]) for d in items), request.url.path
+    )
     return {"items": jsonable_encoder(items)}
 
 
@@ -165,12 +174,26 @@ OUTGOING_COLUMNS = [
 ]
 
 
+# A cell a spreadsheet would run as a formula starts with one of these (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # what XLSX cannot hold, and no one typed
+
+
 def _cell(value: Any) -> Any:
+    """A value as an export cell: numbers as numbers, everything else as text that is never a formula
+    (a leading ' before =, +, -, @) and holds no control character (each replaced by U+FFFD)."""
+    if value is None or isinstance(value, bool):
+        return "" if value is None else str(value)
+    if isinstance(value, int | float):
+        return value
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, datetime | date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = _CONTROL.sub("\ufffd", text)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _table_file(
@@ -197,6 +220,10 @@ def _table_file(
         ws.append([label for _, label in columns])
         for r in rows:
             ws.append([_cell(r.get(key)) for key, _ in columns])
+        for line in ws.iter_rows():
+            for c in line:
+                if isinstance(c.value, str):
+                    c.data_type = "s"  # text, even when it looks like a formula to openpyxl
         out = io.BytesIO()
         wb.save(out)
         return Response(
@@ -211,6 +238,7 @@ def _table_file(
 async def office_register(
     office: OfficeId,
     which: Literal["incoming", "outgoing"],
+    request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
@@ -223,6 +251,9 @@ async def office_register(
     year = year or local_date(datetime.now(UTC)).year
     async with pool.acquire() as conn:
         rows = await queries.register(conn, office, which, year, viewer, series=series)
+    await record_secret_reads(
+        pool, principal, ((r["document_id"], r["secrecy"]) for r in rows), request.url.path
+    )
     columns = INCOMING_COLUMNS if which == "incoming" else OUTGOING_COLUMNS
     title = "Sổ đăng ký văn bản đến" if which == "incoming" else "Sổ đăng ký văn bản đi"
     file = _table_file(title, columns, rows, accept, f"so-{which}-{office}-{year}")

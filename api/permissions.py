@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from api.auth import Forbidden, Principal
+from processors import queries
+from processors.queries import Viewer
 
 # Roles that may create each kind of document in their own office.
 CREATE_ROLES: dict[str, tuple[str, ...]] = {
@@ -36,6 +38,7 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "sign": ("leader",),
     "cancel": ("leader",),
     "grant_access": ("leader",),
+    "declassify": ("leader",),
     # chuyên viên: handling and drafting
     "start": ("specialist", "leader"),
     "report_progress": ("specialist", "leader"),
@@ -57,17 +60,10 @@ def require_action(principal: Principal, action: str, document_office: str | Non
     principal.require(*roles)
 
 
-def may_see(principal: Principal, doc: Mapping[str, Any]) -> bool:
-    """An office sees its own documents and those addressed to it; a secret one needs clearance or a grant."""
-    office = doc.get("office_id")
-    addressed = principal.office in (doc.get("recipients") or ())
-    if office != principal.office and not addressed:
-        return False
-    secrecy = doc.get("secrecy")
-    if secrecy in (None, "thuong"):
-        return True
-    return (
-        principal.cleared_for(secrecy)
-        or principal.user in (doc.get("access") or ())
-        or principal.user == doc.get("created_by")
-    )
+def viewer_of(principal: Principal) -> Viewer:
+    return Viewer(office_id=principal.office, user_id=principal.user, clearance=principal.clearance)
+
+
+def may_see(principal: Principal, doc: Mapping[str, Any], secrecy: str | None = None) -> bool:
+    """The one visibility rule (processors.queries.visible) for a caller; `secrecy`: the highest ever."""
+    return queries.visible(viewer_of(principal), doc, secrecy)

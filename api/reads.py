@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from api.auth import Principal
@@ -41,16 +41,24 @@ async def wait_for_position(pool: PgPool, position: int, timeout_ms: int) -> Non
 
 
 async def record_secret_read(pool: PgPool, principal: Principal, doc: Mapping[str, Any], route: str) -> None:
-    secrecy = doc.get("secrecy")
-    if secrecy in (None, "thuong"):
+    """Record that the caller was shown this document, when it is secret."""
+    await record_secret_reads(pool, principal, [(doc["id"], doc.get("secrecy"))], route)
+
+
+async def record_secret_reads(
+    pool: PgPool, principal: Principal, shown: Iterable[tuple[str, str | None]], route: str
+) -> None:
+    """Record one row per secret document shown in one answer (a list, a search, an export, the feed)."""
+    secret = {document_id: secrecy for document_id, secrecy in shown if secrecy not in (None, "thuong")}
+    if not secret:
         return
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO secret_reads (user_id, office_id, document_id, secrecy, route) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            "SELECT $1, $2, d, s, $5 FROM unnest($3::text[], $4::text[]) AS x(d, s)",
             principal.user,
             principal.office,
-            doc["id"],
-            secrecy,
+            list(secret),
+            list(secret.values()),
             route,
         )

@@ -21,7 +21,7 @@ FEED_CHANNEL = "vanthu_feed"
 
 
 def notifications(after: DocumentState, envelope: Envelope, record: Record) -> list[dict[str, Any]]:
-    """One feed entry per office that sees the document (its own and those it is addressed to)."""
+    """One feed entry per office that sees the document (`offices_of`: its own)."""
     position = record.header("position")
     return [
         {

@@ -1,14 +1,17 @@
 """What the API asks the read models, with office scoping and secrecy filtering.
 
-Every function takes a connection (or pool proxy) and a `Viewer`; an office sees its own documents and
-those addressed to it, and a secret document only if the viewing user is on its access list (or created
-it). Deadline statuses are computed here, from the stored due date, today's date and the calendar.
+Every function takes a connection (or pool proxy) and a `Viewer`. The visibility rule lives here, once,
+in two forms (`visible` on a document, `_visible` in SQL): an office sees only its own documents (a
+recipient office sees its incoming copy, never the sender's original), and a secret document only a
+viewer cleared for its level, granted it, or its creator. Deadline statuses are computed here, from the
+stored due date, today's date and the calendar.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -44,15 +47,52 @@ class Page:
 _RANK_CASES = " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Secrecy if s.rank)
 
 
-def _visible(alias: str, user_param: str, clearance_rank: int = 0) -> str:
-    """SQL: the viewer may see this document's secrecy level (clearance, a grant, or its creator)."""
+def visible(viewer: Viewer, doc: Mapping[str, Any], secrecy: str | None = None) -> bool:
+    """The visibility rule on a document as it is now (its `office_id`, `secrecy`, `access`, `created_by`).
+
+    `secrecy` overrides the document's level: the highest it ever had, for `as_of` and the history (a
+    past version of a now-secret document is secret too, and a declassified past stays as secret as it
+    was)."""
+    if doc.get("office_id") != viewer.office_id:
+        return False
+    need = Secrecy.rank_of(doc.get("secrecy") if secrecy is None else secrecy)
+    if need == 0 or viewer.clearance_rank >= need:
+        return True
+    user = viewer.user_id
+    return user is not None and (user in (doc.get("access") or ()) or user == doc.get("created_by"))
+
+
+def highest_secrecy(levels: Iterable[str | None]) -> str | None:
+    """The most secret of the levels a document has had."""
+    return max(levels, key=Secrecy.rank_of, default=None)
+
+
+def _visible(alias: str, office_param: str, user_param: str, clearance_rank: int = 0) -> str:
+    """SQL form of `visible`: the viewer's office owns the document, and may see its secrecy level
+    (clearance, a grant, or its creator)."""
     rank = f"(CASE {alias}.secrecy {_RANK_CASES} ELSE 0 END)"
     return (
-        f"({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' OR {rank} <= {int(clearance_rank)} "
-        f"OR {alias}.created_by = {user_param} "
+        f"({alias}.office_id = {office_param} AND ({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' "
+        f"OR {rank} <= {int(clearance_rank)} OR {alias}.created_by = {user_param} "
         f"OR EXISTS (SELECT 1 FROM {S}.document_access x WHERE x.document_id = {alias}.id "
-        f"AND x.user_id = {user_param}))"
+        f"AND x.user_id = {user_param})))"
     )
+
+
+async def visible_ids(conn: Conn, document_ids: Iterable[str], viewer: Viewer) -> dict[str, str | None]:
+    """Those of these documents the viewer may see, each with its secrecy, judged on the read models (the
+    document as it is now)."""
+    ids = sorted(set(document_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        f"""SELECT d.id, d.secrecy FROM {S}.documents d
+            WHERE d.id = ANY($1::text[]) AND {_visible("d", "$2", "$3", viewer.clearance_rank)}""",
+        ids,
+        viewer.office_id,
+        viewer.user_id,
+    )
+    return {r["id"]: r["secrecy"] for r in rows}
 
 
 def _today(today: date | None) -> date:
@@ -72,7 +112,7 @@ async def get_document(
     row = await conn.fetchrow(
         f"""SELECT d.data, o.relation FROM {S}.documents d
             JOIN {S}.document_offices o ON o.document_id = d.id AND o.office_id = $2
-            WHERE d.id = $1 AND {_visible("d", "$3", viewer.clearance_rank)}""",
+            WHERE d.id = $1 AND {_visible("d", "$2", "$3", viewer.clearance_rank)}""",
         document_id,
         viewer.office_id,
         viewer.user_id,
@@ -143,7 +183,7 @@ async def list_documents(
         return Page([], None)
     day = _today(today)
     args: list[Any] = [office_id, viewer.user_id]
-    where = ["o.office_id = $1", _visible("d", "$2", viewer.clearance_rank)]
+    where = ["o.office_id = $1", _visible("d", "$1", "$2", viewer.clearance_rank)]
 
     def arg(value: Any) -> str:
         args.append(value)
@@ -203,11 +243,11 @@ async def deadlines(
     cal = calendar or default_calendar()
     horizon = cal.add_working_days(day, due_within)
     rows = await conn.fetch(
-        f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, a.assignment_id,
+        f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, d.secrecy, a.assignment_id,
                    a.lead_unit, a.lead_user, a.due_date
             FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
             WHERE a.office_id = $1 AND a.ended_at IS NULL AND a.due_date <= $2
-              AND {_visible("d", "$3", viewer.clearance_rank)}
+              AND {_visible("d", "$1", "$3", viewer.clearance_rank)}
             ORDER BY a.due_date, a.document_id""",
         office_id,
         horizon,
@@ -221,6 +261,7 @@ async def deadlines(
                 "document_id": r["document_id"],
                 "assignment_id": r["assignment_id"],
                 "summary": r["summary"],
+                "secrecy": r["secrecy"],
                 "lead": lead,
                 "due_date": r["due_date"],
                 **deadline_view(r["due_date"], day, None, due_soon_days, cal),
@@ -253,7 +294,11 @@ async def stats(
     (no viewer: everything, for internal use)."""
     as_of = min(date_to, _today(today))
     # $4 is the viewing user; without a viewer it is still bound (NULL) so every query has the same params
-    seen = _visible("d", "$4", viewer.clearance_rank) if viewer is not None else "($4::text IS NULL OR true)"
+    seen = (
+        _visible("d", "$1", "$4", viewer.clearance_rank)
+        if viewer is not None
+        else "($4::text IS NULL OR true)"
+    )
     user = viewer.user_id if viewer is not None else None
     total = dict.fromkeys(_COUNTS, 0)
     total["received"] = int(
@@ -322,7 +367,7 @@ async def register(
     rows = await conn.fetch(
         f"""SELECT r.* FROM {S}.{table} r JOIN {S}.documents d ON d.id = r.document_id
             WHERE r.office_id = $1 AND r.year = $2 AND ($3::text IS NULL OR r.{by} = $3)
-              AND {_visible("d", "$4", viewer.clearance_rank)}
+              AND {_visible("d", "$1", "$4", viewer.clearance_rank)}
             ORDER BY r.{by}, r.number""",
         office_id,
         year,

@@ -145,10 +145,9 @@ def _relation(kind: DocumentKind | None) -> str:
 
 
 def offices_of(state: DocumentState) -> list[str]:
-    """The offices that see this document: its own, then those it is addressed to."""
-    offices = [state.office_id] if state.office_id else []
-    offices += [o for o in state.recipients if o not in offices]
-    return offices
+    """The offices that see this document: its own only. A recipient office sees its incoming copy (the
+    delivery saga's), never the sender's original with its reviews, drafts, grants and other recipients."""
+    return [state.office_id] if state.office_id else []
 
 
 def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
@@ -190,9 +189,6 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
         children["document_offices"].append(
             (state.office_id, state.id, _relation(state.kind), state.created_at)
         )
-    for office in state.recipients:
-        if office != state.office_id:
-            children["document_offices"].append((office, state.id, "addressed", state.created_at))
     for a in state.assignments:
         children["assignments"].append(
             (

@@ -35,6 +35,8 @@ class HandleResult:
     position: int  # global position of the last event of this write (the API's consistency token)
     warnings: list[str] = field(default_factory=list)
     replayed: bool = False
+    # ids of the earlier documents a duplicate warning is about: the caller names those it may see only
+    duplicates: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,19 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
     if state.version == 0 and not isinstance(a.command, CREATION_COMMANDS):
         raise DocumentNotFound(a.document_id)
 
-    command, warnings = a.command, []
+    command, warnings, duplicates = a.command, [], []
     needed = numbering_needed(command, state, a.now)
     if needed is not None:
         number = await take_number(conn, needed)
         code = offices.code(needed.office_id) if isinstance(command, IssueDocument) else None
         command = with_number(command, number, code)
     if isinstance(command, ReceiveDocument):
-        warnings += await _note_incoming(conn, a.document_id, command)
+        duplicates = await _note_incoming(conn, a.document_id, command)
+        if duplicates:
+            warnings.append(
+                f"duplicate: {command.number_code} of {command.issuing_body} dated {command.document_date} "
+                f"was already received by office {command.office_id}"
+            )
 
     events = decide(command, state, a.now)
     envelopes = record(
@@ -140,7 +147,7 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
             position,
             warnings,
         )
-    return HandleResult(after, envelopes, position, warnings)
+    return HandleResult(after, envelopes, position, warnings, duplicates=duplicates)
 
 
 async def _only_system_since(conn: Conn, document_id: str, seen: int, current: int) -> bool:
@@ -188,7 +195,7 @@ def _key(text: str) -> str:
 
 
 async def _note_incoming(conn: Conn, document_id: str, command: ReceiveDocument) -> list[str]:
-    """Record the received document; warn when its office already received the same one."""
+    """Record the received document; the ids of those its office already received that are the same."""
     body_key, code_key = _key(command.issuing_body), _key(command.number_code)
     earlier = await conn.fetch(
         "SELECT document_id FROM incoming_received WHERE office_id = $1 AND number_code_key = $2 "
@@ -208,10 +215,4 @@ async def _note_incoming(conn: Conn, document_id: str, command: ReceiveDocument)
         code_key,
         command.document_date,
     )
-    if not earlier:
-        return []
-    ids = ", ".join(r["document_id"] for r in earlier)
-    return [
-        f"duplicate: {command.number_code} of {command.issuing_body} dated {command.document_date} "
-        f"was already received by office {command.office_id} (document {ids})"
-    ]
+    return [r["document_id"] for r in earlier]

@@ -51,6 +51,7 @@ class ReceiveDocument(Command):
 
     action = "receive"
     kinds = frozenset({INCOMING})
+    server_fields = frozenset({"source"})  # set by delivery only: a client could forge "sent by office X"
     kind: Literal["incoming"] = "incoming"
     office_id: Id
     issuing_body: Line  # tác giả / cơ quan ban hành
@@ -336,9 +337,19 @@ class GrantAccess(Command):
     user: Id
 
 
+class Declassify(Command):
+    """Giải mật / giảm độ mật: a leader cleared for the current level lowers it, on a recorded basis."""
+
+    action = "declassify"
+    kinds = frozenset({INCOMING, OUTGOING})
+    secrecy: Secrecy
+    basis: RequiredText  # căn cứ: the decision that lowers it
+
+
 CREATION_COMMANDS: tuple[type[Command], ...] = (ReceiveDocument, DraftDocument, CreateTask)
 
 ACTION_COMMANDS: tuple[type[Command], ...] = (
+    Declassify,
     RegisterDocument,
     ReturnDocument,
     SubmitDocument,

@@ -19,6 +19,7 @@ from schemas.commands import (
     CorrectDocument,
     CreateTask,
     DecideExtension,
+    Declassify,
     DraftDocument,
     FileDocument,
     GrantAccess,
@@ -44,7 +45,7 @@ from schemas.commands import (
     SubmitForReview,
 )
 from schemas.deadlines import local_date
-from schemas.enums import DocumentKind
+from schemas.enums import DocumentKind, Secrecy
 from schemas.events import (
     AccessGranted,
     DeadlineApproached,
@@ -52,6 +53,7 @@ from schemas.events import (
     DocumentArchived,
     DocumentAssigned,
     DocumentCorrected,
+    DocumentDeclassified,
     DocumentDelivered,
     DocumentDrafted,
     DocumentFiled,
@@ -178,8 +180,20 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
             return [DocumentFiled(dossier=dossier)]
         case RecallDocument(reason=reason):
             return [DocumentRecalled(reason=reason)]
-        case ReviseDraft():
+        case ReviseDraft(secrecy=secrecy):
+            if secrecy is not None and secrecy.rank < Secrecy.rank_of(_level(state)):
+                raise DomainError(
+                    f"revise: never lowers secrecy ({_level(state)} to {secrecy.value}); "
+                    "a leader declassifies",
+                    state,
+                )
             return [DraftRevised(**command.changes(), note=command.note)]
+        case Declassify(secrecy=secrecy, basis=basis):
+            if secrecy.rank >= Secrecy.rank_of(_level(state)):
+                raise DomainError(
+                    f"declassify: {secrecy.value} is not below the document's level {_level(state)}", state
+                )
+            return [DocumentDeclassified(secrecy=secrecy, basis=basis)]
         case SubmitForReview():
             return [DraftSubmittedForReview()]
         case ReviewDraft(approve=approve, comments=comments):
@@ -219,6 +233,10 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
                 raise DomainError("grant_access: only secret documents need access grants", state)
             return [] if user in state.access else [AccessGranted(user=user)]
     raise DomainError(f"{command.action}: no rule decides this command", state)
+
+
+def _level(state: DocumentState) -> str:
+    return "thuong" if state.secrecy is None else state.secrecy.value
 
 
 def _next_assignment_id(state: DocumentState) -> str:

@@ -235,10 +235,16 @@ class AccessGranted(Event):
     user: str
 
 
+class DocumentDeclassified(Event):
+    secrecy: Secrecy  # the new, lower level
+    basis: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         DocumentReceived,
+        DocumentDeclassified,
         DocumentDrafted,
         TaskCreated,
         DocumentRegistered,

@@ -19,6 +19,7 @@ from schemas.events import (
     DocumentArchived,
     DocumentAssigned,
     DocumentCorrected,
+    DocumentDeclassified,
     DocumentDelivered,
     DocumentDrafted,
     DocumentFiled,
@@ -201,6 +202,8 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             return _update(state, assignment_id, approaching_marked=True)
         case DeadlineMissed(assignment_id=assignment_id):
             return _update(state, assignment_id, missed_marked=True)
+        case DocumentDeclassified(secrecy=level):
+            return _with(state, secrecy=level)
         case AccessGranted(user=granted):
             return state if granted in state.access else _with(state, access=(*state.access, granted))
     raise StreamError(f"type: evolve has no rule for {type(event).__name__}")

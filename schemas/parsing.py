@@ -39,6 +39,9 @@ _CREATE = TypeAdapter[ReceiveDocument | DraftDocument | CreateTask](
 )
 
 
+_CREATE_CLASSES: tuple[type[Command], ...] = (ReceiveDocument, DraftDocument, CreateTask)
+
+
 def _field_errors(exc: ValidationError) -> list[FieldError]:
     errors = []
     for error in exc.errors():
@@ -57,6 +60,10 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 
 def parse_create(body: Mapping[str, Any]) -> Command:
     """A `POST /v1/documents` body, discriminated on `kind`."""
+    cls = next((c for c in _CREATE_CLASSES if body.get("kind") == c.model_fields["kind"].default), None)
+    sent_by_client = sorted(cls.server_fields & body.keys()) if cls is not None else []
+    if sent_by_client:
+        raise CommandInvalid([FieldError(f, "set by the server, must not be sent") for f in sent_by_client])
     try:
         return _CREATE.validate_python(dict(body))
     except ValidationError as exc:

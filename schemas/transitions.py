@@ -102,6 +102,12 @@ TASK: Table = {
     S.CANCELLED: {},
 }
 
+# A leader may lower a secret document's level in any state after creation (the decider checks the level).
+for _table in (INCOMING, OUTGOING):
+    for _state, _actions in _table.items():
+        if _state is not S.NEW:
+            _actions["declassify"] = (_state,)
+
 TRANSITIONS: dict[DocumentKind, Table] = {
     DocumentKind.INCOMING: INCOMING,
     DocumentKind.OUTGOING: OUTGOING,

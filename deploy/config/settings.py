@@ -72,6 +72,13 @@ class Settings:
         "secret unless a JWKS is configured (HS256 is then off).",
         "development",
     )
+    feed_streams_per_user: int = _doc(
+        "Live feed (SSE) streams one user may hold open at once; more: 429.", 10
+    )
+    feed_streams_total: int = _doc("Live feed (SSE) streams one API process serves at once; more: 429.", 1000)
+    max_body_bytes: int = _doc(
+        "Largest request body (JSON) the API reads; larger: 413. File uploads have their own limit.", 262144
+    )
     cors_origins: str = _doc("Comma-separated origins allowed by CORS (e.g. http://localhost:5173).", "")
     due_soon_days: int = _doc("Working days before a due date when an assignment counts as due soon.", 3)
     read_wait_ms: int = _doc("Longest wait of a read given ?after=<position> for the read models.", 5000)
