@@ -49,6 +49,7 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     """Replay from the table past `after`, then the hub's notes; the table again after any gap."""
     office = viewer.office_id
+    logged: set[str] = set()  # documents this stream has recorded in the secret-read log
     try:
         yield b": vanthu feed\nretry: 2000\n\n"
         last = after
@@ -85,7 +86,9 @@ async def _stream(
             if items:
                 last = items[-1]["seq"]
                 frames, shown = await _visible_frames(pool, viewer, items)
-                await record_secret_reads(pool, principal, shown.items(), request.url.path)
+                new = [(d, level) for d, level in shown.items() if d not in logged]  # once per stream
+                await record_secret_reads(pool, principal, new, request.url.path)
+                logged.update(d for d, _ in new)
                 if frames:
                     yield frames
     finally:

@@ -191,7 +191,8 @@ def test_wrong_types_and_unknown_fields_name_the_field(
 ) -> None:
     before = event_count(system)
     resp = client.post("/v1/documents", json=body, headers=staff)
-    problem = assert_problem(resp, 413, 422, says=field)
+    # a body over the size limit is refused before it is read, so no field can be named (issue 12)
+    problem = assert_problem(resp, 413, 422, says=None if resp.status_code == 413 else field)
     if resp.status_code == 422 and "errors" in problem:
         assert any(field in e["field"] for e in problem["errors"]), problem
     assert event_count(system) == before
