@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from api.auth import Principal
 from api.deps import CurrentUser, OfficesDep, PgPool, Pool
@@ -130,4 +131,10 @@ async def feed(
         _stream(request, pool, hub, sub, viewer, principal, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # also when the client left before the stream began (its generator's `finally` never runs then)
+        background=BackgroundTask(_release, hub, sub),
     )
+
+
+async def _release(hub: FeedHub, sub: Subscription) -> None:
+    hub.close(sub)
