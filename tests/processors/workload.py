@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from schemas.commands import Command
+from schemas.commands import Command, ReceiveDocument
 from schemas.decider import DomainError, decide
 from schemas.enums import DocumentKind
 from schemas.envelope import Actor, Envelope
@@ -208,7 +208,7 @@ class Workload:
             }
             actor = Actor(user="system", office=office, roles=("system",))
             copy = _Doc(initial_state(self._id()), INCOMING[:3], actor)
-            out += self._apply(copy, parse_create(body))
+            out += self._apply(copy, ReceiveDocument.model_validate(body))  # as the saga: source is its own
             docs.append(copy)
             out += self._apply(
                 source,

@@ -90,6 +90,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "record_delivery": {"office_id": "o2", "document_id": "copy-o2"},
     "record_recipient_status": {"office_id": "o2", "document_id": "copy-o2", "state": "registered"},
     "grant_access": {"user": "u-reader"},
+    "declassify": {"secrecy": "thuong", "basis": "Quyết định giải mật số 5"},
 }
 
 # Actions whose sample needs an earlier fact that leaves the state where it is.

@@ -83,6 +83,7 @@ def test_creation_only_on_a_new_stream(kind: DocumentKind) -> None:
 
 def test_incoming_received_accepts_register_return_recall() -> None:
     assert allowed_actions(DocumentKind.INCOMING, State.RECEIVED) == (
+        "declassify",
         "grant_access",
         "recall",
         "register",
@@ -129,6 +130,7 @@ def test_issued_can_be_replaced_corrected_recalled_or_archived() -> None:
     assert allowed_actions(DocumentKind.OUTGOING, State.ISSUED) == (
         "archive",
         "correct",
+        "declassify",
         "grant_access",
         "recall",
         "record_delivery",
