@@ -46,6 +46,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _declared("Valid token, not allowed"),
     404: _declared("Not found, or not visible to the caller"),
     409: _declared("The document's version moved on; the answer carries the current document"),
+    413: _declared("The request body is larger than the configured limit"),
     422: _declared("Invalid body or parameters, or an action not allowed in the document's state"),
     428: _declared("If-Match is required"),
     504: _declared("The read models did not reach the requested position in time"),
