@@ -484,18 +484,23 @@ def test_production_tokens_over_http(system: System, tally: Tally, tmp_path: Pat
     }
 
     async def run() -> dict[str, int]:
+        from deploy.config.db import create_pool
+
         app = create_app(prod)
-        app.state.pool = None  # a refused token never reaches the database
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as c:
-            url = f"/v1/offices/{PROBE_OFFICE}/deadlines"
-            answers = {
-                name: (await c.get(url, headers={"Authorization": a})).status_code
-                for name, a in refused.items()
-            }
-            answers["RS256 as configured"] = (
-                await c.get("/v1/offices", headers={"Authorization": rs(good)})
-            ).status_code
-            return answers
+        app.state.pool = await create_pool(prod.app_dsn, min_size=1, max_size=2)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as c:
+                url = f"/v1/offices/{PROBE_OFFICE}/deadlines"
+                answers = {
+                    name: (await c.get(url, headers={"Authorization": a})).status_code
+                    for name, a in refused.items()
+                }
+                answers["RS256 as configured"] = (
+                    await c.get(url, headers={"Authorization": rs(good)})
+                ).status_code
+                return answers
+        finally:
+            await app.state.pool.close()
 
     answers = asyncio.run(run())
     assert answers.pop("RS256 as configured") == 200
