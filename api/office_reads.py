@@ -130,6 +130,7 @@ def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:
 @router.get("/stats")
 async def office_stats(
     office: OfficeId,
+    request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
@@ -141,6 +142,8 @@ async def office_stats(
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
         result = await queries.stats(conn, office, start, end, viewer=viewer)
+        counted = await queries.counted_secret(conn, office, start, end, viewer)
+    await record_secret_reads(pool, principal, counted, request.url.path)
     return {"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **jsonable_encoder(result)}
 
 
@@ -275,6 +278,7 @@ REPORT_COLUMNS = [
 @router.get("/reports/incoming", response_model=None, responses=FILES)
 async def incoming_report(
     office: OfficeId,
+    request: Request,
     principal: CurrentUser,
     pool: Pool,
     offices: OfficesDep,
@@ -287,6 +291,8 @@ async def incoming_report(
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
         result = await queries.stats(conn, office, start, end, viewer=viewer)
+        counted = await queries.counted_secret(conn, office, start, end, viewer)
+    await record_secret_reads(pool, principal, counted, request.url.path)
     names = {u.id: u.name for u in offices[office].units}
     units = [
         {**u, "unit_name": names.get(u["unit_id"] or "", u["unit_id"] or "(cá nhân)")}

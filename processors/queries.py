@@ -349,6 +349,30 @@ async def stats(
     return {"total": total, "units": units}
 
 
+async def counted_secret(
+    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
+) -> list[tuple[str, str]]:
+    """The secret documents `stats` counts for this viewer over [from, to] (for the secret-read log)."""
+    rows = await conn.fetch(
+        f"""SELECT d.id, d.secrecy FROM {S}.documents d
+            WHERE d.office_id = $1 AND coalesce(d.secrecy, 'thuong') <> 'thuong'
+              AND {_visible("d", "$1", "$4", viewer.clearance_rank)}
+              AND ((d.kind = 'incoming'
+                    AND (d.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3)
+                   OR d.issued_on BETWEEN $2 AND $3
+                   OR EXISTS (SELECT 1 FROM {S}.assignments a WHERE a.document_id = d.id
+                       AND (a.ended_at IS NULL
+                            OR (a.assigned_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3
+                            OR a.completed_on BETWEEN $2 AND $3)))
+            ORDER BY d.id""",
+        office_id,
+        date_from,
+        date_to,
+        viewer.user_id,
+    )
+    return [(r["id"], r["secrecy"]) for r in rows]
+
+
 async def register(
     conn: Conn,
     office_id: str,
