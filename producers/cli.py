@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from deploy.config.settings import Settings
 
@@ -35,13 +36,41 @@ async def _store(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _witness(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], Any] | None:
+    """The signed statements (topic and file) and the public key to check them with; None: no key."""
+    from pathlib import Path
+
+    from producers.witness import load_public_key, public_path, read_file, read_topic
+
+    candidates = [Path(args.public_key)] if args.public_key else []
+    if settings.anchor_public_key_file:
+        candidates.append(Path(settings.anchor_public_key_file))
+    candidates += [public_path(settings.anchor_key_path), settings.anchor_key_path]
+    key_path = next((p for p in candidates if p.exists()), None)
+    if key_path is None:
+        return None
+    statements = []
+    for f in args.witness_file or [str(settings.witness_path)]:
+        statements += read_file(Path(f))
+    if not args.no_topic:
+        statements += read_topic(settings.bootstrap, args.anchors_topic or settings.anchors_topic) or []
+    if not statements:
+        return None
+    return statements, load_public_key(key_path)
+
+
 async def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from deploy.config.db import connect
     from producers.audit import describe, verify
 
+    loop = asyncio.get_running_loop()
+    witness = await loop.run_in_executor(None, _witness, args, settings)
     conn = await connect(settings.app_dsn)  # reading needs no more than the services' role
     try:
-        report = await verify(conn)
+        if witness is None:
+            report = await verify(conn)
+        else:
+            report = await verify(conn, witness=witness[0], public_key=witness[1])
     finally:
         await conn.close()
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else describe(report))
@@ -71,4 +100,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("audit", help="tamper evidence of the event store")
     p.add_argument("action", choices=["verify"], help="verify: recompute every hash and anchor")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--witness-file",
+        action="append",
+        help="a copy of the signed witness file (repeat; default: VANTHU_WITNESS_FILE)",
+    )
+    p.add_argument("--anchors-topic", help="topic of the signed anchors (default: VANTHU_ANCHORS_TOPIC)")
+    p.add_argument("--no-topic", action="store_true", help="do not read the signed anchors from Kafka")
+    p.add_argument(
+        "--public-key", help="PEM public key of the anchors' signer (default: VANTHU_ANCHOR_PUBLIC_KEY_FILE)"
+    )
     p.set_defaults(run=audit_command)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def audit_cli(dsn: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, VANTHU_PG_DSN=dsn)
+    # No signing key: the store is checked on its own (tests/producers/test_witness.py adds the witness).
+    env = dict(os.environ, VANTHU_PG_DSN=dsn, VANTHU_ANCHOR_KEY_FILE="/nonexistent/anchor.key")
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", "audit", "verify"],
         env=env,
