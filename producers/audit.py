@@ -18,7 +18,9 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -26,8 +28,11 @@ from deploy.config.db import Conn
 from producers.anchoring import Anchor, _anchor, _block
 from producers.hashing import GENESIS, AnchorHasher, event_hash
 from producers.witness import Statement
+from schemas.envelope import Envelope
+from schemas.evolve import evolve
+from schemas.state import initial_state
 
-Kind = Literal["altered", "missing", "reordered", "inserted", "anchor", "truncated", "witness"]
+Kind = Literal["altered", "missing", "reordered", "inserted", "anchor", "truncated", "witness", "snapshot"]
 MAX_PROBLEMS = 100
 
 
@@ -164,12 +169,35 @@ class _Collector:
         return any(first <= p <= last for p in self.positions)
 
 
-def _body_says(body: bytes, stream_id: str, version: int) -> bool:
-    # Canonical JSON sorts keys: "stream_id" is followed by "type", and "version" is the last key.
-    return (
-        body.endswith(b',"version":%d}' % version)
-        and (b'"stream_id":' + json.dumps(stream_id, ensure_ascii=False).encode() + b',"type":') in body
+def _text(value: str) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _body_says(
+    body: bytes,
+    stream_id: str,
+    version: int,
+    event_id: UUID,
+    type_: str,
+    schema_version: int,
+    occurred_at: datetime,
+) -> bool:
+    """Whether every column a read trusts says what the hashed body says (no parsing: canonical JSON
+    sorts its keys, so the top level ends with event_id, idempotency_key, occurred_at, schema_version,
+    stream_id, type, version, and a JSON string cannot hold an unescaped `,"event_id":"`)."""
+    instant = occurred_at.astimezone(UTC).isoformat(timespec="microseconds").encode()
+    tail = b',"occurred_at":"%s","schema_version":%d,"stream_id":%s,"type":%s,"version":%d}' % (
+        instant,
+        schema_version,
+        _text(stream_id),
+        _text(type_),
+        version,
     )
+    if not body.endswith(tail):
+        return False
+    head = body[: -len(tail)]
+    at = head.rfind(b',"event_id":"')
+    return at >= 0 and head.startswith(b',"event_id":"%s","idempotency_key":' % str(event_id).encode(), at)
 
 
 async def verify(
@@ -191,18 +219,28 @@ async def verify(
     gaps: dict[str, int] = {}  # stream_id -> index into problems of a "missing" that may be a reorder
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         cursor = conn.cursor(
-            "SELECT position, stream_id, version, body, prev_hash, hash FROM events ORDER BY position",
+            "SELECT position, stream_id, version, body, prev_hash, hash, event_id, type, schema_version, "
+            "occurred_at FROM events ORDER BY position",
             prefetch=fetch,
         )
-        async for position, stream_id, version, body, prev_hash, stored in cursor:
+        async for position, stream_id, version, body, prev_hash, stored, *columns in cursor:
             report.events += 1
             if not blocks.see(position, stored):
                 report.unanchored += 1
-            if event_hash(prev_hash, body) != stored or not _body_says(body, stream_id, version):
+            if event_hash(prev_hash, body) != stored:
                 found.add(
                     "altered",
                     position,
                     f"{stream_id} v{version} at position {position}: its content does not match its hash",
+                    stream_id,
+                    version,
+                )
+            elif not _body_says(body, stream_id, version, *columns):
+                found.add(
+                    "altered",
+                    position,
+                    f"{stream_id} v{version} at position {position}: its row (stream, version, event id, "
+                    "type, schema version or occurred_at) differs from its hashed body",
                     stream_id,
                     version,
                 )
@@ -242,12 +280,58 @@ async def verify(
                 continue  # keep the chain at the later version
             last[stream_id] = (version, stored, position)
     blocks.finish()
+    await _check_snapshots(conn, found)
     if witness is not None:
         await _check_witness(conn, witness, public_key, anchors, found)
     report.documents = len(last)
     report.problems.sort(key=lambda p: p.position)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _check_snapshots(conn: Conn, found: _Collector) -> None:
+    """Every snapshot must be its stream folded up to its version, and name that version's hash."""
+    snaps = await conn.fetch(
+        "SELECT stream_id, version, state, hash FROM snapshots ORDER BY stream_id, version"
+    )
+    by_stream: dict[str, list[Any]] = {}
+    for s in snaps:
+        by_stream.setdefault(s["stream_id"], []).append(s)
+    for stream_id, kept in by_stream.items():
+        rows = await conn.fetch(
+            "SELECT position, version, body, hash FROM events WHERE stream_id = $1 AND version <= $2 "
+            "ORDER BY version",
+            stream_id,
+            kept[-1]["version"],
+        )
+        at = {r["version"]: r for r in rows}
+        state, folded = initial_state(stream_id), 0
+        for snap in kept:
+            event = at.get(snap["version"])
+            where = f"{stream_id}: the snapshot at v{snap['version']}"
+            if event is None:
+                found.add("snapshot", 0, f"{where} has no event at its version", stream_id, snap["version"])
+                continue
+            for r in rows[folded:]:
+                if r["version"] > snap["version"]:
+                    break
+                state, folded = evolve(state, Envelope.from_json(r["body"])), folded + 1
+            if bytes(snap["hash"]) != bytes(event["hash"]):
+                found.add(
+                    "snapshot",
+                    event["position"],
+                    f"{where} names a hash its event does not have",
+                    stream_id,
+                    snap["version"],
+                )
+            elif snap["state"] != json.loads(json.dumps(state.to_dict(), ensure_ascii=False)):
+                found.add(
+                    "snapshot",
+                    event["position"],
+                    f"{where} is not its events folded up to that version (the snapshot was altered)",
+                    stream_id,
+                    snap["version"],
+                )
 
 
 async def _check_witness(

@@ -53,7 +53,7 @@ def _witness(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], A
     for f in args.witness_file or [str(settings.witness_path)]:
         statements += read_file(Path(f))
     if not args.no_topic:
-        statements += read_topic(settings.bootstrap, args.anchors_topic or settings.anchors_topic) or []
+        statements += read_topic(settings.bootstrap, args.anchors_topic or settings.anchors_topic_name) or []
     if not statements:
         return None
     return statements, load_public_key(key_path)

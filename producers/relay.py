@@ -48,7 +48,7 @@ class Relay:
         witness = Witness(
             settings.app_dsn,
             settings.bootstrap,
-            settings.anchors_topic,
+            settings.anchors_topic_name,
             settings.witness_path,
             ensure_key(settings.anchor_key_path),
             interval_s=settings.witness_interval,

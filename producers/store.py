@@ -35,9 +35,12 @@ class Appended:
 async def load(conn: Conn, document_id: str, up_to: int | None = None) -> Stream:
     """The document at its latest version (or at `up_to`), from the newest usable snapshot onward."""
     limit = up_to if up_to is not None else 2**31 - 1
+    # A snapshot is used only where it names its event's hash: one that does not sits off the chain.
+    # (Whether its state is that event's fold, `audit verify` checks.)
     snap = await conn.fetchrow(
-        "SELECT version, state, hash FROM snapshots WHERE stream_id = $1 AND version <= $2 "
-        "ORDER BY version DESC LIMIT 1",
+        "SELECT s.version, s.state, s.hash FROM snapshots s JOIN events e ON e.stream_id = s.stream_id "
+        "AND e.version = s.version AND e.hash = s.hash WHERE s.stream_id = $1 AND s.version <= $2 "
+        "ORDER BY s.version DESC LIMIT 1",
         document_id,
         limit,
     )

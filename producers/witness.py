@@ -107,12 +107,24 @@ def ensure_key(path: Path) -> Ed25519PrivateKey:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(pem)
-    public_path(path).write_bytes(public_pem(key.public_key()))
+    try:
+        os.link(tmp, path)  # whole or not at all, and never over a key another process made first
+    except FileExistsError:
+        return load_private_key(path)
+    finally:
+        tmp.unlink()
+    _write_atomic(public_path(path), public_pem(key.public_key()))
     log.info("witness: made a new signing key %s (public key %s)", path, public_path(path))
     return key
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def public_path(key_path: Path) -> Path:
@@ -147,9 +159,7 @@ def write_file(path: Path, statements: Iterable[Statement]) -> None:
     for s in statements:
         latest[s.kind] = json.loads(s.to_json())
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(json.dumps(latest, indent=2, sort_keys=True).encode() + b"\n")
-    os.replace(tmp, path)
+    _write_atomic(path, json.dumps(latest, indent=2, sort_keys=True).encode() + b"\n")
 
 
 def read_file(path: Path) -> list[Statement]:

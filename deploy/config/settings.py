@@ -36,8 +36,9 @@ class Settings:
     events_topic: str = _doc("Kafka topic that carries every document event.", "vanthu.events")
     partitions: int = _doc("Partitions of the events topic.", 6)
     anchors_topic: str = _doc(
-        "Compacted Kafka topic of the signed anchors and running head (the audit's witness).",
-        "vanthu.anchors",
+        "Compacted Kafka topic of the signed anchors and running head (the audit's witness). "
+        "Default: <events topic>.anchors.",
+        "",
     )
     anchor_key_file: str = _doc(
         "Ed25519 private key (PEM) that signs anchors; kept off the database's machine in production. "
@@ -51,7 +52,7 @@ class Settings:
     )
     witness_file: str = _doc(
         "File the relay keeps the newest signed anchor and head in, for the operator to copy elsewhere. "
-        "Default: <data_dir>/witness.json.",
+        "Default: <data_dir>/witness-<events topic>.json.",
         "",
     )
     witness_interval: float = _doc("Seconds between signed heads (published also while idle).", 2.0)
@@ -139,7 +140,16 @@ class Settings:
 
     @property
     def witness_path(self) -> Path:
-        return Path(self.witness_file) if self.witness_file else self.data_dir / "witness.json"
+        return (
+            Path(self.witness_file)
+            if self.witness_file
+            else self.data_dir / f"witness-{self.events_topic}.json"
+        )
+
+    @property
+    def anchors_topic_name(self) -> str:
+        """The anchors follow their events topic unless set, so every store has a witness of its own."""
+        return self.anchors_topic or f"{self.events_topic}.anchors"
 
     def dsn_for(self, database: str) -> str:
         """The DSN of another database on the same server."""
