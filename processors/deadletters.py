@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.config.db import Conn
-from processors.documents import Changes, Refused, StateCache, load_states, write_documents
+from processors.documents import (
+    Changes,
+    Refused,
+    StateCache,
+    load_event_ids,
+    load_states,
+    write_documents,
+    write_event_ids,
+)
 from processors.feed import write_feed
 from processors.records import Record
 from processors.schema import LIVE_SCHEMA, SWAP_LOCK, schema_name
@@ -107,7 +115,10 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
         # Per document in version order: a missing event may have arrived (and been parked) after later ones.
         letters.sort(key=lambda item: (0, item[1].stream_id, item[1].version) if item[1] else (1, "", 0))
         ids = sorted({e.stream_id for _, e, _ in letters if e is not None})
-        changes = Changes(await load_states(conn, s, ids, StateCache(0)))
+        changes = Changes(
+            await load_states(conn, s, ids, StateCache(0)),
+            event_ids=await load_event_ids(conn, s, [e for _, e, _ in letters if e is not None]),
+        )
         stopped: set[str] = set()
         resolved: list[tuple[str, int, int]] = []
         errors: list[tuple[str, int, int, str]] = []
@@ -122,10 +133,12 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
                 changes.apply(envelope, _record(row), effects=s == LIVE_SCHEMA)
             except Refused as refused:
                 errors.append((*key, refused.error))
-                stopped.add(envelope.stream_id)
+                if refused.reason != "conflict":
+                    stopped.add(envelope.stream_id)
                 continue
             resolved.append(key)  # applied now, or the document already had it
         await write_documents(conn, s, changes.changed, changes.last_types)
+        await write_event_ids(conn, s, changes.new_ids)
         await conn.executemany(
             f"""UPDATE {s}.dead_letters SET status = 'resolved', resolved_at = clock_timestamp()
                 WHERE topic = $1 AND partition = $2 AND "offset" = $3""",
