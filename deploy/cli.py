@@ -141,6 +141,32 @@ def _deadletters(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from deploy.config.db import connect
+    from deploy.config.settings import Settings
+    from processors.compare import compare, describe
+
+    s = Settings.from_env()
+
+    async def run() -> int:
+        conn = await connect(s.app_dsn)  # reads only
+        try:
+            report = await compare(conn, s.bootstrap, s.events_topic)
+        finally:
+            await conn.close()
+        print(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+            if args.json
+            else describe(report, args.limit)
+        )
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())
+
+
 def _processor(args: argparse.Namespace) -> int:
     from processors.worker import main as worker_main
 
@@ -196,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from producers.cli import add_parsers as add_producer_parsers
 
-    add_producer_parsers(sub)  # store republish|restore, audit verify
+    add_producer_parsers(sub, {"compare": _compare})  # store republish|restore, audit verify|compare
 
     p = sub.add_parser("settings", help="list every VANTHU_ environment variable with its default")
     p.set_defaults(run=_settings)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deploy.config.settings import Settings
@@ -85,7 +86,14 @@ def audit_command(args: argparse.Namespace) -> int:
     return asyncio.run(_audit(args, Settings.from_env()))
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+AuditAction = Callable[[argparse.Namespace], int]
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    audit_actions: Mapping[str, AuditAction] | None = None,
+) -> None:
+    """`store` and `audit`; `audit_actions` are the audit's actions that live above producers (compare)."""
     p = sub.add_parser("store", help="the event store: republish it to Kafka, restore it from Kafka")
     p.add_argument(
         "action",
@@ -98,7 +106,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(run=store_command)
 
     p = sub.add_parser("audit", help="tamper evidence of the event store")
-    p.add_argument("action", choices=["verify"], help="verify: recompute every hash and anchor")
+    p.add_argument(
+        "action",
+        choices=["verify", *(audit_actions or {})],
+        help="verify: recompute every hash and anchor, and hold them to the signed witnesses; "
+        "compare: the store, the events topic and the read models, document by document",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--witness-file",
@@ -110,4 +123,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--public-key", help="PEM public key of the anchors' signer (default: VANTHU_ANCHOR_PUBLIC_KEY_FILE)"
     )
-    p.set_defaults(run=audit_command)
+    p.add_argument("--limit", type=int, default=20, help="with compare: differences shown")
+    actions: dict[str, AuditAction] = {"verify": audit_command, **(audit_actions or {})}
+    p.set_defaults(run=lambda args: actions[args.action](args))
