@@ -106,6 +106,25 @@ class Changes:
             self.notes += notifications(after, envelope, record)
         return True
 
+    def pass_over(self, envelope: Envelope, record: Record) -> None:
+        """Skip one event on an operator's word: the document takes its version without its change.
+        Raises Refused unless it is the document's next version (and not its first)."""
+        document = envelope.stream_id
+        before = self.states.get(document) or initial_state(document)
+        if before.version == 0 or envelope.version != before.version + 1:
+            raise Refused(
+                "gap",
+                f"skip: the read model holds v{before.version}; only v{before.version + 1} can be skipped "
+                + ("(never a document's first event: park it)" if before.version == 0 else ""),
+            )
+        self.states[document] = self.changed[document] = before.model_copy(
+            update={"version": envelope.version}
+        )
+        self.last_types[document] = envelope.type
+        self.event_ids[(document, envelope.version)] = self.new_ids[(document, envelope.version)] = _applied(
+            envelope, record
+        )
+
 
 async def load_states(
     conn: Conn, s: str, ids: Sequence[str], cache: StateCache | None
