@@ -63,6 +63,16 @@ class Metrics:
         self.tasks = Gauge(
             "vanthu_processor_tasks_pending", "Saga tasks waiting to run.", registry=self.registry
         )
+        self.blocked = Gauge(
+            "vanthu_documents_blocked",
+            "Documents whose later events wait behind an open dead letter.",
+            registry=self.registry,
+        )
+        self.failed = Gauge(
+            "vanthu_processor_tasks_failed",
+            "Saga tasks that failed for good (vanthu deadletters redrive).",
+            registry=self.registry,
+        )
 
 
 class Observe:
@@ -132,6 +142,8 @@ async def metrics(m: MetricsDep, settings: SettingsDep, pool: Pool) -> Response:
             m.age.set(age)
         m.dead.set(await projection.open_dead_letters(conn))
         m.tasks.set(await projection.pending_tasks(conn))
+        m.blocked.set(await projection.blocked_documents(conn))
+        m.failed.set(await projection.failed_tasks(conn))
         try:
             ends = await projection.end_offsets(settings.bootstrap, settings.events_topic)
         except Exception:  # Kafka down: the other figures still matter; readyz reports the outage
