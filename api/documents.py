@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -22,7 +23,8 @@ from processors import queries
 from processors.queries import Viewer
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
-from schemas.evolve import fold
+from schemas.envelope import EnvelopeError
+from schemas.evolve import StreamError, fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -171,8 +173,19 @@ async def get_document(
                 "Invalid request",
                 "as_of: give a time zone, e.g. 2026-03-01T09:00:00+07:00",
             )
-        async with pool.acquire() as conn:
-            state = await store.state_at(conn, document_id, as_of)
+        try:
+            async with pool.acquire() as conn:
+                state = await store.state_at(conn, document_id, as_of)
+        except (OverflowError, asyncpg.DataError) as exc:  # an instant PostgreSQL cannot hold
+            raise Problem(422, "validation", "Invalid request", f"as_of: out of range ({exc})") from exc
+        except (StreamError, EnvelopeError, ValueError) as exc:
+            raise Problem(
+                409,
+                "unfoldable-history",
+                "History cannot be folded",
+                f"document {document_id}: its stored events up to {as_of.isoformat()} cannot be folded "
+                f"by this version ({exc}); `vanthu audit verify` checks the store",
+            ) from exc
         if state is None or not may_see(principal, state.to_dict()):
             raise not_found(f"document {document_id} at {as_of.isoformat()}")
         doc = document_body(state, offices, settings)

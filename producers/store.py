@@ -70,9 +70,13 @@ async def history(conn: Conn, document_id: str) -> list[Appended]:
 
 
 async def state_at(conn: Conn, document_id: str, moment: datetime) -> DocumentState | None:
-    """The document folded from its events that occurred at or before `moment` (None: none had)."""
+    """The document folded from its events up to the first that occurred after `moment` (None: none
+    before). Versions, not times, order a history: an event stamped earlier than the one before it (a
+    clock that lagged, in a store older than `handle` taking the later time) does not jump the queue."""
     rows = await conn.fetch(
-        "SELECT body FROM events WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version",
+        "SELECT body FROM events WHERE stream_id = $1 AND version < coalesce("
+        "(SELECT min(version) FROM events WHERE stream_id = $1 AND occurred_at > $2), 2147483647) "
+        "ORDER BY version",
         document_id,
         moment,
     )
