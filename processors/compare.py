@@ -3,8 +3,9 @@
 Each copy names every document's newest event: its version, its event id and the sha256 of its bytes
 (the store's body, the topic's record value, the digest the read model kept when it applied it). A
 document where the three disagree is a difference; so is a topic that holds two different events at one
-version (a forged record beside the real one). Meaningful once the relay and the processors have caught
-up (a difference on a busy system may be lag: run it again).
+version (a forged record beside the real one). Records the read models dead-lettered are left out and
+counted: they were refused already and wait in `vanthu deadletters`. Meaningful once the relay and the
+processors have caught up (a difference on a busy system may be lag: run it again).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class CompareReport:
     documents: int = 0
     matching: int = 0
     topic_records: int = 0
-    undecodable: int = 0  # topic records that are not events (counted, listed as dead letters elsewhere)
+    undecodable: int = 0  # topic records that are not events and were not dead-lettered either
+    dead_lettered: int = 0  # topic records the read models refused (left out of the comparison)
     differences: list[Difference] = field(default_factory=list)
     more_differences: int = 0
     seconds: float = 0.0
@@ -87,6 +89,7 @@ class CompareReport:
             "mismatches": self.mismatches,
             "topic_records": self.topic_records,
             "undecodable": self.undecodable,
+            "dead_lettered": self.dead_lettered,
             "differences": [asdict(d) for d in self.differences],
             "seconds": round(self.seconds, 3),
         }
@@ -118,7 +121,7 @@ async def read_model_heads(conn: Conn, schema: str = LIVE_SCHEMA) -> dict[str, H
 
 
 async def topic_heads(
-    bootstrap: str, topic: str, report: CompareReport
+    bootstrap: str, topic: str, report: CompareReport, refused: frozenset[tuple[int, int]] = frozenset()
 ) -> tuple[dict[str, Head], dict[str, str]]:
     """The newest event of every document on the topic, and the documents it holds two events of at one
     version (the first such, described)."""
@@ -148,6 +151,9 @@ async def topic_heads(
                         remaining.discard(tp)
                         break
                     report.topic_records += 1
+                    if (tp.partition, record.offset) in refused:
+                        report.dead_lettered += 1
+                        continue
                     try:
                         raw = json.loads(record.value)
                         document, version, event_id = (
@@ -179,7 +185,9 @@ async def compare(conn: Conn, bootstrap: str, topic: str, schema: str = LIVE_SCH
     started = time.perf_counter()
     report = CompareReport()
     store = await store_heads(conn)
-    topic_h, doubles = await topic_heads(bootstrap, topic, report)
+    letters = f'SELECT partition, "offset" FROM {schema_name(schema)}.dead_letters WHERE topic = $1'
+    refused = frozenset((r["partition"], r["offset"]) for r in await conn.fetch(letters, topic))
+    topic_h, doubles = await topic_heads(bootstrap, topic, report, refused)
     models = await read_model_heads(conn, schema)
     ids = sorted(set(store) | set(topic_h) | set(models))
     report.documents = len(ids)
@@ -196,7 +204,8 @@ async def compare(conn: Conn, bootstrap: str, topic: str, schema: str = LIVE_SCH
 def describe(report: CompareReport, show: int = 20) -> str:
     head = (
         f"{report.documents} documents, {report.matching} the same in store, topic and read models; "
-        f"{report.topic_records} topic records ({report.undecodable} not events); "
+        f"{report.topic_records} topic records ({report.dead_lettered} dead-lettered, "
+        f"{report.undecodable} other non-events); "
         f"compared in {report.seconds:.2f}s"
     )
     if report.ok:
