@@ -52,7 +52,7 @@ class Settings:
     )
     witness_file: str = _doc(
         "File the relay keeps the newest signed anchor and head in, for the operator to copy elsewhere. "
-        "Default: <data_dir>/witness-<events topic>.json.",
+        "Default: <data_dir>/witness/<events topic>.json.",
         "",
     )
     witness_interval: float = _doc("Seconds between signed heads (published also while idle).", 2.0)
@@ -143,7 +143,7 @@ class Settings:
         return (
             Path(self.witness_file)
             if self.witness_file
-            else self.data_dir / f"witness-{self.events_topic}.json"
+            else self.data_dir / "witness" / f"{self.events_topic}.json"
         )
 
     @property

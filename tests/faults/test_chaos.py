@@ -167,6 +167,7 @@ def _check(verdict: Verdict, run: Run) -> None:
     assert verdict.real_documents_dead_lettered == 0
     assert verdict.dead_lettered == run.poison_sent, verdict.details
     assert verdict.audit_ok, verdict.audit
+    assert verdict.compare_mismatches == 0, verdict.details
 
 
 def _report(path: Path, verdict: Verdict, run: Run, started: float, mode: str) -> dict[str, Any]:
@@ -186,6 +187,7 @@ def _report(path: Path, verdict: Verdict, run: Run, started: float, mode: str) -
         "committed_without_an_answer": verdict.committed_without_answer,
         "manual_repairs": 0,
         "audit": verdict.audit,
+        "compare_mismatches": verdict.compare_mismatches,
         "requests": run.workload.attempts,
         "retried_requests": run.workload.retries,
         "unplanned_restarts": run.services.unplanned_restarts,
