@@ -254,6 +254,21 @@ def _compare(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from deploy.backup import backup, restore
+    from deploy.config.settings import Settings
+
+    settings = Settings.from_env()
+    folder = Path(args.dir).resolve()
+    if args.command == "backup":
+        return backup(settings, folder, args.synchronous)
+    seconds = restore(settings, folder, args.to)
+    print(f"restored from {folder} and started in {seconds:.1f}s")
+    return 0
+
+
 def _processor(args: argparse.Namespace) -> int:
     from processors.worker import main as worker_main
 
@@ -322,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     from producers.cli import add_parsers as add_producer_parsers
 
     add_producer_parsers(sub, {"compare": _compare})  # store republish|restore, audit verify|compare
+
+    p = sub.add_parser(
+        "backup", help="base backup plus streamed WAL into a folder; runs until stopped (pg_basebackup)"
+    )
+    p.add_argument("--dir", required=True, help="the backup folder (base/ and wal/ in it)")
+    p.add_argument(
+        "--synchronous",
+        action="store_true",
+        help="acknowledge commits only once their WAL is in the folder (no acknowledged action is lost; "
+        "commits wait while the backup is down)",
+    )
+    p.set_defaults(run=_backup)
+
+    p = sub.add_parser("restore", help="rebuild the lost PostgreSQL data folder from a backup and start it")
+    p.add_argument("--dir", required=True, help="the backup folder")
+    p.add_argument("--to", help="a point in time to stop at (ISO 8601 with a zone); default: the end")
+    p.set_defaults(run=_backup)
 
     p = sub.add_parser("settings", help="list every VANTHU_ environment variable with its default")
     p.set_defaults(run=_settings)
