@@ -81,10 +81,14 @@ async def _block(
     return Anchor(seq, start, end, len(rows), skipped, prev, digest), bool(rows and rows[0]["old"])
 
 
-async def anchor(conn: Conn, *, max_age_s: float | None = 60.0, force: bool = False) -> list[Anchor]:
-    """Anchor every full block of settled positions, and a partial last block when it is `force`d or its
-    oldest event is older than `max_age_s`. Returns the anchors written."""
-    settled = await settled_position(conn)
+async def anchor(
+    conn: Conn, *, max_age_s: float | None = 60.0, force: bool = False, settled: int | None = None
+) -> list[Anchor]:
+    """Anchor every full block of settled positions (up to `settled` when the caller measured it), and a
+    partial last block when it is `force`d or its oldest event is older than `max_age_s`. Returns the
+    anchors written."""
+    if settled is None:
+        settled = await settled_position(conn)
     if settled is None:
         return []
     written: list[Anchor] = []
@@ -116,11 +120,12 @@ async def anchor(conn: Conn, *, max_age_s: float | None = 60.0, force: bool = Fa
     return written
 
 
-async def head(conn: Conn) -> Anchor | None:
+async def head(conn: Conn, settled: int | None = None) -> Anchor | None:
     """The running head: what an anchor over the settled positions after the last anchor would say now,
     written nowhere in the database (None: appenders are slow). Its `seq` is the next anchor's; a head
     with nothing after the last anchor has last_position = first_position - 1 and no events."""
-    settled = await settled_position(conn)
+    if settled is None:
+        settled = await settled_position(conn)
     if settled is None:
         return None
     async with conn.transaction(isolation="repeatable_read", readonly=True):

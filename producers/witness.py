@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from deploy.config.db import Conn, connect
-from producers.anchoring import Anchor, _anchor, anchor, head
+from producers.anchoring import Anchor, _anchor, anchor, head, settled_position
 from schemas.envelope import canonical_json
 
 log = logging.getLogger("vanthu.witness")
@@ -246,11 +246,13 @@ class Witness:
     async def once(self, conn: Conn) -> list[Statement]:
         """One round: close due anchors, sign the new ones and the head, file them, publish what is
         pending. Returns the statements signed this round; a Kafka failure leaves them pending."""
-        await anchor(conn, max_age_s=self.anchor_age_s)
+        settled = await settled_position(conn)  # once a round: it stalls appenders for an instant
+        if settled is not None:
+            await anchor(conn, max_age_s=self.anchor_age_s, settled=settled)
         rows = await conn.fetch("SELECT * FROM anchors WHERE seq > $1 ORDER BY seq", self._published_seq)
         at = _now()
         signed = [Statement("anchor", _anchor(r), at).signed(self.key) for r in rows]
-        current = await head(conn)
+        current = None if settled is None else await head(conn, settled)
         if current is not None:
             signed.append(Statement("head", current, at).signed(self.key))
         latest = await conn.fetchrow("SELECT * FROM anchors ORDER BY seq DESC LIMIT 1")
