@@ -198,6 +198,8 @@ async def verify(settings: Settings, acks: list[Ack], poison_sent: int) -> Verdi
             VANTHU_PG_DSN=settings.dsn,
             VANTHU_EVENTS_TOPIC=settings.events_topic,
             VANTHU_KAFKA_BOOTSTRAP=settings.bootstrap,
+            VANTHU_ANCHOR_KEY_FILE=str(settings.anchor_key_path),
+            VANTHU_WITNESS_FILE=str(settings.witness_path),
         ),
         capture_output=True,
         text=True,
