@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from itertools import takewhile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -23,7 +24,8 @@ from deploy.config.settings import Settings
 from processors import queries
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
-from schemas.evolve import evolve, fold
+from schemas.envelope import EnvelopeError
+from schemas.evolve import StreamError, evolve, fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
 from schemas.state import initial_state
 
@@ -197,13 +199,24 @@ async def get_document(
                 "Invalid request",
                 "as_of: give a time zone, e.g. 2026-03-01T09:00:00+07:00",
             )
-        async with pool.acquire() as conn:
-            events = await store.history(conn, document_id)
-        then = [e.envelope for e in events if e.envelope.occurred_at <= as_of]
-        judged = _as_secret_as_ever(events) if then else {}
-        if not then or not may_see(principal, judged):
+        try:
+            async with pool.acquire() as conn:
+                events = await store.history(conn, document_id)
+            # the version prefix up to as_of: an event stamped out of time order ends it, never leaves a gap
+            then = [e.envelope for e in takewhile(lambda e: e.envelope.occurred_at <= as_of, events)]
+            judged = _as_secret_as_ever(events) if then else {}
+            state = fold(then) if then else None
+        except (StreamError, EnvelopeError, ValueError) as exc:
+            raise Problem(
+                409,
+                "unfoldable-history",
+                "History cannot be folded",
+                f"document {document_id}: its stored events up to {as_of.isoformat()} cannot be folded "
+                f"by this version ({exc}); `vanthu audit verify` checks the store",
+            ) from exc
+        if state is None or not may_see(principal, judged):
             raise not_found(f"document {document_id} at {as_of.isoformat()}")
-        doc = document_body(fold(then), offices, settings)
+        doc = document_body(state, offices, settings)
     else:
         if after is not None:
             await wait_for_position(pool, after, settings.read_wait_ms)

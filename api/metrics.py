@@ -64,6 +64,16 @@ class Metrics:
         self.tasks = Gauge(
             "vanthu_processor_tasks_pending", "Saga tasks waiting to run.", registry=self.registry
         )
+        self.blocked = Gauge(
+            "vanthu_documents_blocked",
+            "Documents whose later events wait behind an open dead letter.",
+            registry=self.registry,
+        )
+        self.failed = Gauge(
+            "vanthu_processor_tasks_failed",
+            "Saga tasks that failed for good (vanthu deadletters redrive).",
+            registry=self.registry,
+        )
 
 
 class Observe:
@@ -139,6 +149,8 @@ async def metrics(m: MetricsDep, settings: SettingsDep, pool: Pool) -> Response:
             m.age.set(age)
         m.dead.set(await projection.open_dead_letters(conn))
         m.tasks.set(await projection.pending_tasks(conn))
+        m.blocked.set(await projection.blocked_documents(conn))
+        m.failed.set(await projection.failed_tasks(conn))
         for lag in await projection.partition_lag(conn, settings.events_topic, ends):
             m.lag.labels(str(lag.partition)).set(lag.lag)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

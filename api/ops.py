@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import Pool, SettingsDep
+from processors import metrics as projection
 
 router = APIRouter(tags=["operations"])
 
@@ -45,4 +46,11 @@ async def readyz(settings: SettingsDep, pool: Pool) -> JSONResponse:
     except Exception as exc:
         checks["kafka"] = f"unreachable: {exc}"
     ready = all(v is True for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    # Stuck work needs an operator, not a restart: shown, but it does not make the service unready.
+    attention: dict[str, Any] = {}
+    if checks["postgres"] is True:
+        async with pool.acquire() as conn:
+            attention["blocked_documents"] = await projection.blocked_documents(conn)
+            attention["failed_tasks"] = await projection.failed_tasks(conn)
+    body = {"ready": ready, "checks": checks, "attention": attention}
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -121,15 +121,91 @@ def _deadletters(args: argparse.Namespace) -> int:
 
     from deploy.config.db import connect
     from deploy.config.settings import Settings
-    from processors.deadletters import list_dead_letters, retry
+    from processors.deadletters import (
+        SettleError,
+        first_open_letter,
+        letter_name,
+        list_dead_letters,
+        parse_letter,
+        retry,
+        settle,
+    )
+    from processors.saga import failed_tasks, redrive
+    from producers.facts import append_fact
+    from schemas.envelope import Actor
+    from schemas.events import DeadLetterSettled
+
+    settings = Settings.from_env()
+    operator = Actor(user=args.operator, office="", roles=("system", "operator"))
+
+    async def record(
+        action: str, letter: str, document: str | None, version: int | None, event: str | None
+    ) -> None:
+        """The operator's word, in the document's own history (written as the services' role)."""
+        if document is None:
+            print("  (not recorded in a history: the letter names no document)")
+            return
+        app = await connect(settings.app_dsn)
+        try:
+            fact = DeadLetterSettled(
+                action=action,
+                letter=letter,
+                version=version,
+                event_id=event,
+                reason=args.reason,
+                operator=args.operator,
+            )
+            appended = await append_fact(app, document, fact, operator)
+        finally:
+            await app.close()
+        if appended is None:
+            print(f"  (not recorded in a history: the store has no document {document})")
+        else:
+            print(
+                f"  recorded in {document}'s history as v{appended.envelope.version} "
+                f"(position {appended.position})"
+            )
 
     async def run() -> int:
-        conn = await connect(Settings.from_env().dsn)
+        conn = await connect(settings.dsn)
         try:
+            if args.action in ("park", "skip"):
+                if not args.reason:
+                    print(f"vanthu deadletters {args.action}: --reason is required", file=sys.stderr)
+                    return 2
+                if args.letter:
+                    letter = parse_letter(args.letter)
+                elif args.document:
+                    found = await first_open_letter(conn, args.document)
+                    if found is None:
+                        print(f"vanthu deadletters: {args.document} has no open dead letter", file=sys.stderr)
+                        return 1
+                    letter = found
+                else:
+                    print(f"vanthu deadletters {args.action}: name --letter or --document", file=sys.stderr)
+                    return 2
+                try:
+                    done = await settle(conn, letter, args.action, args.reason)
+                except SettleError as exc:
+                    print(f"vanthu deadletters {args.action}: {exc}", file=sys.stderr)
+                    return 1
+                print(
+                    f"{done.action} {letter_name(letter)} ({done.document_id or '-'} "
+                    f"v{done.version or '?'}); then resolved {done.then.resolved}, "
+                    f"still open {done.then.still_open}"
+                )
+                await record(args.action, letter_name(letter), done.document_id, done.version, done.event_id)
+                return 0 if done.then.still_open == 0 else 1
             if args.action == "retry":
                 result = await retry(conn, document_id=args.document)
                 print(f"resolved {result.resolved}, still open {result.still_open}")
+                if args.reason and args.document:
+                    await record("retry", "-", args.document, None, None)
                 return 0 if result.still_open == 0 else 1
+            if args.action == "redrive":
+                count = await redrive(conn, args.task)
+                print(f"queued {count} failed saga task(s) again; the processors' saga runs them")
+                return 0 if count else 1
             rows = await list_dead_letters(conn, None if args.all else "open")
             for r in rows:
                 print(
@@ -137,11 +213,63 @@ def _deadletters(args: argparse.Namespace) -> int:
                     f"{r['document_id'] or '-'} v{r['version'] or '?'} {r['event_type'] or ''}  {r['error']}"
                 )
             print(f"{len(rows)} dead letter(s)")
+            tasks = await failed_tasks(conn)
+            for t in tasks:
+                print(
+                    f"task {t['id']}  failed    {t['kind']:<16}  {t['key']}  after {t['attempts']} attempts "
+                    f"(redriven {t['redriven']}x): {t['error']}"
+                )
+            print(f"{len(tasks)} failed saga task(s) (vanthu deadletters redrive [--task ID])")
             return 0
         finally:
             await conn.close()
 
+    try:
+        return asyncio.run(run())
+    except ValueError as exc:
+        print(f"vanthu deadletters: {exc}", file=sys.stderr)
+        return 2
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from deploy.config.db import connect
+    from deploy.config.settings import Settings
+    from processors.compare import compare, describe
+
+    s = Settings.from_env()
+
+    async def run() -> int:
+        conn = await connect(s.app_dsn)  # reads only
+        try:
+            report = await compare(conn, s.bootstrap, s.events_topic)
+        finally:
+            await conn.close()
+        print(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+            if args.json
+            else describe(report, args.limit)
+        )
+        return 0 if report.ok else 1
+
     return asyncio.run(run())
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from deploy.backup import backup, restore
+    from deploy.config.settings import Settings
+
+    settings = Settings.from_env()
+    folder = Path(args.dir).resolve()
+    if args.command == "backup":
+        return backup(settings, folder, args.synchronous)
+    seconds = restore(settings, folder, args.to)
+    print(f"restored from {folder} and started in {seconds:.1f}s")
+    return 0
 
 
 def _processor(args: argparse.Namespace) -> int:
@@ -189,17 +317,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-old", action="store_true", help="keep the replaced schema as rm_old_<time>")
     p.set_defaults(run=_rebuild)
 
-    p = sub.add_parser("deadletters", help="records the processors could not decode or apply")
-    p.add_argument(
-        "action", nargs="?", default="list", choices=["list", "retry"], help="list (default) or retry"
+    p = sub.add_parser(
+        "deadletters", help="records the processors could not decode or apply, and failed saga tasks"
     )
-    p.add_argument("--all", action="store_true", help="with list: resolved ones too")
-    p.add_argument("--document", help="with retry: only this document")
+    p.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "retry", "park", "skip", "redrive"],
+        help="list (default): open letters and failed saga tasks; retry: apply open letters again; "
+        "park: set a letter aside so its document's later events go on; skip: the read model takes the "
+        "letter's version without its change; redrive: queue failed saga tasks again",
+    )
+    p.add_argument("--all", action="store_true", help="with list: resolved, parked and skipped ones too")
+    p.add_argument("--document", help="with retry: only this document; with park/skip: its blocking letter")
+    p.add_argument("--letter", help="with park/skip: the letter, as listed (topic:partition@offset)")
+    p.add_argument("--reason", help="with park/skip (required) and retry: recorded in the document's history")
+    p.add_argument("--operator", default="operator", help="who decides (recorded with the reason)")
+    p.add_argument("--task", type=int, help="with redrive: only this task id")
     p.set_defaults(run=_deadletters)
 
     from producers.cli import add_parsers as add_producer_parsers
 
-    add_producer_parsers(sub)  # store republish|restore, audit verify
+    add_producer_parsers(sub, {"compare": _compare})  # store republish|restore, audit verify|compare
+
+    p = sub.add_parser(
+        "backup", help="base backup plus streamed WAL into a folder; runs until stopped (pg_basebackup)"
+    )
+    p.add_argument("--dir", required=True, help="the backup folder (base/ and wal/ in it)")
+    p.add_argument(
+        "--synchronous",
+        action="store_true",
+        help="acknowledge commits only once their WAL is in the folder (no acknowledged action is lost; "
+        "commits wait while the backup is down)",
+    )
+    p.set_defaults(run=_backup)
+
+    p = sub.add_parser("restore", help="rebuild the lost PostgreSQL data folder from a backup and start it")
+    p.add_argument("--dir", required=True, help="the backup folder")
+    p.add_argument("--to", help="a point in time to stop at (ISO 8601 with a zone); default: the end")
+    p.set_defaults(run=_backup)
 
     p = sub.add_parser("settings", help="list every VANTHU_ environment variable with its default")
     p.set_defaults(run=_settings)

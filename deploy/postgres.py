@@ -82,6 +82,15 @@ class Postgres:
             for p in paths:
                 shutil.chown(p, user, user)
 
+    def own_tree(self, top: Path) -> None:
+        """`top` and everything in it belong to the cluster's user (a restored data folder)."""
+        user = self._user()
+        if user:
+            for folder, _, files in os.walk(top):
+                shutil.chown(folder, user, user)
+                for name in files:
+                    shutil.chown(os.path.join(folder, name), user, user)
+
     def _relocate(self) -> None:
         """As root, the cluster runs as SERVICE_USER, who must be able to reach its folder. A checkout
         under a private directory (e.g. /root, mode 700) is out of its reach: then the cluster lives in

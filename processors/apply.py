@@ -18,7 +18,15 @@ import asyncpg
 
 from deploy.config.db import Conn
 from processors.deadletters import DeadLetter, write_dead_letters
-from processors.documents import Changes, Refused, StateCache, load_states, write_documents
+from processors.documents import (
+    Changes,
+    Refused,
+    StateCache,
+    load_event_ids,
+    load_states,
+    write_documents,
+    write_event_ids,
+)
 from processors.feed import write_feed
 from processors.records import Record, TopicPartition, by_partition
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
@@ -29,6 +37,10 @@ from schemas.envelope import Envelope
 # records cause effects (a rebuild catching up past the live processor).
 Effects = bool | Mapping[TopicPartition, int]
 
+
+# Open dead letters with these reasons leave their document's later events free to apply: the record
+# never reached the document's state (undecodable) or the document already has its version (conflict).
+UNBLOCKING = "'undecodable', 'conflict'"
 
 # Failures worth retrying the same batch for; anything else is about the records themselves.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -161,12 +173,16 @@ async def apply_batch(
             dead += [DeadLetter(r, "unwritable", unwritable, e) for r, e in decoded]
             decoded = []
         ids = sorted({e.stream_id for _, e in decoded})
-        changes = Changes(await load_states(conn, s, ids, cache))
+        changes = Changes(
+            await load_states(conn, s, ids, cache),
+            event_ids=await load_event_ids(conn, s, [e for _, e in decoded]),
+        )
         blocked = {
             r["document_id"]
             for r in await conn.fetch(
                 f"""SELECT DISTINCT document_id FROM {s}.dead_letters
-                    WHERE status = 'open' AND reason <> 'undecodable' AND document_id = ANY($1::text[])""",
+                    WHERE status = 'open' AND reason NOT IN ({UNBLOCKING})
+                      AND document_id = ANY($1::text[])""",
                 ids,
             )
         }
@@ -181,7 +197,8 @@ async def apply_batch(
                 applied = changes.apply(envelope, record, _effects_for(effects, record))
             except Refused as refused:
                 dead.append(DeadLetter(record, refused.reason, refused.error, envelope))
-                blocked.add(document)
+                if refused.reason != "conflict":
+                    blocked.add(document)
                 continue
             if not applied:
                 result.duplicates += 1
@@ -190,6 +207,7 @@ async def apply_batch(
             result.applied += 1
 
         await write_documents(conn, s, changes.changed, changes.last_types)
+        await write_event_ids(conn, s, changes.new_ids)
         await write_dead_letters(conn, s, dead)
         tps = sorted(result.offsets)
         await conn.execute(

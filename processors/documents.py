@@ -1,15 +1,18 @@
 """The documents read model: each document's folded state, applied one event at a time, written as rows.
 
 The batch writer and dead-letter retry both apply events through `Changes.apply`, so the rule for one
-event (already applied, version gap, unfoldable, saga tasks and feed entries owed) lives here once.
+event (already applied, a different event at an applied version, version gap, unfoldable, saga tasks and
+feed entries owed) lives here once.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from deploy.config.db import Conn
 from processors.feed import notifications
@@ -43,8 +46,16 @@ class StateCache:
         self._states.clear()
 
 
+Applied = tuple[UUID, bytes]  # an applied event's id and the sha256 of its record's bytes
+
+
+def _applied(envelope: Envelope, record: Record) -> Applied:
+    return envelope.event_id, hashlib.sha256(record.value or b"").digest()
+
+
 class Refused(Exception):
-    """An event that cannot be applied now: `reason` is "gap" or "unappliable" (as dead letters say)."""
+    """An event that cannot be applied now: `reason` is "gap", "unappliable" or "conflict" (a different
+    event than the one applied at its version: recorded, but it does not block the document)."""
 
     def __init__(self, reason: str, error: str) -> None:
         self.reason, self.error = reason, error
@@ -60,13 +71,24 @@ class Changes:
     last_types: dict[str, str] = field(default_factory=dict)  # the type of each changed document's last event
     tasks: list[Task] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    # (document, version) -> (event id, sha256 of the record's bytes) applied, as far as loaded
+    event_ids: dict[tuple[str, int], Applied] = field(default_factory=dict)
+    new_ids: dict[tuple[str, int], Applied] = field(default_factory=dict)  # applied by this transaction
 
     def apply(self, envelope: Envelope, record: Record, effects: bool) -> bool:
-        """Apply one event in version order: True when applied, False when the document already has it.
-        Raises Refused for a version gap or an event the current code cannot fold."""
+        """Apply one event in version order: True when applied, False when the document already has this
+        very event. Raises Refused for another event at an applied version, a version gap, or an event
+        the current code cannot fold."""
         document = envelope.stream_id
         before = self.states.get(document) or initial_state(document)
         if envelope.version <= before.version:
+            applied = self.event_ids.get((document, envelope.version))
+            if applied is not None and applied != _applied(envelope, record):
+                what = "other bytes" if applied[0] == envelope.event_id else f"event {envelope.event_id}"
+                raise Refused(
+                    "conflict",
+                    f"v{envelope.version} was applied as event {applied[0]}; this record is {what}",
+                )
             return False
         if envelope.version > before.version + 1:
             raise Refused("gap", f"version gap: expected {before.version + 1}, got {envelope.version}")
@@ -76,10 +98,32 @@ class Changes:
             raise Refused("unappliable", f"{type(exc).__name__}: {exc}") from exc
         self.states[document] = self.changed[document] = after
         self.last_types[document] = envelope.type
+        self.event_ids[(document, envelope.version)] = self.new_ids[(document, envelope.version)] = _applied(
+            envelope, record
+        )
         if effects:
             self.tasks += saga_tasks(before, after, envelope)
             self.notes += notifications(after, envelope, record)
         return True
+
+    def pass_over(self, envelope: Envelope, record: Record) -> None:
+        """Skip one event on an operator's word: the document takes its version without its change.
+        Raises Refused unless it is the document's next version (and not its first)."""
+        document = envelope.stream_id
+        before = self.states.get(document) or initial_state(document)
+        if before.version == 0 or envelope.version != before.version + 1:
+            raise Refused(
+                "gap",
+                f"skip: the read model holds v{before.version}; only v{before.version + 1} can be skipped "
+                + ("(never a document's first event: park it)" if before.version == 0 else ""),
+            )
+        self.states[document] = self.changed[document] = before.model_copy(
+            update={"version": envelope.version}
+        )
+        self.last_types[document] = envelope.type
+        self.event_ids[(document, envelope.version)] = self.new_ids[(document, envelope.version)] = _applied(
+            envelope, record
+        )
 
 
 async def load_states(
@@ -99,6 +143,27 @@ async def load_states(
         hit = cached.get(r["id"])
         out[r["id"]] = hit if r["data"] is None and hit is not None else DocumentState.from_dict(r["data"])
     return out
+
+
+async def load_event_ids(conn: Conn, s: str, envelopes: Sequence[Envelope]) -> dict[tuple[str, int], Applied]:
+    """The event applied at each (document, version) these envelopes name, where one was."""
+    rows = await conn.fetch(
+        f"""SELECT x.d, x.v, e.event_id, e.digest FROM unnest($1::text[], $2::int[]) AS x(d, v)
+            JOIN {s}.event_ids e ON e.document_id = x.d AND e.version = x.v""",
+        [e.stream_id for e in envelopes],
+        [e.version for e in envelopes],
+    )
+    return {(r["d"], r["v"]): (r["event_id"], bytes(r["digest"])) for r in rows}
+
+
+async def write_event_ids(conn: Conn, s: str, ids: Mapping[tuple[str, int], Applied]) -> None:
+    if ids:
+        await conn.copy_records_to_table(
+            "event_ids",
+            records=[(d, v, i, digest) for (d, v), (i, digest) in ids.items()],
+            columns=["document_id", "version", "event_id", "digest"],
+            schema_name=s,
+        )
 
 
 async def write_documents(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import Conn
+from processors.apply import UNBLOCKING
 from processors.schema import LIVE_SCHEMA, PROJECTION
 from processors.topics import partitions
 
@@ -63,3 +64,18 @@ async def open_dead_letters(conn: Conn) -> int:
 
 async def pending_tasks(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM public.processor_tasks WHERE status = 'pending'"))
+
+
+async def blocked_documents(conn: Conn) -> int:
+    """Documents whose later events wait behind an open dead letter (park, skip or retry frees them)."""
+    return int(
+        await conn.fetchval(
+            f"""SELECT count(DISTINCT document_id) FROM {LIVE_SCHEMA}.dead_letters
+                WHERE status = 'open' AND reason NOT IN ({UNBLOCKING})"""
+        )
+    )
+
+
+async def failed_tasks(conn: Conn) -> int:
+    """Saga tasks that failed for good and wait for `vanthu deadletters redrive`."""
+    return int(await conn.fetchval("SELECT count(*) FROM public.processor_tasks WHERE status = 'failed'"))

@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
 
+from deploy.config.db import Conn
 from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
 from producers.errors import VersionConflict
@@ -24,6 +25,8 @@ from schemas.values import Source
 log = logging.getLogger(__name__)
 SAGA_LOCK = 0x76616E7468_7367  # one saga runner at a time, so a copy's statuses are reported in order
 MAX_ATTEMPTS = 5
+BACKOFF_S = 1.0  # the wait after the first failure, doubled after each next one
+MAX_BACKOFF_S = 60.0
 _COPIES = uuid5(NAMESPACE_URL, "https://vanthu/delivered-copy")
 
 
@@ -104,7 +107,9 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
 
 
 async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> SagaRun:
-    """Run pending tasks in the order they were queued; failures are retried, then left as failed."""
+    """Run pending tasks in the order they were queued; a failure is retried after a wait that doubles
+    each time (the tasks queued after it wait too, so a copy's statuses keep their order), then left as
+    failed for `redrive`."""
     run = SagaRun()
     async with pool.acquire() as lock_conn:
         if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", SAGA_LOCK):
@@ -112,11 +117,13 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
             return run
         try:
             tasks = await lock_conn.fetch(
-                """SELECT id, kind, payload, attempts FROM public.processor_tasks
-                   WHERE status = 'pending' ORDER BY id LIMIT $1""",
+                """SELECT id, kind, payload, attempts, not_before > clock_timestamp() AS waiting
+                   FROM public.processor_tasks WHERE status = 'pending' ORDER BY id LIMIT $1""",
                 limit,
             )
             for task in tasks:
+                if task["waiting"]:
+                    break  # backing off
                 try:
                     if task["kind"] == "deliver":
                         p = task["payload"]
@@ -134,10 +141,12 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
                     log.warning("saga task %s (%s) failed: %r", task["id"], task["kind"], exc)
                     await lock_conn.execute(
                         """UPDATE public.processor_tasks SET attempts = attempts + 1, error = $2,
-                           status = CASE WHEN $3 THEN 'failed' ELSE 'pending' END WHERE id = $1""",
+                           status = CASE WHEN $3 THEN 'failed' ELSE 'pending' END,
+                           not_before = clock_timestamp() + make_interval(secs => $4) WHERE id = $1""",
                         task["id"],
                         f"{type(exc).__name__}: {exc}",
                         permanent,
+                        min(BACKOFF_S * 2 ** task["attempts"], MAX_BACKOFF_S),
                     )
                     run.failed += 1
                     if not permanent:
@@ -145,3 +154,23 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock($1)", SAGA_LOCK)
     return run
+
+
+async def failed_tasks(conn: Conn) -> list[dict[str, Any]]:
+    """Saga tasks that failed for good, oldest first (listed with the dead letters)."""
+    rows = await conn.fetch(
+        """SELECT id, kind, key, payload, attempts, redriven, error, created_at FROM public.processor_tasks
+           WHERE status = 'failed' ORDER BY id"""
+    )
+    return [dict(r) for r in rows]
+
+
+async def redrive(conn: Conn, task_id: int | None = None) -> int:
+    """Queue failed tasks (one, or all) again with fresh attempts; returns how many. The saga runs them."""
+    result = await conn.execute(
+        """UPDATE public.processor_tasks SET status = 'pending', attempts = 0, not_before = '-infinity',
+               redriven = redriven + 1
+           WHERE status = 'failed' AND ($1::bigint IS NULL OR id = $1)""",
+        task_id,
+    )
+    return int(result.split()[-1])

@@ -63,13 +63,36 @@ def _anchor(row: asyncpg.Record) -> Anchor:
     )
 
 
-async def anchor(conn: Conn, *, max_age_s: float | None = 60.0, force: bool = False) -> list[Anchor]:
-    """Anchor every full block of settled positions, and a partial last block when it is `force`d or its
-    oldest event is older than `max_age_s`. Returns the anchors written."""
-    settled = await settled_position(conn)
+async def _block(
+    conn: Conn, seq: int, start: int, end: int, prev: bytes, max_age_s: float = 1e9
+) -> tuple[Anchor, bool]:
+    """The anchor over positions start..end as the store holds them now, and whether its oldest event is
+    older than `max_age_s`."""
+    rows = await conn.fetch(
+        "SELECT position, hash, recorded_at < clock_timestamp() - make_interval(secs => $3) AS old "
+        "FROM events WHERE position BETWEEN $1 AND $2 ORDER BY position",
+        start,
+        end,
+        max_age_s,
+    )
+    present = {r["position"] for r in rows}
+    skipped = tuple(p for p in range(start, end + 1) if p not in present)
+    digest = anchor_hash(prev, start, end, skipped, ((r["position"], bytes(r["hash"])) for r in rows))
+    return Anchor(seq, start, end, len(rows), skipped, prev, digest), bool(rows and rows[0]["old"])
+
+
+async def anchor(
+    conn: Conn, *, max_age_s: float | None = 60.0, force: bool = False, settled: int | None = None
+) -> list[Anchor]:
+    """Anchor every full block of settled positions (up to `settled` when the caller measured it), and a
+    partial last block when it is `force`d or its oldest event is older than `max_age_s`. Returns the
+    anchors written."""
+    if settled is None:
+        settled = await settled_position(conn)
     if settled is None:
         return []
     written: list[Anchor] = []
+    max_age = max_age_s if max_age_s is not None else 1e9
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_CLASS, ANCHOR)
         last = await last_anchor(conn)
@@ -78,29 +101,37 @@ async def anchor(conn: Conn, *, max_age_s: float | None = 60.0, force: bool = Fa
         )
         while start <= settled:
             end = min(start + BLOCK - 1, settled)
-            rows = await conn.fetch(
-                "SELECT position, hash, recorded_at < clock_timestamp() - make_interval(secs => $3) AS old "
-                "FROM events WHERE position BETWEEN $1 AND $2 ORDER BY position",
-                start,
-                end,
-                max_age_s if max_age_s is not None else 1e9,
-            )
-            if end - start + 1 < BLOCK and not force and not (rows and rows[0]["old"]):
+            block, old = await _block(conn, seq, start, end, prev, max_age)
+            if end - start + 1 < BLOCK and not force and not old:
                 break
-            present = {r["position"] for r in rows}
-            skipped = tuple(p for p in range(start, end + 1) if p not in present)
-            digest = anchor_hash(prev, start, end, skipped, ((r["position"], bytes(r["hash"])) for r in rows))
             await conn.execute(
-                "INSERT INTO anchors (seq, first_position, last_position, event_count, skipped, prev_hash, "
-                "hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO anchors (seq, first_position, last_position, event_count, skipped, "
+                "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 seq,
                 start,
                 end,
-                len(rows),
-                list(skipped),
+                block.event_count,
+                list(block.skipped),
                 prev,
-                digest,
+                block.hash,
             )
-            written.append(Anchor(seq, start, end, len(rows), skipped, prev, digest))
-            seq, start, prev = seq + 1, end + 1, digest
+            written.append(block)
+            seq, start, prev = seq + 1, end + 1, block.hash
     return written
+
+
+async def head(conn: Conn, settled: int | None = None) -> Anchor | None:
+    """The running head: what an anchor over the settled positions after the last anchor would say now,
+    written nowhere in the database (None: appenders are slow). Its `seq` is the next anchor's; a head
+    with nothing after the last anchor has last_position = first_position - 1 and no events."""
+    if settled is None:
+        settled = await settled_position(conn)
+    if settled is None:
+        return None
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        last = await last_anchor(conn)
+        seq, start, prev = (
+            (1, 1, GENESIS) if last is None else (last.seq + 1, last.last_position + 1, last.hash)
+        )
+        block, _ = await _block(conn, seq, start, max(settled, start - 1), prev)
+    return block

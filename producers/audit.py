@@ -5,20 +5,34 @@ hash from its stored previous hash and body (else: altered), link to its documen
 (else: missing or reordered), and say in its body what its row says (else: altered). Each anchor must
 recompute from the events in its range and chain to the anchor before it, and every position it vouches
 for must still hold an event (else: missing — this is what catches a deleted document).
+
+Given the witnesses published outside the database (producers/witness.py), every signed anchor must be
+in the store unchanged (else: the store and its anchors were rewritten, or the newest were deleted) and
+the newest signed head must recompute from the events after the last anchor (else: truncated, when the
+newest events are gone). A statement whose signature does not verify is a problem of its own.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from deploy.config.db import Conn
-from producers.anchoring import Anchor, _anchor
+from producers.anchoring import Anchor, _anchor, _block
 from producers.hashing import GENESIS, AnchorHasher, event_hash
+from producers.witness import Statement
+from schemas.envelope import Envelope
+from schemas.evolve import evolve
+from schemas.state import initial_state
 
-Kind = Literal["altered", "missing", "reordered", "inserted", "anchor"]
+Kind = Literal["altered", "missing", "reordered", "inserted", "anchor", "truncated", "witness", "snapshot"]
 MAX_PROBLEMS = 100
 
 
@@ -40,6 +54,9 @@ class AuditReport:
     problems: list[Problem] = field(default_factory=list)
     more_problems: int = 0  # found beyond MAX_PROBLEMS
     seconds: float = 0.0
+    witnessed: int | None = None  # signed statements checked (None: no witness given)
+    witnessed_up_to: int = 0  # the last position the newest signed head vouches for
+    head_signed_at: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -60,6 +77,9 @@ class AuditReport:
             "problems": [asdict(p) for p in self.problems],
             "more_problems": self.more_problems,
             "seconds": round(self.seconds, 3),
+            "witnessed": self.witnessed,
+            "witnessed_up_to": self.witnessed_up_to,
+            "head_signed_at": self.head_signed_at,
         }
 
 
@@ -149,16 +169,45 @@ class _Collector:
         return any(first <= p <= last for p in self.positions)
 
 
-def _body_says(body: bytes, stream_id: str, version: int) -> bool:
-    # Canonical JSON sorts keys: "stream_id" is followed by "type", and "version" is the last key.
-    return (
-        body.endswith(b',"version":%d}' % version)
-        and (b'"stream_id":' + json.dumps(stream_id, ensure_ascii=False).encode() + b',"type":') in body
+def _text(value: str) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _body_says(
+    body: bytes,
+    stream_id: str,
+    version: int,
+    event_id: UUID,
+    type_: str,
+    schema_version: int,
+    occurred_at: datetime,
+) -> bool:
+    """Whether every column a read trusts says what the hashed body says (no parsing: canonical JSON
+    sorts its keys, so the top level ends with event_id, idempotency_key, occurred_at, schema_version,
+    stream_id, type, version, and a JSON string cannot hold an unescaped `,"event_id":"`)."""
+    instant = occurred_at.astimezone(UTC).isoformat(timespec="microseconds").encode()
+    tail = b',"occurred_at":"%s","schema_version":%d,"stream_id":%s,"type":%s,"version":%d}' % (
+        instant,
+        schema_version,
+        _text(stream_id),
+        _text(type_),
+        version,
     )
+    if not body.endswith(tail):
+        return False
+    head = body[: -len(tail)]
+    at = head.rfind(b',"event_id":"')
+    return at >= 0 and head.startswith(b',"event_id":"%s","idempotency_key":' % str(event_id).encode(), at)
 
 
-async def verify(conn: Conn, fetch: int = 5000) -> AuditReport:
-    """Check the whole store; `conn` may be the services' role (it only reads)."""
+async def verify(
+    conn: Conn,
+    fetch: int = 5000,
+    witness: Sequence[Statement] | None = None,
+    public_key: Ed25519PublicKey | None = None,
+) -> AuditReport:
+    """Check the whole store, and against `witness` (statements signed by `public_key`) when given;
+    `conn` may be the services' role (it only reads)."""
     started = time.perf_counter()
     report = AuditReport()
     found = _Collector(report)
@@ -170,18 +219,28 @@ async def verify(conn: Conn, fetch: int = 5000) -> AuditReport:
     gaps: dict[str, int] = {}  # stream_id -> index into problems of a "missing" that may be a reorder
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         cursor = conn.cursor(
-            "SELECT position, stream_id, version, body, prev_hash, hash FROM events ORDER BY position",
+            "SELECT position, stream_id, version, body, prev_hash, hash, event_id, type, schema_version, "
+            "occurred_at FROM events ORDER BY position",
             prefetch=fetch,
         )
-        async for position, stream_id, version, body, prev_hash, stored in cursor:
+        async for position, stream_id, version, body, prev_hash, stored, *columns in cursor:
             report.events += 1
             if not blocks.see(position, stored):
                 report.unanchored += 1
-            if event_hash(prev_hash, body) != stored or not _body_says(body, stream_id, version):
+            if event_hash(prev_hash, body) != stored:
                 found.add(
                     "altered",
                     position,
                     f"{stream_id} v{version} at position {position}: its content does not match its hash",
+                    stream_id,
+                    version,
+                )
+            elif not _body_says(body, stream_id, version, *columns):
+                found.add(
+                    "altered",
+                    position,
+                    f"{stream_id} v{version} at position {position}: its row (stream, version, event id, "
+                    "type, schema version or occurred_at) differs from its hashed body",
                     stream_id,
                     version,
                 )
@@ -221,10 +280,144 @@ async def verify(conn: Conn, fetch: int = 5000) -> AuditReport:
                 continue  # keep the chain at the later version
             last[stream_id] = (version, stored, position)
     blocks.finish()
+    await _check_snapshots(conn, found)
+    if witness is not None:
+        await _check_witness(conn, witness, public_key, anchors, found)
     report.documents = len(last)
     report.problems.sort(key=lambda p: p.position)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _check_snapshots(conn: Conn, found: _Collector) -> None:
+    """Every snapshot must be its stream folded up to its version, and name that version's hash."""
+    snaps = await conn.fetch(
+        "SELECT stream_id, version, state, hash FROM snapshots ORDER BY stream_id, version"
+    )
+    by_stream: dict[str, list[Any]] = {}
+    for s in snaps:
+        by_stream.setdefault(s["stream_id"], []).append(s)
+    for stream_id, kept in by_stream.items():
+        rows = await conn.fetch(
+            "SELECT position, version, body, hash FROM events WHERE stream_id = $1 AND version <= $2 "
+            "ORDER BY version",
+            stream_id,
+            kept[-1]["version"],
+        )
+        at = {r["version"]: r for r in rows}
+        state, folded = initial_state(stream_id), 0
+        for snap in kept:
+            event = at.get(snap["version"])
+            where = f"{stream_id}: the snapshot at v{snap['version']}"
+            if event is None:
+                found.add("snapshot", 0, f"{where} has no event at its version", stream_id, snap["version"])
+                continue
+            for r in rows[folded:]:
+                if r["version"] > snap["version"]:
+                    break
+                state, folded = evolve(state, Envelope.from_json(r["body"])), folded + 1
+            if bytes(snap["hash"]) != bytes(event["hash"]):
+                found.add(
+                    "snapshot",
+                    event["position"],
+                    f"{where} names a hash its event does not have",
+                    stream_id,
+                    snap["version"],
+                )
+            elif snap["state"] != json.loads(json.dumps(state.to_dict(), ensure_ascii=False)):
+                found.add(
+                    "snapshot",
+                    event["position"],
+                    f"{where} is not its events folded up to that version (the snapshot was altered)",
+                    stream_id,
+                    snap["version"],
+                )
+
+
+async def _check_witness(
+    conn: Conn,
+    statements: Sequence[Statement],
+    public_key: Ed25519PublicKey | None,
+    anchors: list[Anchor],
+    found: _Collector,
+) -> None:
+    report = found.r
+    report.witnessed = len(statements)
+    valid: list[Statement] = []
+    for s in statements:
+        if public_key is None or not s.valid(public_key):
+            found.add(
+                "witness",
+                s.anchor.first_position,
+                f"{s.kind} {s.anchor.seq} signed at {s.at}: its signature does not verify with the key",
+            )
+        else:
+            valid.append(s)
+    stored = {a.seq: a for a in anchors}
+    end = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+    seen: set[tuple[int, bytes]] = set()
+    for s in valid:
+        a = s.anchor
+        if s.kind != "anchor" or (a.seq, a.hash) in seen:
+            continue
+        seen.add((a.seq, a.hash))
+        mine = stored.get(a.seq)
+        where = f"anchor {a.seq} over positions {a.first_position}..{a.last_position}"
+        if end < a.last_position and (mine is None or mine != a):
+            found.add(
+                "truncated",
+                max(end + 1, a.first_position),
+                f"the newest events were removed: {where} ({a.event_count} events) was signed at {s.at}, "
+                f"but the store's events now end at position {end}"
+                + (" and its anchor is gone" if mine is None else " and its anchor was rewritten"),
+            )
+        elif mine is None:
+            found.add("anchor", a.first_position, f"{where}, signed at {s.at}, is missing from the store")
+        elif mine != a:
+            found.add(
+                "anchor",
+                a.first_position,
+                f"{where}: the store's anchor differs from the one signed at {s.at} "
+                "(events and anchors were rewritten in the database)",
+            )
+    heads = [s for s in valid if s.kind == "head"]
+    if not heads:
+        return
+    newest = max(heads, key=lambda s: (s.anchor.last_position, s.at))
+    h = newest.anchor
+    report.witnessed_up_to, report.head_signed_at = h.last_position, newest.at
+    base = stored.get(h.seq - 1)
+    if h.seq > 1 and (base is None or base.hash != h.prev_hash) and (h.seq - 1, h.prev_hash) not in seen:
+        found.add(
+            "anchor",
+            h.first_position,
+            f"the head signed at {newest.at} extends anchor {h.seq - 1}, which the store "
+            + ("lacks" if base is None else "holds with a different hash"),
+        )
+    if h.last_position < h.first_position:
+        return
+    now, _ = await _block(conn, h.seq, h.first_position, h.last_position, h.prev_hash)
+    if now.hash == h.hash:
+        return
+    gone = sorted(set(now.skipped) - set(h.skipped))
+    vouched = f"the head signed at {newest.at} vouches for {h.event_count} events in positions " + (
+        f"{h.first_position}..{h.last_position}"
+    )
+    if gone and gone[0] > end:
+        found.add(
+            "truncated",
+            gone[0],
+            f"the newest events were removed: {vouched}; positions {gone[0]}..{gone[-1]} ({len(gone)} "
+            f"events) are gone and the store's events now end at position {end}",
+        )
+    elif gone:
+        found.add("missing", gone[0], f"{vouched}; {len(gone)} of them are gone, the first at {gone[0]}")
+    else:
+        found.add(
+            "altered" if set(now.skipped) == set(h.skipped) else "inserted",
+            h.first_position,
+            f"{vouched}; they no longer hash to it (changed, or inserted where none was)",
+        )
 
 
 def describe(report: AuditReport) -> str:
@@ -232,6 +425,13 @@ def describe(report: AuditReport) -> str:
         f"{report.events} events in {report.documents} documents, {report.anchors} anchors "
         f"({report.unanchored} events not yet anchored), checked in {report.seconds:.2f}s"
     )
+    if report.witnessed is None:
+        head += "; no witness checked (no public key or no published anchors)"
+    else:
+        head += (
+            f"; {report.witnessed} signed statements checked, head signed at {report.head_signed_at} "
+            f"vouches up to position {report.witnessed_up_to}"
+        )
     first = report.first
     if first is None:
         return f"ok: {head}"

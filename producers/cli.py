@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from deploy.config.settings import Settings
 
@@ -35,13 +37,45 @@ async def _store(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _witness(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], Any] | None:
+    """The signed statements (topic and file) and the public key to check them with; None: no key."""
+    from pathlib import Path
+
+    from producers.witness import load_public_key, public_path, read_file, read_topic
+
+    candidates = [Path(args.public_key)] if args.public_key else []
+    if settings.anchor_public_key_file:
+        candidates.append(Path(settings.anchor_public_key_file))
+    candidates += [public_path(settings.anchor_key_path), settings.anchor_key_path]
+    key_path = next((p for p in candidates if p.exists()), None)
+    if key_path is None:
+        return None
+    statements = []
+    for f in args.witness_file or [str(settings.witness_path)]:
+        statements += read_file(Path(f))
+    if not args.no_topic:
+        topic = args.anchors_topic or settings.anchors_topic_name
+        try:
+            statements += read_topic(settings.bootstrap, topic) or []
+        except Exception as exc:  # Kafka away: the file copies still witness
+            print(f"vanthu audit verify: {topic} unreadable ({exc}); the witness files only", file=sys.stderr)
+    if not statements:
+        return None
+    return statements, load_public_key(key_path)
+
+
 async def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from deploy.config.db import connect
     from producers.audit import describe, verify
 
+    loop = asyncio.get_running_loop()
+    witness = await loop.run_in_executor(None, _witness, args, settings)
     conn = await connect(settings.app_dsn)  # reading needs no more than the services' role
     try:
-        report = await verify(conn)
+        if witness is None:
+            report = await verify(conn)
+        else:
+            report = await verify(conn, witness=witness[0], public_key=witness[1])
     finally:
         await conn.close()
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else describe(report))
@@ -56,7 +90,14 @@ def audit_command(args: argparse.Namespace) -> int:
     return asyncio.run(_audit(args, Settings.from_env()))
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+AuditAction = Callable[[argparse.Namespace], int]
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    audit_actions: Mapping[str, AuditAction] | None = None,
+) -> None:
+    """`store` and `audit`; `audit_actions` are the audit's actions that live above producers (compare)."""
     p = sub.add_parser("store", help="the event store: republish it to Kafka, restore it from Kafka")
     p.add_argument(
         "action",
@@ -69,6 +110,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(run=store_command)
 
     p = sub.add_parser("audit", help="tamper evidence of the event store")
-    p.add_argument("action", choices=["verify"], help="verify: recompute every hash and anchor")
+    p.add_argument(
+        "action",
+        choices=["verify", *(audit_actions or {})],
+        help="verify: recompute every hash and anchor, and hold them to the signed witnesses; "
+        "compare: the store, the events topic and the read models, document by document",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(run=audit_command)
+    p.add_argument(
+        "--witness-file",
+        action="append",
+        help="a copy of the signed witness file (repeat; default: VANTHU_WITNESS_FILE)",
+    )
+    p.add_argument("--anchors-topic", help="topic of the signed anchors (default: VANTHU_ANCHORS_TOPIC)")
+    p.add_argument("--no-topic", action="store_true", help="do not read the signed anchors from Kafka")
+    p.add_argument(
+        "--public-key", help="PEM public key of the anchors' signer (default: VANTHU_ANCHOR_PUBLIC_KEY_FILE)"
+    )
+    p.add_argument("--limit", type=int, default=20, help="with compare: differences shown")
+    actions: dict[str, AuditAction] = {"verify": audit_command, **(audit_actions or {})}
+    p.set_defaults(run=lambda args: actions[args.action](args))

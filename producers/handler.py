@@ -93,6 +93,11 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
 
     loaded = await store.load(conn, a.document_id)
     state = loaded.state
+    if state.updated_at is not None and state.updated_at > a.now:
+        # This host's clock is behind the one that wrote the previous event: time never runs backwards
+        # within a document, so the event takes the previous one's time.
+        a = replace(a, now=state.updated_at)
+    assert a.now is not None
     if a.expected_version is not None and state.version != a.expected_version:
         if state.version == 0:
             raise DocumentNotFound(a.document_id)

@@ -1,4 +1,5 @@
-"""Stored events as Kafka records: key = document id, value = the canonical bytes, verbatim."""
+"""Stored events as Kafka records: key = document id, value = the canonical bytes, verbatim; headers say
+the type, schema version and position, and on a keyed command's last event its idempotency record."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 import asyncpg
 
 # What the relay and republish read for each event, in position order.
-SELECT_EVENT = "e.position, e.stream_id, e.type, e.schema_version, e.body"
+SELECT_EVENT = (
+    "e.position, e.stream_id, e.type, e.schema_version, e.body, "
+    "(SELECT json_build_object('key', k.key, 'request_hash', encode(k.request_hash, 'hex'), "
+    "'version', k.version, 'warnings', k.warnings)::text FROM idempotency_keys k "
+    "WHERE k.position = e.position) AS idempotency"
+)
 
 
 def make_producer(bootstrap: str, client_id: str = "vanthu-relay") -> Any:
@@ -32,11 +38,14 @@ def make_producer(bootstrap: str, client_id: str = "vanthu-relay") -> Any:
 
 
 def headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
-    return [
+    out = [
         ("type", row["type"].encode()),
         ("schema_version", str(row["schema_version"]).encode()),
         ("position", str(row["position"]).encode()),
     ]
+    if row["idempotency"] is not None:
+        out.append(("idempotency", row["idempotency"].encode()))
+    return out
 
 
 def publish(producer: Any, topic: str, rows: Sequence[asyncpg.Record], timeout_s: float = 60.0) -> None:

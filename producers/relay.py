@@ -26,6 +26,7 @@ from deploy.config.settings import Settings
 from producers.anchoring import anchor
 from producers.locks import CHANNEL, LOCK_CLASS, RELAY
 from producers.publishing import SELECT_EVENT, make_producer, publish
+from producers.witness import Witness, ensure_key
 
 log = logging.getLogger("vanthu.relay")
 
@@ -40,13 +41,33 @@ class Relay:
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
     max_backoff_s: float = 10.0
     published: int = 0
+    witness: Witness | None = None  # signs and publishes anchors on its own clock, Kafka up or down
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Relay:
-        return cls(settings.app_dsn, settings.bootstrap, settings.events_topic)
+        witness = Witness(
+            settings.app_dsn,
+            settings.bootstrap,
+            settings.anchors_topic_name,
+            settings.witness_path,
+            ensure_key(settings.anchor_key_path),
+            interval_s=settings.witness_interval,
+        )
+        return cls(settings.app_dsn, settings.bootstrap, settings.events_topic, witness=witness)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
+        witnessing = None if self.witness is None else asyncio.create_task(self.witness.run(stop))
+        try:
+            await self._relay(stop)
+        finally:
+            if witnessing is not None:
+                if not stop.is_set():
+                    witnessing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await witnessing
+
+    async def _relay(self, stop: asyncio.Event) -> None:
         backoff = 0.2
         while not stop.is_set():
             try:

@@ -3,12 +3,13 @@
 Records carry the same key, value bytes and headers as the relay's (plus `position`), so a restored store
 has the same events at the same positions with the same hashes; what depends on the store alone — register
 counters, the duplicate index, snapshots — is rebuilt by folding, and anchors are written afresh.
-Idempotency keys are not carried by events and start empty after a restore.
+Idempotency keys travel as a header on their command's last event and are restored with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,7 @@ class _Restored:
     position: int | None
     envelope: Envelope
     body: bytes
+    idempotency: dict[str, Any] | None = None  # the idempotency record of the command it ended
 
 
 def _events_from(records: list[Any]) -> list[_Restored]:
@@ -125,13 +127,14 @@ def _events_from(records: list[Any]) -> list[_Restored]:
         if envelope.canonical_bytes() != rec.value:
             raise ReplicationError(f"partition {rec.partition} offset {rec.offset}: not in canonical form")
         position = next((int(v) for k, v in rec.headers or [] if k == "position"), None)
+        keyed = next((json.loads(v) for k, v in rec.headers or [] if k == "idempotency"), None)
         key = (envelope.stream_id, envelope.version)
         earlier = seen.get(key)
         if earlier is not None:
             if earlier.body != rec.value:
                 raise ReplicationError(f"{key[0]} v{key[1]}: two different records on the topic")
             continue
-        seen[key] = _Restored(position, envelope, bytes(rec.value))
+        seen[key] = _Restored(position, envelope, bytes(rec.value), keyed)
     events = list(seen.values())
     if events and all(e.position is not None for e in events):
         events.sort(key=lambda e: e.position or 0)
@@ -156,8 +159,15 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
     rows, snapshots = [], []
     counters: dict[tuple[str, str, str, int], int] = {}
     received = []
+    keys = []
     for n, e in enumerate(events, start=1):
         env = e.envelope
+        if e.idempotency is not None:
+            i = e.idempotency
+            keys.append(
+                (i["key"], bytes.fromhex(i["request_hash"]), env.stream_id, i["version"], e.position or n,
+                 json.dumps(i["warnings"], ensure_ascii=False))
+            )  # fmt: skip
         prev = hashes.get(env.stream_id, GENESIS)
         digest = hashes[env.stream_id] = event_hash(prev, e.body)
         rows.append(
@@ -196,6 +206,11 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
             "INSERT INTO register_counters (office_id, register, series, year, last_number) "
             "VALUES ($1, $2, $3, $4, $5)",
             [(*k, v) for k, v in counters.items()],
+        )
+        await conn.executemany(
+            "INSERT INTO idempotency_keys (key, request_hash, document_id, version, position, warnings) "
+            "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
+            keys,
         )
         await conn.copy_records_to_table(
             "incoming_received",

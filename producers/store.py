@@ -35,9 +35,12 @@ class Appended:
 async def load(conn: Conn, document_id: str, up_to: int | None = None) -> Stream:
     """The document at its latest version (or at `up_to`), from the newest usable snapshot onward."""
     limit = up_to if up_to is not None else 2**31 - 1
+    # A snapshot is used only where it names its event's hash: one that does not sits off the chain.
+    # (Whether its state is that event's fold, `audit verify` checks.)
     snap = await conn.fetchrow(
-        "SELECT version, state, hash FROM snapshots WHERE stream_id = $1 AND version <= $2 "
-        "ORDER BY version DESC LIMIT 1",
+        "SELECT s.version, s.state, s.hash FROM snapshots s JOIN events e ON e.stream_id = s.stream_id "
+        "AND e.version = s.version AND e.hash = s.hash WHERE s.stream_id = $1 AND s.version <= $2 "
+        "ORDER BY s.version DESC LIMIT 1",
         document_id,
         limit,
     )
@@ -67,9 +70,13 @@ async def history(conn: Conn, document_id: str) -> list[Appended]:
 
 
 async def state_at(conn: Conn, document_id: str, moment: datetime) -> DocumentState | None:
-    """The document folded from its events that occurred at or before `moment` (None: none had)."""
+    """The document folded from its events up to the first that occurred after `moment` (None: none
+    before). Versions, not times, order a history: an event stamped earlier than the one before it (a
+    clock that lagged, in a store older than `handle` taking the later time) does not jump the queue."""
     rows = await conn.fetch(
-        "SELECT body FROM events WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version",
+        "SELECT body FROM events WHERE stream_id = $1 AND version < coalesce("
+        "(SELECT min(version) FROM events WHERE stream_id = $1 AND occurred_at > $2), 2147483647) "
+        "ORDER BY version",
         document_id,
         moment,
     )

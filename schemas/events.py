@@ -240,6 +240,21 @@ class DocumentDeclassified(Event):
     basis: str
 
 
+# --- operations ------------------------------------------------------------------------------------------
+
+
+class DeadLetterSettled(Event):
+    """An operator decided what happens to a record the read models could not apply (`vanthu deadletters
+    park|skip|retry`): recorded in the document's own history, changing nothing else in it."""
+
+    action: str  # park | skip | retry
+    letter: str  # topic:partition@offset
+    version: int | None  # the version the record claimed (None: it could not be read)
+    event_id: str | None
+    reason: str
+    operator: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -275,5 +290,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DeadlineApproached,
         DeadlineMissed,
         AccessGranted,
+        DeadLetterSettled,
     )
 }

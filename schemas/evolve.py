@@ -14,6 +14,7 @@ from schemas.enums import DocumentKind, State
 from schemas.envelope import Envelope
 from schemas.events import (
     AccessGranted,
+    DeadLetterSettled,
     DeadlineApproached,
     DeadlineMissed,
     DocumentArchived,
@@ -206,6 +207,8 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             return _with(state, secrecy=level)
         case AccessGranted(user=granted):
             return state if granted in state.access else _with(state, access=(*state.access, granted))
+        case DeadLetterSettled():
+            return state  # a fact about the read models' processing, kept in the history
     raise StreamError(f"type: evolve has no rule for {type(event).__name__}")
 
 

@@ -38,6 +38,27 @@ class Settings:
     )
     events_topic: str = _doc("Kafka topic that carries every document event.", "vanthu.events")
     partitions: int = _doc("Partitions of the events topic.", 6)
+    anchors_topic: str = _doc(
+        "Compacted Kafka topic of the signed anchors and running head (the audit's witness). "
+        "Default: <events topic>.anchors.",
+        "",
+    )
+    anchor_key_file: str = _doc(
+        "Ed25519 private key (PEM) that signs anchors; kept off the database's machine in production. "
+        "The relay makes it (and <file>.pub) if missing. Default: <data_dir>/anchor-ed25519.key.",
+        "",
+    )
+    anchor_public_key_file: str = _doc(
+        "Public key (PEM) `vanthu audit verify` checks signatures with; default: the signing key file's "
+        "<file>.pub, else the signing key itself.",
+        "",
+    )
+    witness_file: str = _doc(
+        "File the relay keeps the newest signed anchor and head in, for the operator to copy elsewhere. "
+        "Default: <data_dir>/witness/<events topic>.json.",
+        "",
+    )
+    witness_interval: float = _doc("Seconds between signed heads (published also while idle).", 2.0)
     pg_port: int = _doc("Loopback port of the local PostgreSQL cluster.", 15432)
     pg_database: str = _doc("Database name of the local cluster.", "vanthu")
     pg_dsn: str = _doc("PostgreSQL DSN the services use; defaults to the local cluster.", "")
@@ -137,6 +158,23 @@ class Settings:
     def app_dsn(self) -> str:
         """The DSN of the services' own role (vanthu_app), which cannot change or delete events."""
         return self.pg_app_dsn or with_user(self.dsn, APP_ROLE)
+
+    @property
+    def anchor_key_path(self) -> Path:
+        return Path(self.anchor_key_file) if self.anchor_key_file else self.data_dir / "anchor-ed25519.key"
+
+    @property
+    def witness_path(self) -> Path:
+        return (
+            Path(self.witness_file)
+            if self.witness_file
+            else self.data_dir / "witness" / f"{self.events_topic}.json"
+        )
+
+    @property
+    def anchors_topic_name(self) -> str:
+        """The anchors follow their events topic unless set, so every store has a witness of its own."""
+        return self.anchors_topic or f"{self.events_topic}.anchors"
 
     def dsn_for(self, database: str) -> str:
         """The DSN of another database on the same server."""

@@ -49,3 +49,31 @@ async def test_metrics_count_commands_by_route_and_action(client: httpx.AsyncCli
     assert 'vanthu_commands_total{action="submit",outcome="conflict"} 1.0' in text
     route = 'route="/v1/documents/{document_id}/actions",status="200"'
     assert any(route in line and "_count" in line for line in text.splitlines())
+
+
+async def test_readyz_and_metrics_show_blocked_documents_and_failed_tasks(
+    client: httpx.AsyncClient, database: str
+) -> None:
+    from deploy.config.db import connect
+
+    owner = await connect(database)
+    try:
+        for offset, (doc, reason) in enumerate([("d1", "unappliable"), ("d1", "blocked"), ("d2", "gap"),
+                                                 ("d3", "undecodable"), ("d4", "conflict")]):  # fmt: skip
+            await owner.execute(
+                """INSERT INTO rm.dead_letters (topic, partition, "offset", document_id, reason, error,
+                       headers) VALUES ('t', 0, $1, $2, $3, 'x', '{}')""",
+                offset,
+                doc,
+                reason,
+            )
+        await owner.execute(
+            "INSERT INTO public.processor_tasks (key, kind, payload, status) "
+            "VALUES ('k', 'deliver', '{}', 'failed')"
+        )
+    finally:
+        await owner.close()
+    ready = (await client.get("/readyz")).json()
+    assert ready["attention"] == {"blocked_documents": 2, "failed_tasks": 1}
+    text = (await client.get("/metrics")).text
+    assert "vanthu_documents_blocked 2.0" in text and "vanthu_processor_tasks_failed 1.0" in text

@@ -113,3 +113,41 @@ async def test_offices_are_public(client: httpx.AsyncClient) -> None:
     assert resp.status_code == 200
     items = resp.json()["items"]
     assert len(items) == 23 and sum(1 for o in items if o["parent_id"] is None) == 1
+
+
+async def test_as_of_over_events_stamped_out_of_time_order_answers_the_version_prefix(
+    client: httpx.AsyncClient, token: Token, database: str
+) -> None:
+    """A store written before `handle` took the later time: v2 says it happened before v1."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from deploy.config.db import connect
+    from tests.producers.bulk import Streams
+
+    owner = await connect(database)
+    try:
+        streams = Streams(1)
+        [doc] = streams.versions
+        envelopes = streams.envelopes(doc, 3)
+        base = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+        at = [base, base - timedelta(hours=5), base + timedelta(hours=1)]  # v2 skewed back
+        envelopes = [dataclasses.replace(e, occurred_at=t) for e, t in zip(envelopes, at, strict=True)]
+        async with owner.transaction():
+            from producers.store import append
+
+            await append(owner, envelopes, streams.hashes[doc])
+    finally:
+        await owner.close()
+    clerk = token(CITY, "clerk")
+    for moment, version in ((base - timedelta(hours=1), None), (base, 2), (base + timedelta(hours=2), 3)):
+        resp = await client.get(f"/v1/documents/{doc}", params={"as_of": moment.isoformat()}, headers=clerk)
+        if version is None:
+            assert resp.status_code == 404, resp.text
+        else:
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["version"] == version
+    far = await client.get(
+        f"/v1/documents/{doc}", params={"as_of": "0001-01-01T00:00:00+14:00"}, headers=clerk
+    )
+    assert far.status_code in (404, 422), far.text

@@ -80,6 +80,7 @@ class Verdict:
     read_models_behind_store: int = 0
     committed_without_answer: int = 0
     real_documents_dead_lettered: int = 0
+    compare_mismatches: int = -1  # `vanthu audit compare`: documents whose store, topic and rm differ
     audit_ok: bool = False
     audit: str = ""
     details: list[str] = field(default_factory=list)
@@ -119,6 +120,7 @@ async def settle(settings: Settings, within: float = 240) -> None:
 
 async def verify(settings: Settings, acks: list[Ack], poison_sent: int) -> Verdict:
     from deploy.config.db import connect
+    from processors.compare import compare
     from processors.rebuild import differences, rebuild
 
     v = Verdict(acknowledged=len(acks))
@@ -183,12 +185,22 @@ async def verify(settings: Settings, acks: list[Ack], poison_sent: int) -> Verdi
         if diff:
             v.details.append(f"read models differ from a rebuild: {diff}")
         await conn.execute(f"DROP SCHEMA {target} CASCADE")
+        compared = await compare(conn, settings.bootstrap, settings.events_topic)
+        v.compare_mismatches = compared.mismatches
+        v.details += [f"compare: {d.describe()}" for d in compared.differences[:10]]
     finally:
         await conn.close()
     audit = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "deploy.cli", "audit", "verify"],
-        env=dict(os.environ, VANTHU_PG_DSN=settings.dsn),
+        env=dict(  # the store, and the witness its relay signed for this topic
+            os.environ,
+            VANTHU_PG_DSN=settings.dsn,
+            VANTHU_EVENTS_TOPIC=settings.events_topic,
+            VANTHU_KAFKA_BOOTSTRAP=settings.bootstrap,
+            VANTHU_ANCHOR_KEY_FILE=str(settings.anchor_key_path),
+            VANTHU_WITNESS_FILE=str(settings.witness_path),
+        ),
         capture_output=True,
         text=True,
     )

@@ -343,7 +343,12 @@ def test_the_store_altered_behind_the_services_back_is_detected(
     from deploy.config.db import connect
 
     auditor = system.token(SECRET_OFFICE, "auditor", user="kt.tamper")
-    env = dict(os.environ, VANTHU_PG_DSN=system.settings.dsn)
+    env = dict(  # the store, and the witness its relay signs for that topic
+        os.environ,
+        VANTHU_PG_DSN=system.settings.dsn,
+        VANTHU_EVENTS_TOPIC=system.settings.events_topic,
+        VANTHU_KAFKA_BOOTSTRAP=system.settings.bootstrap,
+    )
     cli = [sys.executable, "-m", "deploy.cli", "audit", "verify", "--json"]
     assert subprocess.run(cli, env=env, capture_output=True, text=True).returncode == 0
     if (ok := client.get("/v1/audit/verify", headers=auditor)).status_code == 200:

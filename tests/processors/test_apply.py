@@ -88,3 +88,28 @@ async def test_an_event_postgres_cannot_store_is_dead_lettered_alone(db: Any) ->
     letters = await list_dead_letters(db)
     assert [(x["version"], x["reason"]) for x in letters] == [(1, "unwritable"), (2, "blocked")]
     assert await db.fetchval('SELECT "offset" FROM rm.offsets') == 3
+
+
+async def test_another_event_at_an_applied_version_is_a_dead_letter_not_a_duplicate(db: Any) -> None:
+    import dataclasses
+    import uuid
+
+    log = Log(partitions=1)
+    a = story("doc-a", incoming_body("o1"), [REGISTER, {"action": "submit"}])
+    await apply_batch(db, log.append(a[:2]))
+    before = await _snapshot(db)
+    # A forged v2 with an id of its own, then one that copies the real id but says something else.
+    forged = dataclasses.replace(a[1], event_id=uuid.uuid4())
+    copied = dataclasses.replace(a[1], data={**a[1].data, "incoming_number": 999})
+    redelivered = a[1]
+    result = await apply_batch(db, log.append([forged, copied, redelivered]))
+    assert (result.applied, result.dead, result.duplicates) == (0, 2, 1)
+    assert await _snapshot(db) == before  # nothing changed silently
+    letters = await list_dead_letters(db)
+    assert [(x["version"], x["reason"]) for x in letters] == [(2, "conflict"), (2, "conflict")]
+    assert f"this record is event {forged.event_id}" in letters[0]["error"]
+    assert "this record is other bytes" in letters[1]["error"]
+    # The document is not blocked by them: its next real event applies.
+    applied = await apply_batch(db, log.append(a[2:]))
+    assert applied.applied == 1
+    assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 3

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def audit_cli(dsn: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, VANTHU_PG_DSN=dsn)
+    # No signing key: the store is checked on its own (tests/producers/test_witness.py adds the witness).
+    env = dict(os.environ, VANTHU_PG_DSN=dsn, VANTHU_ANCHOR_KEY_FILE="/nonexistent/anchor.key")
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", "audit", "verify"],
         env=env,
@@ -136,3 +137,58 @@ async def test_two_swapped_events_are_located(store: dict[str, Any], database: s
     assert f"first: reordered at position {p2}: {doc}: v2 at position {p3} comes after v3" in result.stdout, (
         result.stdout
     )
+
+
+async def test_an_altered_occurred_at_is_located(store: dict[str, Any], database: str, admin: Any) -> None:
+    doc = store["bulk"][5]
+    position = await event(admin, doc, 30)
+    # `as_of` reads filter on this column: moved a day back, the event would show in yesterday's state.
+    await tamper(
+        admin,
+        "UPDATE events SET occurred_at = occurred_at - interval '1 day' WHERE position = $1",
+        args=(position,),
+    )
+    result = audit_cli(database)
+    assert result.returncode == 1
+    assert f"first: altered at position {position}: {doc} v30" in result.stdout, result.stdout
+    assert "differs from its hashed body" in result.stdout
+
+
+async def test_a_changed_event_type_column_is_located(
+    store: dict[str, Any], database: str, admin: Any
+) -> None:
+    doc = store["bulk"][6]
+    position = await event(admin, doc, 3)
+    await tamper(admin, "UPDATE events SET type = 'DocumentCancelled' WHERE position = $1", args=(position,))
+    result = audit_cli(database)
+    assert result.returncode == 1
+    assert f"first: altered at position {position}: {doc} v3" in result.stdout, result.stdout
+
+
+async def test_an_altered_snapshot_is_found_and_one_off_the_chain_is_not_used(
+    pool: asyncpg.Pool[Any], database: str, admin: Any
+) -> None:
+    from producers.store import load
+    from tests.producers.conftest import ASSIGN, TASK, act, create
+
+    doc = await act(pool, await create(pool, TASK), ASSIGN)
+    for i in range(101):
+        doc = await act(pool, doc, {"action": "report_progress", "percent": i % 101})
+    stream = doc.state.id
+    assert await admin.fetchval("SELECT count(*) FROM snapshots WHERE stream_id = $1", stream) == 1
+    assert audit_cli(database).returncode == 0
+    await tamper(
+        admin,
+        "UPDATE snapshots SET state = jsonb_set(state, '{title}', '\"Giả mạo\"') WHERE stream_id = $1",
+        args=(stream,),
+    )
+    result = audit_cli(database)
+    assert result.returncode == 1
+    assert (
+        "snapshot at position" in result.stdout
+        and f"{stream}: the snapshot at v100 is not its events" in (result.stdout)
+    ), result.stdout
+    # A snapshot that does not name its event's hash is passed over: the state comes from the events.
+    await tamper(admin, "UPDATE snapshots SET hash = '\\x00'::bytea WHERE stream_id = $1", args=(stream,))
+    async with pool.acquire() as conn:
+        assert (await load(conn, stream)).state == doc.state

@@ -251,3 +251,14 @@ async def test_only_system_events_since_the_version_seen_are_no_conflict(pool: a
             OFFICES,
         )
     assert stale.value.current_version == 3
+
+
+async def test_a_lagging_clock_never_stamps_an_event_before_the_one_before_it(
+    pool: asyncpg.Pool[Any],
+) -> None:
+    from datetime import timedelta
+
+    doc = await create(pool, TASK)  # at NOW
+    behind = await act(pool, doc, ASSIGN, now=NOW - timedelta(hours=3))  # another host, its clock behind
+    [event] = behind.events
+    assert event.occurred_at == NOW

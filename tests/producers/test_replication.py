@@ -73,3 +73,30 @@ async def test_republish_then_restore_gives_the_same_events_and_hashes(
 
     refused = store_cli(other_database, bootstrap, "restore", "--topic", topic)
     assert refused.returncode == 1 and "not empty" in refused.stderr
+
+
+async def test_idempotency_keys_survive_republish_and_restore(
+    pool: asyncpg.Pool[Any], database: str, other_database: str, bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    from deploy.config.db import create_pool
+    from deploy.config.settings import APP_ROLE, with_user
+    from producers.errors import IdempotencyKeyReused
+    from tests.producers.conftest import INCOMING, act, create
+
+    first = await create(pool, INCOMING, idempotency_key="create-1")
+    acted = await act(pool, first, {"action": "register"}, idempotency_key="register-1")
+    topic = new_topic(6)
+    assert store_cli(database, bootstrap, "republish", "--topic", topic).returncode == 0
+    out = store_cli(other_database, bootstrap, "restore", "--topic", topic)
+    assert out.returncode == 0, out.stderr
+    restored = await create_pool(with_user(other_database, APP_ROLE))
+    try:
+        again = await act(restored, first, {"action": "register"}, idempotency_key="register-1")
+        assert again.replayed and again.position == acted.position and again.state == acted.state
+        assert (
+            await create(restored, INCOMING, document_id=first.state.id, idempotency_key="create-1")
+        ).replayed
+        with pytest.raises(IdempotencyKeyReused):
+            await act(restored, first, {"action": "return", "reason": "x"}, idempotency_key="register-1")
+    finally:
+        await restored.close()

@@ -43,6 +43,9 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         "VANTHU_KAFKA_BOOTSTRAP": settings.bootstrap,
         "VANTHU_EVENTS_TOPIC": settings.events_topic,
         "VANTHU_API_PORT": str(settings.api_port),
+        # the relay's signing key and witness file live with the stack the settings name
+        "VANTHU_ANCHOR_KEY_FILE": str(settings.anchor_key_path),
+        "VANTHU_WITNESS_FILE": str(settings.witness_path),
         **extra,
     }
 
