@@ -75,6 +75,23 @@ def base_backup(settings: Settings, folder: Path) -> float:
     return time.monotonic() - started
 
 
+def _receiving(settings: Settings) -> bool:
+    sql = f"SELECT count(*) FROM pg_stat_replication WHERE application_name = '{SLOT}' AND state='streaming'"
+    res = subprocess.run([_tool("psql"), "-d", settings.dsn, "-tAc", sql], capture_output=True, text=True)
+    return res.returncode == 0 and res.stdout.strip() not in ("", "0")
+
+
+def wait_receiving(settings: Settings, receiver: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Until the receiver streams: before that, a synchronous commit would wait for nobody in particular."""
+    deadline = time.monotonic() + timeout
+    while not _receiving(settings):
+        if receiver.poll() is not None:
+            raise StackError("pg_receivewal ended before it streamed; see receivewal.log")
+        if time.monotonic() > deadline:
+            raise StackError(f"pg_receivewal did not start streaming within {timeout:g}s; see receivewal.log")
+        time.sleep(0.2)
+
+
 def make_synchronous(settings: Settings, on: bool) -> None:
     """Acknowledge commits only once the receiver has them (on), or stop waiting for it (off)."""
     names = SLOT if on else ""
@@ -87,6 +104,7 @@ def backup(settings: Settings, folder: Path, synchronous: bool) -> int:
     receiver = start_receiver(settings, folder)
     try:
         seconds = base_backup(settings, folder)
+        wait_receiving(settings, receiver)
         if synchronous:
             make_synchronous(settings, True)
         (folder / "READY").write_text(f"base backup in {seconds:.1f}s; streaming WAL\n")

@@ -71,7 +71,7 @@ async def test_the_data_folder_lost_under_load_is_restored_to_the_last_acknowled
 
         acked: list[tuple[str, int]] = []  # (document, position) of every answered create
         pool = await create_pool(with_user(s.dsn, APP_ROLE), max_size=4)
-        stop = asyncio.Event()
+        stop, killed = asyncio.Event(), asyncio.Event()
 
         async def writer() -> None:
             while not stop.is_set():
@@ -80,11 +80,15 @@ async def test_the_data_folder_lost_under_load_is_restored_to_the_last_acknowled
                 try:
                     result = await handle(pool, request, OFFICES)
                 except Exception:
-                    return  # the cluster is gone: what was answered is what counts
+                    if killed.is_set():
+                        return  # the cluster is gone: what was answered is what counts
+                    await asyncio.sleep(0.1)  # a slow moment before the kill is no reason to stop writing
+                    continue
                 acked.append((doc, result.position))
 
         writers = [asyncio.create_task(writer()) for _ in range(3)]
-        await wait_until(lambda: len(acked) >= 200, 120, "200 acknowledged actions")
+        await wait_until(lambda: len(acked) >= 200, 180, "200 acknowledged actions")
+        killed.set()
         await asyncio.to_thread(pg.kill)  # mid-load
         stop.set()
         await asyncio.gather(*writers)
