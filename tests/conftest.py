@@ -90,3 +90,30 @@ def cluster(stack: object) -> Iterator[object]:
     yield s
     if not was_running and not os.environ.get("VANTHU_KEEP_CLUSTER"):
         s.cluster_down()
+
+
+@pytest.fixture(scope="session")
+def s3proxy(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One S3Proxy (a real S3 API over a folder) on a free port for the run, stopped at the end."""
+    from deploy.s3proxy import S3Proxy
+    from tests.toolkit.processes import free_port
+
+    server = S3Proxy(tmp_path_factory.mktemp("s3proxy"), free_port())
+    server.start(settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["directory", "s3"])
+def files_settings(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: os.PathLike[str]
+) -> Settings:
+    """Settings whose file store is a fresh folder, or a fresh bucket of the run's S3Proxy: every file test
+    runs against both backends."""
+    from pathlib import Path
+
+    base = settings.with_(files_dir=Path(tmp_path) / "files")
+    if request.param == "directory":
+        return base
+    server = request.getfixturevalue("s3proxy")
+    return server.settings(base, f"t-{uuid.uuid4().hex[:12]}")  # type: ignore[attr-defined, no-any-return]

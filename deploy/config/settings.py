@@ -120,6 +120,33 @@ class Settings:
     processor_saga: bool = _doc("Run the delivery saga and the deadline chaser in the processors.", True)
     demo: bool = _doc("`make run` seeds a year of demo documents into an empty store (false: skip).", True)
     processor_chase_interval: float = _doc("Seconds between deadline-chasing rounds.", 60.0)
+    files_backend: str = _doc(
+        "Where file bytes are kept: `directory` (a folder, the default) or `s3` (an S3-compatible store).",
+        "directory",
+    )
+    files_dir: Path = _doc(
+        "Folder of the directory file store (and of upload spooling); empty: <data dir>/files.", Path("")
+    )
+    files_max_bytes: int = _doc(
+        "Largest file POST /v1/files accepts, in bytes (413 past it).", 100 * 1024 * 1024
+    )
+    files_unattached_hours: float = _doc(
+        "Hours after which an uploaded file that no document attaches is collected.", 24.0
+    )
+    s3_endpoint: str = _doc(
+        "URL of the S3-compatible server (empty: AWS's regional endpoint); http:// URLs are allowed.", ""
+    )
+    s3_bucket: str = _doc("Bucket of the s3 file store (it must exist).", "vanthu-files")
+    s3_region: str = _doc("Region of the s3 file store.", "us-east-1")
+    s3_access_key: str = _doc("Access key id of the s3 file store (empty: from the AWS_ environment).", "")
+    s3_secret_key: str = _doc(
+        "Secret access key of the s3 file store (empty: from the AWS_ environment).", ""
+    )
+    trust_roots: str = _doc(
+        "PEM file(s), comma-separated, of the CA certificates a signed PDF must chain to (the Government "
+        "CA roots are in no OS store); empty: no signature is trusted.",
+        "",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -145,6 +172,16 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def files_root(self) -> Path:
+        """The directory file store's folder."""
+        return self.files_dir if str(self.files_dir) not in ("", ".") else self.data_dir / "files"
+
+    @property
+    def files_spool_dir(self) -> Path:
+        """Where uploads are written while they arrive, before they are stored under their hash."""
+        return self.files_root / ".spool"
 
     @property
     def bootstrap(self) -> str:
