@@ -16,6 +16,7 @@ from schemas.enums import DocumentKind, DocumentType, RecipientState, Secrecy, U
 from schemas.values import (
     Attachment,
     Deadline,
+    FileSignature,
     Id,
     Lead,
     Line,
@@ -74,6 +75,7 @@ class DraftDocument(Command):
     summary: RequiredText
     urgency: Urgency = Urgency.THUONG
     secrecy: Secrecy = Secrecy.THUONG
+    attachments: Annotated[tuple[Attachment, ...], Field(max_length=200)] = ()
 
 
 class CreateTask(Command):
@@ -209,16 +211,17 @@ class ReviseDraft(Command):
     summary: RequiredText | None = None
     urgency: Urgency | None = None
     secrecy: Secrecy | None = None
+    attachments: Annotated[tuple[Attachment, ...], Field(max_length=200)] | None = None  # the new list
     note: Text = ""
 
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
         if not self.changes():
-            raise ValueError("give at least one of document_type, summary, urgency, secrecy")
+            raise ValueError("give at least one of document_type, summary, urgency, secrecy, attachments")
         return self
 
     def changes(self) -> dict[str, Any]:
-        fields = ("document_type", "summary", "urgency", "secrecy")
+        fields = ("document_type", "summary", "urgency", "secrecy", "attachments")
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
 
@@ -329,6 +332,15 @@ class RecordRecipientStatus(Command):
     state: RecipientState
 
 
+class RecordSignatures(Command):
+    """On an incoming document: the signatures of its attached files were verified (once per file)."""
+
+    action = "record_signatures"
+    kinds = frozenset({INCOMING})
+    system = True
+    results: Annotated[tuple[FileSignature, ...], Field(min_length=1, max_length=200)]
+
+
 class GrantAccess(Command):
     """A user is granted access to a secret document."""
 
@@ -376,6 +388,7 @@ ACTION_COMMANDS: tuple[type[Command], ...] = (
     MarkDeadlineMissed,
     RecordDelivery,
     RecordRecipientStatus,
+    RecordSignatures,
     GrantAccess,
 )
 

@@ -32,6 +32,7 @@ from schemas.commands import (
     ReceiveDocument,
     RecordDelivery,
     RecordRecipientStatus,
+    RecordSignatures,
     RegisterDocument,
     ReplaceDocument,
     ReportProgress,
@@ -78,6 +79,7 @@ from schemas.events import (
     HandlingStarted,
     ProgressReported,
     RecipientStatusChanged,
+    SignaturesVerified,
     TaskCancelled,
     TaskCreated,
 )
@@ -228,6 +230,11 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
             return _record_delivery(command, state)
         case RecordRecipientStatus():
             return _record_recipient_status(command, state)
+        case RecordSignatures(results=results):
+            recorded = {a.sha256: a.signature for a in state.attachments}
+            # once per file and outcome: the verifier may run again after a crash
+            fresh = tuple(r for r in results if r.sha256 in recorded and recorded[r.sha256] != r.signature)
+            return [SignaturesVerified(results=fresh)] if fresh else []
         case GrantAccess(user=user):
             if state.secrecy is None or not state.secrecy.is_secret:
                 raise DomainError("grant_access: only secret documents need access grants", state)

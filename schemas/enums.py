@@ -151,3 +151,27 @@ class RecipientState(StrEnum):
     FILED = "filed"
     FOR_INFO = "for_info"
     RECALLED = "recalled"
+
+
+class AttachmentRole(StrEnum):
+    """What a file is to its document."""
+
+    ORIGINAL = "original"  # the signed electronic document (bản gốc điện tử)
+    SCAN = "scan"  # the scan of a paper document received
+    APPENDIX = "appendix"  # phụ lục
+    DRAFT = "draft"  # dự thảo
+
+    @property
+    def delivered(self) -> bool:
+        """Issue sends the signed original and its appendices with each electronic copy, never drafts."""
+        return self in (AttachmentRole.ORIGINAL, AttachmentRole.APPENDIX)
+
+
+class SignatureStatus(StrEnum):
+    """The outcome of verifying a file's signatures against the deployment's trust roots."""
+
+    VALID = "valid"  # every signature intact and chained to a trusted root
+    INVALID = "invalid"  # a signature does not match the bytes it signs
+    UNTRUSTED = "untrusted"  # intact, but a signer's certificate does not chain to a trusted root
+    UNSIGNED = "unsigned"  # a PDF with no signature
+    NOT_PDF = "not_pdf"  # not a PDF: nothing to verify

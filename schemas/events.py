@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from schemas.enums import DocumentType, RecipientState, Secrecy, Urgency
-from schemas.values import Attachment, Id, Lead, Model, Source
+from schemas.values import Attachment, FileSignature, Id, Lead, Model, Source
 
 
 class Event(Model):
@@ -52,6 +52,7 @@ class DocumentDrafted(Event):
     summary: str
     urgency: Urgency
     secrecy: Secrecy
+    attachments: tuple[Attachment, ...] = ()
 
 
 class TaskCreated(Event):
@@ -157,6 +158,7 @@ class DraftRevised(Event):
     summary: str | None = None
     urgency: Urgency | None = None
     secrecy: Secrecy | None = None
+    attachments: tuple[Attachment, ...] | None = None  # the new list, when the revision changed it
     note: str = ""
 
 
@@ -231,6 +233,12 @@ class DeadlineMissed(Event):
     due_date: date
 
 
+class SignaturesVerified(Event):
+    """The signatures of attached files were verified against the deployment's trust roots."""
+
+    results: tuple[FileSignature, ...]
+
+
 class AccessGranted(Event):
     user: str
 
@@ -289,6 +297,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TaskCancelled,
         DeadlineApproached,
         DeadlineMissed,
+        SignaturesVerified,
         AccessGranted,
         DeadLetterSettled,
     )

@@ -45,6 +45,7 @@ from schemas.events import (
     HandlingStarted,
     ProgressReported,
     RecipientStatusChanged,
+    SignaturesVerified,
     TaskCancelled,
     TaskCreated,
 )
@@ -88,9 +89,9 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
                 **_created(DocumentKind.INCOMING, State.RECEIVED, at, user),
             )
         case DocumentDrafted():
-            return _with(
-                state, **event.model_dump(), **_created(DocumentKind.OUTGOING, State.DRAFT, at, user)
-            )
+            fields = event.model_dump(exclude={"attachments"})
+            created = _created(DocumentKind.OUTGOING, State.DRAFT, at, user)
+            return _with(state, **fields, attachments=event.attachments, **created)
         case TaskCreated():
             return _with(state, **event.model_dump(), **_created(DocumentKind.TASK, State.OPEN, at, user))
         case DocumentRegistered():
@@ -162,7 +163,8 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
         case TaskCancelled(reason=reason):
             return _with(_end_open(state, at), state=State.CANCELLED, closed_reason=reason)
         case DraftRevised():
-            return _with(state, **event.model_dump(exclude={"note"}, exclude_none=True))
+            revised = _with(state, **event.model_dump(exclude={"note", "attachments"}, exclude_none=True))
+            return revised if event.attachments is None else _with(revised, attachments=event.attachments)
         case DraftSubmittedForReview():
             return _with(state, state=State.REVIEW)
         case DraftReviewed(approved=approved, comments=comments):
@@ -205,6 +207,13 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             return _update(state, assignment_id, missed_marked=True)
         case DocumentDeclassified(secrecy=level):
             return _with(state, secrecy=level)
+        case SignaturesVerified(results=results):
+            checked = {r.sha256: r.signature for r in results}
+            attachments = tuple(
+                a.model_copy(update={"signature": checked[a.sha256]}) if a.sha256 in checked else a
+                for a in state.attachments
+            )
+            return _with(state, attachments=attachments)
         case AccessGranted(user=granted):
             return state if granted in state.access else _with(state, access=(*state.access, granted))
         case DeadLetterSettled():

@@ -22,41 +22,44 @@ def _stay(state: S, *actions: str) -> dict[str, tuple[S, ...]]:
     return {action: (state,) for action in actions}
 
 
+# A file's signatures are verified after it arrives, whatever has happened to the document meanwhile.
+_INCOMING_SYSTEM = ("grant_access", "record_signatures")
+
 INCOMING: Table = {
     S.NEW: {"receive": (S.RECEIVED,)},
     S.RECEIVED: {
         "register": (S.REGISTERED,),
         "return": (S.RETURNED,),
         "recall": (S.RECALLED,),
-        **_stay(S.RECEIVED, "grant_access"),
+        **_stay(S.RECEIVED, *_INCOMING_SYSTEM),
     },
     S.REGISTERED: {
         "submit": (S.SUBMITTED,),
         "assign": (S.ASSIGNED,),
         "recall": (S.RECALLED,),
-        **_stay(S.REGISTERED, "grant_access"),
+        **_stay(S.REGISTERED, *_INCOMING_SYSTEM),
     },
     S.SUBMITTED: {
         "assign": (S.ASSIGNED,),
         "mark_for_info": (S.FOR_INFO,),
         "recall": (S.RECALLED,),
-        **_stay(S.SUBMITTED, "grant_access"),
+        **_stay(S.SUBMITTED, *_INCOMING_SYSTEM),
     },
     S.ASSIGNED: {
         "start": (S.IN_PROGRESS,),
         "recall": (S.RECALLED,),
-        **_stay(S.ASSIGNED, *_HANDLING, *_CHASING, "grant_access"),
+        **_stay(S.ASSIGNED, *_HANDLING, *_CHASING, *_INCOMING_SYSTEM),
     },
     S.IN_PROGRESS: {
         "complete": (S.COMPLETED,),
         "recall": (S.RECALLED,),
-        **_stay(S.IN_PROGRESS, *_HANDLING, *_CHASING, "grant_access"),
+        **_stay(S.IN_PROGRESS, *_HANDLING, *_CHASING, *_INCOMING_SYSTEM),
     },
-    S.COMPLETED: {"file": (S.FILED,), **_stay(S.COMPLETED, "grant_access")},
-    S.FOR_INFO: {"file": (S.FILED,), **_stay(S.FOR_INFO, "grant_access")},
-    S.FILED: _stay(S.FILED, "grant_access"),
-    S.RETURNED: _stay(S.RETURNED, "grant_access"),
-    S.RECALLED: _stay(S.RECALLED, "grant_access"),
+    S.COMPLETED: {"file": (S.FILED,), **_stay(S.COMPLETED, *_INCOMING_SYSTEM)},
+    S.FOR_INFO: {"file": (S.FILED,), **_stay(S.FOR_INFO, *_INCOMING_SYSTEM)},
+    S.FILED: _stay(S.FILED, *_INCOMING_SYSTEM),
+    S.RETURNED: _stay(S.RETURNED, *_INCOMING_SYSTEM),
+    S.RECALLED: _stay(S.RECALLED, *_INCOMING_SYSTEM),
 }
 
 OUTGOING: Table = {

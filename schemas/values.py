@@ -7,6 +7,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from schemas.enums import AttachmentRole, SignatureStatus
+
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
@@ -47,11 +49,41 @@ class Deadline(Model):
         return self
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Signer(Model):
+    """One signature in a PDF: who signed, under which CA, when, and whether it covers the whole file."""
+
+    subject: str
+    issuer: str
+    signed_at: dt.datetime | None = None
+    covers_whole_file: bool
+
+
+class SignatureCheck(Model):
+    """The verification of a file's signatures on receipt (NĐ 30, Điều 21.2.a)."""
+
+    status: SignatureStatus
+    signers: tuple[Signer, ...] = ()
+
+
 class Attachment(Model):
+    """A file attached to a document, by the hash of its stored bytes; `signature` is set by verification."""
+
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     media_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=255)]
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Sha256
     size: Annotated[int, Field(ge=0)]
+    role: AttachmentRole | None = None  # None only in events stored before files were kept
+    signature: SignatureCheck | None = None
+
+
+class FileSignature(Model):
+    """The signature check of one attached file, as the verification records it."""
+
+    sha256: Sha256
+    signature: SignatureCheck
 
 
 class Source(Model):

@@ -109,3 +109,17 @@ def test_any_envelope_round_trips(summary: str, version: int, seconds: int, key:
         idempotency_key=key,
     )
     assert Envelope.from_json(changed.to_json()) == changed
+
+
+def test_signatures_are_recorded_once_per_file_and_outcome() -> None:
+    from tests.unit.lifecycle import SHA, apply, body, create
+
+    document = create(DocumentKind.INCOMING)
+    verified = parse_action(DocumentKind.INCOMING, body("record_signatures"))
+    after, events = apply(document, verified)
+    assert [e.type for e in events] == ["SignaturesVerified"]
+    assert after.attachments[0].signature is not None and after.attachments[0].signature.status == "unsigned"
+    assert apply(after, verified)[1] == []  # the verifier ran again: nothing new to record
+    unknown = body("record_signatures", results=[{"sha256": "f" * 64, "signature": {"status": "valid"}}])
+    assert apply(after, parse_action(DocumentKind.INCOMING, unknown))[1] == []
+    assert after.attachments[0].sha256 == SHA

@@ -86,6 +86,7 @@ def test_incoming_received_accepts_register_return_recall() -> None:
         "declassify",
         "grant_access",
         "recall",
+        "record_signatures",
         "register",
         "return",
     )
