@@ -13,12 +13,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import audit, documents, errors, feed, metrics, office_reads, offices, ops
+from api import audit, documents, errors, feed, files, metrics, office_reads, offices, ops
 from api.auth import Verifier
 from api.feed_hub import FeedHub
 from deploy.config.db import create_pool
 from deploy.config.offices import load_offices
 from deploy.config.settings import Settings
+from producers.filestore import file_store
 
 log = logging.getLogger("vanthu.api")
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feed_hub = FeedHub(
         settings.app_dsn, settings.feed_streams_per_user, settings.feed_streams_total
     )
+    app.state.files = file_store(settings)
     errors.install(app)
     metrics.install(app)
 
@@ -112,12 +114,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID"],
-            expose_headers=["ETag", "X-Vanthu-Position", "X-Request-ID", "Location"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "X-File-Name",
+                "Range",
+                "If-None-Match",
+                "If-Range",
+            ],
+            expose_headers=["ETag", "X-Vanthu-Position", "X-Request-ID", "Location", "Content-Range"],
         )
     for module in (ops, metrics):
         app.include_router(module.router)
-    for module in (offices, office_reads, feed, documents, audit):
+    for module in (offices, office_reads, feed, documents, files, audit):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
     return app
 

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from api.auth import Principal
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
+from producers.filestore import FileStore
 
 
 async def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
@@ -43,7 +44,13 @@ async def offices(request: Request) -> Offices:
     return o
 
 
+async def file_store(request: Request) -> FileStore:
+    f: FileStore = request.app.state.files
+    return f
+
+
 CurrentUser = Annotated[Principal, Depends(current_user)]
 Pool = Annotated[PgPool, Depends(pool)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 OfficesDep = Annotated[Offices, Depends(offices)]
+FilesDep = Annotated[FileStore, Depends(file_store)]

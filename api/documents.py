@@ -16,6 +16,7 @@ from api.auth import Forbidden
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
 from api.document_body import document_body
 from api.errors import Problem, not_found
+from api.files import with_stored_files
 from api.names import check_names
 from api.permissions import CREATE_ROLES, may_see, require_action, viewer_of
 from api.reads import record_secret_read, wait_for_position
@@ -98,6 +99,8 @@ async def create_document(
 ) -> JSONResponse:
     """Create an incoming document, an outgoing draft or a task in the caller's office."""
     _refuse_nul(body)
+    # attachments name uploaded files by hash; the stored file completes them (422 for an unknown one)
+    body = await with_stored_files(pool, body, principal.office, str(body.get("kind")))
     command = parse_create(body)
     office = body.get("office_id")
     if office != principal.office:
@@ -161,6 +164,8 @@ async def act(
     ):
         raise Forbidden(f"declassify: only a leader cleared for {current.secrecy} lowers it")
     _refuse_nul(body)
+    if action == "revise":
+        body = await with_stored_files(pool, body, principal.office, current.kind)
     command = parse_action(current.kind, body)
     check_names(command, current.office_id, offices)
     action_request = HandleRequest(

@@ -35,21 +35,21 @@ class ProblemBody(BaseModel):
     request_id: str | None = None
 
 
-def _declared(description: str) -> dict[str, Any]:
+def declared(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM: {"schema": ProblemBody.model_json_schema()}}}
 
 
 # What the OpenAPI document declares for every /v1 route, so clients (and schemathesis) know the errors.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _declared("Malformed header or parameter"),
-    401: _declared("No token, or a token that does not verify"),
-    403: _declared("Valid token, not allowed"),
-    404: _declared("Not found, or not visible to the caller"),
-    409: _declared("The document's version moved on; the answer carries the current document"),
-    413: _declared("The request body is larger than the configured limit"),
-    422: _declared("Invalid body or parameters, or an action not allowed in the document's state"),
-    428: _declared("If-Match is required"),
-    504: _declared("The read models did not reach the requested position in time"),
+    400: declared("Malformed header or parameter"),
+    401: declared("No token, or a token that does not verify"),
+    403: declared("Valid token, not allowed"),
+    404: declared("Not found, or not visible to the caller"),
+    409: declared("The document's version moved on; the answer carries the current document"),
+    413: declared("The request body is larger than the configured limit"),
+    422: declared("Invalid body or parameters, or an action not allowed in the document's state"),
+    428: declared("If-Match is required"),
+    504: declared("The read models did not reach the requested position in time"),
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from deploy.config.offices import Offices, configured_offices
 from deploy.config.settings import Settings
+from producers.filestore import FileStore, file_store
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class ProcessorConfig:
     chase_interval: float = 60.0
     due_soon_days: int = 3  # default "due soon" window in working days (offices may set their own)
     datadir: str | None = None  # faust's own folder (it keeps none of our state); default: under data_dir
+    files: FileStore | None = None  # attached files, read for their text and signatures (None: not read)
+    trust_roots: str = ""  # PEM files of the CAs a signature must chain to (VANTHU_TRUST_ROOTS)
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> ProcessorConfig:
@@ -41,4 +44,6 @@ class ProcessorConfig:
             chase_interval=s.processor_chase_interval,
             due_soon_days=s.due_soon_days,
             datadir=str(s.data_dir / "processors" / "{conf.name}-data"),
+            files=file_store(s),
+            trust_roots=s.trust_roots,
         )

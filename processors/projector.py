@@ -19,6 +19,7 @@ from processors.config import ProcessorConfig
 from processors.documents import StateCache
 from processors.records import Record, TopicPartition
 from processors.schema import LIVE_SCHEMA, PROJECTION
+from processors.signatures import load_roots
 from processors.writeside import WriteSide
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ class Projector:
 
     async def run_saga(self) -> None:
         """Run queued saga tasks when a batch queues some, and every second in any case."""
-        ws = WriteSide(self.config.offices)
+        roots = tuple(load_roots(self.config.trust_roots))
+        ws = WriteSide(self.config.offices, self.config.files, roots)
         if not self.config.run_saga:
             log.warning("delivery saga off (VANTHU_PROCESSOR_SAGA=0)")
             return

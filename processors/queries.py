@@ -207,7 +207,11 @@ async def list_documents(
         p = arg(q.strip())
         where.append(
             f"(d.search @@ websearch_to_tsquery('public.vn', {p}) "
-            f"OR public.vn_unaccent(lower(d.number_code)) LIKE public.vn_unaccent(lower({p})) || '%')"
+            f"OR public.vn_unaccent(lower(d.number_code)) LIKE public.vn_unaccent(lower({p})) || '%' "
+            # the text of attached PDFs: the matching files by their index, then the documents holding one
+            f"OR d.data -> 'attachments' @> ANY (ARRAY(SELECT jsonb_build_array(jsonb_build_object("
+            f"'sha256', ft.sha256)) FROM public.file_texts ft "
+            f"WHERE ft.search @@ websearch_to_tsquery('public.vn', {p}))))"
         )
     if cursor:
         at, last_id = _decode_cursor(cursor)

@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, uuid5
 import asyncpg
 
 from deploy.config.db import Conn
+from processors.filecheck import check_file
 from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
 from producers.errors import VersionConflict
@@ -20,7 +21,7 @@ from schemas.commands import ReceiveDocument, RecordDelivery, RecordRecipientSta
 from schemas.decider import DomainError
 from schemas.enums import RecipientState, Secrecy, Urgency
 from schemas.state import DocumentState
-from schemas.values import Source
+from schemas.values import Attachment, Source
 
 log = logging.getLogger(__name__)
 SAGA_LOCK = 0x76616E7468_7367  # one saga runner at a time, so a copy's statuses are reported in order
@@ -61,6 +62,7 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
         summary=source.summary or "",
         urgency=source.urgency or Urgency.THUONG,
         secrecy=source.secrecy or Secrecy.THUONG,
+        attachments=delivered_files(source),
         source=Source(office_id=source.office_id, document_id=source.id),
     )
     try:
@@ -71,6 +73,19 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
         pass  # the copy exists: an earlier run created it
     await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
     return copy
+
+
+def delivered_files(source: DocumentState) -> tuple[Attachment, ...]:
+    """The signed original and appendices go with an electronic copy: the same stored bytes, referenced by
+    hash (no copy), verified afresh on receipt. Nothing of a Tối mật or Tuyệt mật document leaves its office
+    electronically."""
+    if (source.secrecy or Secrecy.THUONG).rank >= Secrecy.TOI_MAT.rank:
+        return ()
+    return tuple(
+        a.model_copy(update={"signature": None})
+        for a in source.attachments
+        if a.role is not None and a.role.delivered
+    )
 
 
 async def _record_delivery(
@@ -130,6 +145,8 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
                         await deliver(pool, ws, p["source_document_id"], p["office_id"])
                     elif task["kind"] == "recipient_status":
                         await report_status(pool, ws, task["payload"])
+                    elif task["kind"] == "file":
+                        await check_file(pool, ws, task["payload"])
                     await lock_conn.execute(
                         """UPDATE public.processor_tasks SET status = 'done', done_at = clock_timestamp(),
                            attempts = attempts + 1, error = NULL WHERE id = $1""",

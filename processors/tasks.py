@@ -33,6 +33,8 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
                     {"source_document_id": after.id, "office_id": office},
                 )
             )
+    if after.kind in (DocumentKind.INCOMING, DocumentKind.OUTGOING):
+        tasks += file_tasks(before, after)
     source = after.source
     # A new copy is recorded as received by the delivery itself; report only later changes of state.
     changed = before.version > 0 and before.state is not after.state
@@ -57,6 +59,27 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
             )
         )
     return tasks
+
+
+def file_tasks(before: DocumentState, after: DocumentState) -> list[Task]:
+    """Each newly attached file is read once per document: its text indexed, and, on an incoming document,
+    its signatures verified (NĐ 30: on receipt)."""
+    had = {a.sha256 for a in before.attachments}
+    return [
+        Task(
+            f"file:{after.id}:{a.sha256}",
+            "file",
+            {
+                "document_id": after.id,
+                "office_id": after.office_id,
+                "sha256": a.sha256,
+                "media_type": a.media_type,
+                "verify": after.kind is DocumentKind.INCOMING,
+            },
+        )
+        for a in after.attachments
+        if a.sha256 not in had
+    ]
 
 
 async def write_tasks(conn: Conn, tasks: Sequence[Task]) -> None:

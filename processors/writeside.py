@@ -9,6 +9,7 @@ import asyncpg
 
 from deploy.config.db import Conn
 from deploy.config.offices import Offices
+from producers.filestore import FileStore
 from producers.handler import HandleRequest, HandleResult, handle
 from schemas.envelope import SYSTEM_ACTOR, Actor
 
@@ -18,6 +19,8 @@ class WriteSide:
     """What the saga and the chaser act through: the one command handler and the offices it numbers for."""
 
     offices: Offices
+    files: FileStore | None = None  # where attached files are read from (None: files are not examined)
+    trust_roots: tuple[Any, ...] = ()  # the CA certificates signatures must chain to (asn1crypto)
 
     async def handle(self, pool_or_conn: asyncpg.Pool[Any] | Conn, request: HandleRequest) -> HandleResult:
         return await handle(pool_or_conn, request, self.offices)
