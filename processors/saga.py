@@ -79,13 +79,7 @@ def delivered_files(source: DocumentState) -> tuple[Attachment, ...]:
     """The signed original and appendices go with an electronic copy: the same stored bytes, referenced by
     hash (no copy), verified afresh on receipt. Nothing of a Tối mật or Tuyệt mật document leaves its office
     electronically."""
-    if (source.secrecy or Secrecy.THUONG).rank >= Secrecy.TOI_MAT.rank:
-        return ()
-    return tuple(
-        a.model_copy(update={"signature": None})
-        for a in source.attachments
-        if a.role is not None and a.role.delivered
-    )
+    return tuple(a.model_copy(update={"signature": None}) for a in source.delivered_attachments())
 
 
 async def _record_delivery(

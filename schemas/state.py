@@ -140,6 +140,13 @@ class DocumentState(Frozen):
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
 
+    def delivered_attachments(self) -> tuple[Attachment, ...]:
+        """What leaves the office with an electronic copy: the signed original and appendices, never drafts
+        or scans, and nothing at all of a Tối mật or Tuyệt mật document."""
+        if self.secrecy is not None and self.secrecy.rank >= Secrecy.TOI_MAT.rank:
+            return ()
+        return tuple(a for a in self.attachments if a.role is not None and a.role.delivered)
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

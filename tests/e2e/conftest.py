@@ -42,7 +42,19 @@ async def system_database(stack: object, settings: Settings) -> AsyncIterator[st
 
 
 @pytest.fixture(scope="module")
-def system(settings: Settings, system_database: str, bootstrap: str) -> Iterator[System]:
+def system_env() -> dict[str, str]:
+    """More environment for the module's services (a module overrides this fixture to set some)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def system(
+    settings: Settings,
+    system_database: str,
+    bootstrap: str,
+    system_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[System]:
     """Relay + processor (with saga and chaser) + API on their own database, topic and port, shared by
     the tests of one module (each works on documents of its own)."""
     from producers.topics import ensure_topic
@@ -50,8 +62,9 @@ def system(settings: Settings, system_database: str, bootstrap: str) -> Iterator
     database = system_database
     topic = f"e2e.{uuid.uuid4().hex[:12]}"
     ensure_topic(bootstrap, topic, settings.partitions)
-    s = settings.with_(pg_dsn=database, events_topic=topic, api_port=free_port())
-    services = Services(s, "e2e", {"VANTHU_PROCESSOR_CHASE_INTERVAL": "1"})
+    files_dir = tmp_path_factory.mktemp("files")
+    s = settings.with_(pg_dsn=database, events_topic=topic, api_port=free_port(), files_dir=files_dir)
+    services = Services(s, "e2e", {"VANTHU_PROCESSOR_CHASE_INTERVAL": "1", **system_env})
     try:
         for name in ("relay", "processor", "api"):
             services.start(name)

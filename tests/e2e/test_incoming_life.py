@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import httpx
 from openpyxl import load_workbook
 
+from deploy.samples import make_pdf
 from tests.e2e.conftest import System, act
+from tests.toolkit.waiting import wait_until
 from tests.unit.lifecycle import create_body
 
 CITY = "tu-hcm"
@@ -18,6 +21,10 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     clerk = system.token(CITY, "clerk", user="vt.lan")
     leader = system.token(CITY, "leader", user="ld.minh")
     specialist = system.token(CITY, "specialist", user="cv.hoa")
+    pdf = make_pdf("Cong van 1234-CV/VPTW")
+    pdf_headers = {**clerk, "Content-Type": "application/pdf", "X-File-Name": "cv1234.pdf"}
+    uploaded = await http.post("/v1/files", content=pdf, headers=pdf_headers)
+    assert uploaded.status_code == 201, uploaded.text
     body = create_body(
         "incoming",
         CITY,
@@ -26,12 +33,25 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
         summary="Về việc chuẩn bị tổng kết công tác văn thư, lưu trữ năm 2026",
         urgency="thuong_khan",
         attachments=[
-            {"name": "cv1234.pdf", "media_type": "application/pdf", "sha256": "a" * 64, "size": 10240}
+            {
+                "name": "cv1234.pdf",
+                "media_type": "application/pdf",
+                "sha256": uploaded.json()["sha256"],
+                "size": len(pdf),
+            }
         ],
     )
     created = await http.post("/v1/documents", json=body, headers=clerk)
     assert created.status_code == 201, created.text
     doc = created.json()
+
+    async def verified() -> dict[str, Any] | None:  # on receipt, the processors verify the PDF's signatures
+        got = await http.get(f"/v1/documents/{doc['id']}", headers=clerk)
+        body: dict[str, Any] = got.json()
+        return body if got.status_code == 200 and body["attachments"][0]["signature"] else None
+
+    doc = await wait_until(verified, what="the signature check")
+    assert doc["attachments"][0]["signature"] == {"status": "unsigned", "signers": []}
     doc = await act(http, clerk, doc, "register")
     assert doc["incoming_number"] == 1
     doc = await act(http, clerk, doc, "submit")
@@ -50,13 +70,13 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     doc = await act(http, specialist, doc, "report_progress", percent=60, note="Đã có dự thảo")
     doc = await act(http, specialist, doc, "complete", result="Đã trình báo cáo")
     doc = await act(http, clerk, doc, "file", dossier="HS-2026-VT-01")
-    assert doc["state"] == "filed" and doc["version"] == 8
+    assert doc["state"] == "filed" and doc["version"] == 9
 
     # read your own write from the read models
     read = await http.get(f"/v1/documents/{doc['id']}", params={"after": doc["_position"]}, headers=clerk)
     assert read.status_code == 200, read.text
     got = read.json()
-    assert got["state"] == "filed" and got["version"] == 8 and read.headers["etag"] == '"8"'
+    assert got["state"] == "filed" and got["version"] == 9 and read.headers["etag"] == '"9"'
     assert got["assignments"][0]["status"] == "completed_on_time"
 
     listed = await http.get(f"/v1/offices/{CITY}/documents", params={"q": "van thu luu tru"}, headers=clerk)
@@ -83,7 +103,8 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     assert sheet[0][0] == "Đơn vị" and sheet[-1][0] == "Tổng cộng"
 
     history = await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)
-    assert [e["type"] for e in history.json()["items"]][:2] == ["DocumentReceived", "DocumentRegistered"]
+    types = [e["type"] for e in history.json()["items"]]
+    assert types[:3] == ["DocumentReceived", "SignaturesVerified", "DocumentRegistered"]
 
     other = system.token("qu-1", "clerk")
     assert (await http.get(f"/v1/documents/{doc['id']}", headers=other)).status_code == 404

@@ -123,3 +123,25 @@ def test_signatures_are_recorded_once_per_file_and_outcome() -> None:
     unknown = body("record_signatures", results=[{"sha256": "f" * 64, "signature": {"status": "valid"}}])
     assert apply(after, parse_action(DocumentKind.INCOMING, unknown))[1] == []
     assert after.attachments[0].sha256 == SHA
+
+
+def test_only_the_original_and_appendices_of_a_not_too_secret_document_leave_electronically() -> None:
+    from schemas.enums import Secrecy
+    from schemas.values import Attachment
+
+    def file(role: str, n: int) -> Attachment:
+        return Attachment.model_validate(
+            {
+                "name": f"{role}.pdf",
+                "media_type": "application/pdf",
+                "sha256": f"{n:064x}",
+                "size": 1,
+                "role": role,
+            }
+        )
+
+    files = tuple(file(r, n) for n, r in enumerate(["original", "appendix", "draft", "scan"]))
+    document = create(DocumentKind.OUTGOING)
+    for secrecy, sent in [("thuong", 2), ("mat", 2), ("toi_mat", 0), ("tuyet_mat", 0)]:
+        state = document.model_copy(update={"attachments": files, "secrecy": Secrecy(secrecy)})
+        assert [a.role for a in state.delivered_attachments()] == ["original", "appendix"][:sent]
