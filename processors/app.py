@@ -14,6 +14,7 @@ from processors.projector import Projector
 from processors.records import TopicPartition, from_message
 
 log = logging.getLogger(__name__)
+COLLECT_INTERVAL = 600.0  # seconds between collections of uploads no document attached
 
 
 def _datadir(config: ProcessorConfig) -> dict[str, Any]:
@@ -99,5 +100,9 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
     @app.timer(interval=config.chase_interval)  # type: ignore[untyped-decorator]
     async def deadline_chaser() -> None:
         await projector.chase()
+
+    @app.timer(interval=COLLECT_INTERVAL)  # type: ignore[untyped-decorator]
+    async def file_collector() -> None:
+        await projector.collect_files()
 
     return app, projector

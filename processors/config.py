@@ -26,6 +26,7 @@ class ProcessorConfig:
     datadir: str | None = None  # faust's own folder (it keeps none of our state); default: under data_dir
     files: FileStore | None = None  # attached files, read for their text and signatures (None: not read)
     trust_roots: str = ""  # PEM files of the CAs a signature must chain to (VANTHU_TRUST_ROOTS)
+    unattached_hours: float = 24.0  # uploads no document attached within this long are collected
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> ProcessorConfig:
@@ -46,4 +47,5 @@ class ProcessorConfig:
             datadir=str(s.data_dir / "processors" / "{conf.name}-data"),
             files=file_store(s),
             trust_roots=s.trust_roots,
+            unattached_hours=s.files_unattached_hours,
         )

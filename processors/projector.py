@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,6 +21,7 @@ from processors.records import Record, TopicPartition
 from processors.schema import LIVE_SCHEMA, PROJECTION
 from processors.signatures import load_roots
 from processors.writeside import WriteSide
+from producers.files import collect_unattached
 
 log = logging.getLogger(__name__)
 Seek = Callable[[TopicPartition, int], Awaitable[None]]
@@ -167,6 +168,17 @@ class Projector:
         run = await chaser.chase(pool, ws, datetime.now(UTC), self.config.due_soon_days)
         if run.approaching or run.missed or run.failed:
             log.info("chaser: %s", run)
+
+    async def collect_files(self) -> int:
+        """Delete the uploads that no document attached in time (with the saga: one place, one pass)."""
+        if not self.config.run_saga or self.config.files is None:
+            return 0
+        pool = await self.start()
+        older_than = timedelta(hours=self.config.unattached_hours)
+        collected = await collect_unattached(pool, self.config.files, older_than)
+        if collected:
+            log.info("collected %d uploaded files that no document attached", collected)
+        return collected
 
     async def close(self) -> None:
         if self.pool is not None:
