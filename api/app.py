@@ -19,7 +19,7 @@ from api.feed_hub import FeedHub
 from deploy.config.db import create_pool
 from deploy.config.offices import load_offices
 from deploy.config.settings import Settings
-from producers.filestore import file_store
+from producers.filestore import file_store, sweep_spool
 
 log = logging.getLogger("vanthu.api")
 
@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings.app_dsn, min_size=2, max_size=20)
+        swept = sweep_spool(app.state.files.spool_dir)
+        if swept:
+            log.info("removed %d half-written uploads left by an earlier process", swept)
         try:
             yield
         finally:

@@ -105,6 +105,22 @@ async def spool(chunks: AsyncIterable[bytes], folder: Path, limit: int) -> Spool
     return Spooled(path, digest.hexdigest(), size, bytes(head))
 
 
+def sweep_spool(folder: Path, older_than_s: float = 86400) -> int:
+    """Delete uploads a killed process left half-written in the spool (never visible under a hash); only old
+    ones, since another API process may be spooling into the same folder right now."""
+    import time
+
+    swept = 0
+    for path in folder.glob(".upload-*") if folder.exists() else ():
+        try:
+            if path.stat().st_mtime < time.time() - older_than_s:
+                path.unlink()
+                swept += 1
+        except FileNotFoundError:
+            pass
+    return swept
+
+
 def _check_sha(sha256: str) -> str:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a SHA-256 in lowercase hex: {sha256!r}")

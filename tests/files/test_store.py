@@ -59,3 +59,16 @@ async def test_delete_and_bad_hash(files_settings: Settings) -> None:
     assert await store.size(s.sha256) is None
     with pytest.raises(ValueError):
         await store.size("../../etc/passwd")
+
+
+async def test_old_half_written_uploads_are_swept(files_settings: Settings) -> None:
+    from producers.filestore import sweep_spool
+
+    store = file_store(files_settings)
+    store.spool_dir.mkdir(parents=True, exist_ok=True)
+    old, new = store.spool_dir / ".upload-old", store.spool_dir / ".upload-new"
+    old.write_bytes(b"cut short")
+    new.write_bytes(b"still arriving")
+    os.utime(old, (1, 1))
+    assert sweep_spool(store.spool_dir) == 1
+    assert not old.exists() and new.exists()
