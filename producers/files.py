@@ -62,7 +62,8 @@ async def collect_unattached(pool: asyncpg.Pool[Any], store: FileStore, older_th
     collected = 0
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """SELECT sha256 FROM files WHERE attached_at IS NULL AND uploaded_at < clock_timestamp() - $1::interval
+            """SELECT sha256 FROM files
+               WHERE attached_at IS NULL AND uploaded_at < clock_timestamp() - $1::interval
                ORDER BY uploaded_at LIMIT 1000 FOR UPDATE SKIP LOCKED""",
             older_than,
         )
