@@ -22,6 +22,7 @@ from deploy.config.settings import Settings
 from tests.bench import (
     bench_audit,
     bench_command,
+    bench_files,
     bench_freshness,
     bench_projection,
     bench_queries,
@@ -51,6 +52,7 @@ ALL = [
     "rebuild",
     "queries",
     "audit",
+    "files",
 ]
 NEEDS_DATASET = {"relay_throughput", "projection_throughput", "rebuild", "queries", "audit"}
 LONG_EVENTS = 1000
@@ -142,6 +144,7 @@ async def main(names: list[str]) -> int:
 
     await step("command_throughput", bench_command.run, ctx)
     await step("freshness", bench_freshness.run, ctx)
+    await step("files", bench_files.run, ctx)
     if NEEDS_DATASET & set(names):
         print("[bench] building the dataset …", flush=True)
         meta["dataset"] = await build_dataset(ctx)
@@ -196,6 +199,9 @@ def summary_line(out: dict[str, Any]) -> str:
         "max_ms",
         "seconds",
         "highest_rate_p99_within_50ms",
+        "upload_mib_per_s",
+        "download_mib_per_s",
+        "cp_mib_per_s",
     )
     return ", ".join(f"{k}={out[k]}" for k in keys if k in out)
 

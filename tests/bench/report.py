@@ -138,6 +138,18 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                 _ok(v["events_per_s"] >= 50_000),
             )
         )
+    r = results.get("files")
+    if r and "error" not in r:
+        out.append(
+            (
+                f"files ({r['file_mib']} MiB, directory store)",
+                f"upload {r['upload_mib_per_s']} MiB/s, download {r['download_mib_per_s']} MiB/s",
+                f"cp {r['cp_mib_per_s']} MiB/s, cp + fsync {r['cp_fsync_mib_per_s']} MiB/s",
+                f"{r['ratio_upload_vs_cp_fsync']} / {r['ratio_download_vs_cp_fsync']}",
+                "—",
+                "—",
+            )
+        )
     for name, r in results.items():
         if isinstance(r, dict) and "error" in r:
             out.append((name, f"failed: {r['error'][:120]}", "—", "—", "—", "—"))
