@@ -11,6 +11,7 @@ import asyncio
 import random
 import sys
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,10 @@ import asyncpg
 from deploy.config.db import create_pool
 from deploy.config.offices import Office, Offices, load_offices
 from deploy.config.settings import Settings
+from deploy.samples import SampleCA, make_pdf
+from producers import files as records
 from producers.errors import VersionConflict
+from producers.filestore import FileStore, file_store, spool
 from producers.handler import HandleRequest, handle
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
@@ -79,13 +83,63 @@ class Doc:
     version: int = 0
 
 
+def demo_ca(settings: Settings) -> SampleCA:
+    """The demo's CA (kept under the data folder): it signs the demo PDFs, and `make run` trusts it."""
+    return SampleCA.load_or_create(settings.data_dir / "demo-ca", "vanthu Demo Root CA")
+
+
+def ascii_text(text: str) -> str:
+    """Vietnamese without its marks, for the demo PDFs' standard font (search ignores marks anyway)."""
+    plain = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return (
+        "".join(c for c in plain if not unicodedata.combining(c))
+        .encode("latin-1", "replace")
+        .decode("latin-1")
+    )
+
+
 class Seeder:
     def __init__(
-        self, pool: asyncpg.Pool[Any], directory: Offices, rng: random.Random, now: datetime
+        self,
+        pool: asyncpg.Pool[Any],
+        directory: Offices,
+        rng: random.Random,
+        now: datetime,
+        files: FileStore | None = None,
+        ca: SampleCA | None = None,
     ) -> None:
         self.pool, self.directory, self.rng, self.now = pool, directory, rng, now
         self.offices: list[Office] = list(directory)
         self.events = 0
+        self.files, self.ca = files, ca
+
+    async def pdf(self, office: Office, lines: list[str], name: str, role: str, signed: bool) -> list[Any]:
+        """A small real PDF stored and attachable by `office` (signed by the demo CA when asked)."""
+        if self.files is None:
+            return []
+        data = make_pdf(*(ascii_text(line) for line in lines))
+        if signed and self.ca is not None:
+            data = await asyncio.to_thread(self.ca.sign, data)  # pyHanko signs on a loop of its own
+
+        async def body() -> Any:
+            yield data
+
+        spooled = await spool(body(), self.files.spool_dir, len(data))
+        async with self.pool.acquire() as conn:
+            await records.record_upload(
+                conn, spooled.sha256, spooled.size, "application/pdf", name, f"clerk@{office.id}", office.id
+            )
+            await records.attach(conn, [spooled.sha256], office.id)
+        await self.files.put(spooled)
+        return [
+            {
+                "sha256": spooled.sha256,
+                "name": name,
+                "media_type": "application/pdf",
+                "size": len(data),
+                "role": role,
+            }
+        ]
 
     def actor(self, office: Office, role: str) -> Actor:
         return Actor(user=f"{role}@{office.id}", office=office.id, roles=(role,))
@@ -136,8 +190,15 @@ class Seeder:
             "summary": rng.choice(SUMMARIES),
             "urgency": rng.choice(["thuong"] * 6 + ["khan", "thuong_khan", "hoa_toc"]),
             "secrecy": "mat" if secret else "thuong",
-            "attachments": [],
         }
+        # most arrive as signed PDFs; some as scans of paper (PDFs without a signature)
+        if rng.random() < 0.7:
+            signed = rng.random() < 0.8
+            lines = [body["issuing_body"], body["number_code"], body["summary"], "Noi dung van ban (demo)."]
+            role = "original" if signed else "scan"
+            body["attachments"] = await self.pdf(
+                office, lines, f"{body['number_code']}.pdf".replace("/", "-"), role, signed
+            )
         doc = await self.create(office, body, "clerk", start)
         t = self.later(start, 0.2, 3)
         if not await self.act(doc, "clerk", t, "register"):
@@ -179,7 +240,7 @@ class Seeder:
 
     async def outgoing(self, office: Office, start: datetime) -> None:
         rng = self.rng
-        body = {
+        body: dict[str, Any] = {
             "kind": "outgoing",
             "office_id": office.id,
             "document_type": rng.choice(TYPES),
@@ -187,6 +248,9 @@ class Seeder:
             "urgency": rng.choice(["thuong"] * 4 + ["khan"]),
             "secrecy": "mat" if rng.random() < 0.05 else "thuong",
         }
+        if rng.random() < 0.6:  # the signed original travels with each electronic copy when issued
+            lines = [office.name, str(body["summary"]), "Ban chinh da ky so (demo)."]
+            body["attachments"] = await self.pdf(office, lines, "van-ban.pdf", "original", True)
         doc = await self.create(office, body, "specialist", start)
         t = self.later(start, 1, 24)
         if not await self.act(doc, "specialist", t, "submit_review"):
@@ -237,7 +301,7 @@ async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026,
         offices = list(directory)
         rng = random.Random(seed_value)
         now = datetime.now(UTC)
-        seeder = Seeder(pool, directory, rng, now)
+        seeder = Seeder(pool, directory, rng, now, file_store(settings), demo_ca(settings))
         starts = sorted(now - timedelta(days=rng.uniform(0, 365)) for _ in range(documents))
         began = time.monotonic()
         for i, start in enumerate(starts, 1):

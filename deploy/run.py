@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
 import urllib.request
 
 from deploy.config.settings import Settings
+from deploy.demo import demo_ca
 from deploy.procs import Managed, StackError, say, tail, wait_for
 from deploy.services import services
 from deploy.stack import Stack
@@ -71,6 +73,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         stack.up()
+        if settings.demo and not settings.trust_roots:
+            # the demo's signed PDFs are signed by a demo CA that the demo's services trust
+            demo_ca(settings)
+            roots = str(settings.data_dir / "demo-ca" / "root.pem")
+            os.environ["VANTHU_TRUST_ROOTS"] = roots
+            settings = settings.with_(trust_roots=roots)
+            say(f"demo: signatures are verified against the demo CA in {roots}")
         for svc, managed in zip(services(settings), stack.services(), strict=True):
             if managed.running():
                 say(f"{svc.name} already running (pid {managed.pid()})")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from deploy.config.settings import Settings
-from tests.toolkit.pdfs import make_pdf
+from deploy.samples import make_pdf
 from tests.unit.lifecycle import create_body
 
 CITY, DISTRICT = "tu-hcm", "qu-1"

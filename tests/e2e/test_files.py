@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.samples import SampleCA as TestCA
+from deploy.samples import append_update, make_pdf
 from tests.e2e.conftest import System, act, wait_until
-from tests.toolkit.pdfs import TestCA, append_update, make_pdf
 from tests.unit.lifecycle import create_body
 
 CITY, DISTRICT = "tu-hcm", "qu-1"

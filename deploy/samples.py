@@ -1,4 +1,4 @@
-"""Small real PDFs for tests and demo data: one page of text, and signatures by a CA made on the spot."""
+"""Small real PDFs for the demo data and the tests: one page of text, signed by a CA made on the spot."""
 
 from __future__ import annotations
 
@@ -51,17 +51,15 @@ def _name(common: str) -> x509.Name:
 
 
 @dataclass(frozen=True)
-class TestCA:
+class SampleCA:
     """A root CA and one signer certificate it issued, as PEM; `sign` signs a PDF with the signer's key."""
 
     root_pem: bytes
     signer_cert_pem: bytes
     signer_key_pem: bytes
 
-    __test__ = False  # not a pytest test class
-
     @classmethod
-    def create(cls, name: str = "Test Root CA", signer: str = "Nguyen Van A") -> TestCA:
+    def create(cls, name: str = "Test Root CA", signer: str = "Nguyen Van A") -> SampleCA:
         now = datetime.now(UTC) - timedelta(days=1)
         root_key = ec.generate_private_key(ec.SECP256R1())
         root = (
@@ -104,6 +102,20 @@ class TestCA:
             key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         )
 
+    @classmethod
+    def load_or_create(cls, folder: Path, name: str) -> SampleCA:
+        """The CA kept in `folder` (root.pem, signer.pem, signer.key), made there on first use."""
+        parts = [folder / "root.pem", folder / "signer.pem", folder / "signer.key"]
+        if not all(p.exists() for p in parts):
+            folder.mkdir(parents=True, exist_ok=True)
+            made = cls.create(name)
+            for path, data in zip(
+                parts, (made.root_pem, made.signer_cert_pem, made.signer_key_pem), strict=True
+            ):
+                path.write_bytes(data)
+            parts[2].chmod(0o600)
+        return cls(*(p.read_bytes() for p in parts))
+
     def write_root(self, path: Path) -> Path:
         path.write_bytes(self.root_pem)
         return path
@@ -129,22 +141,23 @@ class TestCA:
         signer = signers.SimpleSigner(
             signing_cert=signer_cert,
             signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-            cert_registry=SimpleCertificateStore.from_certs([root_cert]),
+            cert_registry=SimpleCertificateStore.from_certs([root_cert]),  # type: ignore[no-untyped-call]
         )
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
         append_signature_field(writer, SigFieldSpec(sig_field_name=field))
         out = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name=field), signer=signer)
-        return out.getvalue()
+        signed: bytes = out.getvalue()
+        return signed
 
 
 def append_update(pdf: bytes) -> bytes:
-    """`pdf` with one more incremental update after everything in it (a changed document title)."""
+    """`pdf` with one more incremental update after everything in it (its catalogue gains /Lang)."""
     from pyhanko.pdf_utils.generic import pdf_string
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     writer.root["/Lang"] = pdf_string("vi-VN")
-    writer.update_root()
+    writer.update_root()  # type: ignore[no-untyped-call]
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
