@@ -194,10 +194,8 @@ async def download(
     doc = state.to_dict()
     if state.version == 0 or not may_see(principal, doc):
         raise not_found(f"document {document_id}")
-    attachment = next((a for a in state.attachments if a.sha256 == sha256), None)
-    if attachment is not None and principal.office != state.office_id:
-        # an office the document is addressed to reads only what was sent to it, never drafts or scans
-        attachment = next((a for a in state.delivered_attachments() if a.sha256 == sha256), None)
+    # an office the document is addressed to reads only what was sent to it, never drafts or scans
+    attachment = next((a for a in state.attachments_for(principal.office) if a.sha256 == sha256), None)
     if attachment is None:
         raise not_found(f"file {sha256} of document {document_id}")
     await record_secret_read(pool, principal, doc, request.url.path)

@@ -53,13 +53,11 @@ async def check_file(pool: asyncpg.Pool[Any], ws: WriteSide, payload: dict[str, 
         return
     sha256 = payload["sha256"]
     is_pdf = payload.get("media_type") == PDF
-    if not is_pdf and not payload.get("verify"):
-        return
-    data = b"".join([chunk async for chunk in ws.files.read(sha256)])
+    data = b"".join([chunk async for chunk in ws.files.read(sha256)]) if is_pdf else b""
     if is_pdf:
         await index_text(pool, sha256, data)
     if payload.get("verify"):
-        check = await asyncio.to_thread(verify, data, ws.trust_roots)
+        check = await asyncio.to_thread(verify, data, ws.trust_roots)  # not_pdf for anything else
         command = RecordSignatures(results=(FileSignature(sha256=sha256, signature=check),))
         await ws.handle(
             pool,

@@ -147,6 +147,11 @@ class DocumentState(Frozen):
             return ()
         return tuple(a for a in self.attachments if a.role is not None and a.role.delivered)
 
+    def attachments_for(self, office_id: str | None) -> tuple[Attachment, ...]:
+        """The files an office sees of this document: all of them in its own office, in an office it is
+        addressed to only what was delivered."""
+        return self.attachments if office_id == self.office_id else self.delivered_attachments()
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

@@ -12,8 +12,9 @@ from deploy.config.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings.from_env()
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The environment's settings, with a file store of the run's own (not the shared stack's folder)."""
+    return Settings.from_env().with_(files_dir=tmp_path_factory.mktemp("files"))
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.samples import SampleCA as TestCA
-from deploy.samples import append_update, make_pdf
+from deploy.samples import SampleCA, append_update, make_pdf
 from tests.e2e.conftest import System, act, wait_until
 from tests.unit.lifecycle import create_body
 
 CITY, DISTRICT = "tu-hcm", "qu-1"
-TRUSTED = TestCA.create("Trusted Test Root", signer="Nguyen Van A")
-STRANGER = TestCA.create("Unknown Root", signer="Tran Thi B")
+TRUSTED = SampleCA.create("Trusted Test Root", signer="Nguyen Van A")
+STRANGER = SampleCA.create("Unknown Root", signer="Tran Thi B")
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +138,7 @@ async def test_an_issued_document_delivers_its_file(system: System, http: httpx.
     # the city's file of its own document is still not the district's to read
     own = await http.get(f"/v1/documents/{doc['id']}/files/{draft_sha}", headers=district)
     assert own.status_code == 404
+    seen = await http.get(f"/v1/documents/{doc['id']}", headers=district)
+    assert [a["sha256"] for a in seen.json()["attachments"]] == [sha]  # nor the draft's name
+    city = await http.get(f"/v1/documents/{doc['id']}", headers=clerk)
+    assert [a["sha256"] for a in city.json()["attachments"]] == [sha, draft_sha]

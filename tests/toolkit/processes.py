@@ -46,6 +46,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         # the relay's signing key and witness file live with the stack the settings name
         "VANTHU_ANCHOR_KEY_FILE": str(settings.anchor_key_path),
         "VANTHU_WITNESS_FILE": str(settings.witness_path),
+        "VANTHU_FILES_DIR": str(settings.files_root),
         **extra,
     }
 
