@@ -46,15 +46,44 @@ def _file_name(raw: str | None) -> str:
     return name
 
 
-@router.post("/v1/files", status_code=201, response_model=None, responses=FILE_RESPONSES)
+_STORED = {
+    "type": "object",
+    "required": ["sha256", "size", "media_type", "name"],
+    "properties": {
+        "sha256": {"type": "string"},
+        "size": {"type": "integer"},
+        "media_type": {"type": "string"},
+        "name": {"type": "string"},
+    },
+}
+
+
+@router.post(
+    "/v1/files",
+    status_code=201,
+    response_model=None,
+    responses={
+        201: {"description": "Stored", "content": {"application/json": {"schema": _STORED}}},
+        200: {
+            "description": "The same bytes were already stored",
+            "content": {"application/json": {"schema": _STORED}},
+        },
+        **FILE_RESPONSES,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the file; Content-Type its media type, X-File-Name its name (percent-encoded)",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def upload(
     request: Request,
     principal: CurrentUser,
     pool: Pool,
     settings: SettingsDep,
     files: FilesDep,
-    content_type: Annotated[str | None, Header()] = None,
-    content_length: Annotated[int | None, Header(ge=0)] = None,
     x_file_name: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Store a file (the body); answers its sha256, size, media type and name (200 if already stored)."""
@@ -67,7 +96,10 @@ async def upload(
         ) from None
     limit = settings.files_max_bytes
     too_large = Problem(413, "too-large", "File too large", f"files are limited to {limit} bytes")
-    if content_length is not None and content_length > limit:
+    # Content-Type and Content-Length are the body's own headers (HTTP checks the length), not parameters
+    content_type = request.headers.get("content-type")
+    content_length = request.headers.get("content-length", "")
+    if content_length.isdigit() and int(content_length) > limit:
         raise too_large  # refused before a byte is read
     try:
         spooled = await spool(request.stream(), files.spool_dir, limit)
