@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.e2e.conftest import http, system, system_database  # noqa: F401  (fixtures, reused)
+from tests.e2e.conftest import http, system, system_database, system_env  # noqa: F401  (fixtures, reused)
 
 
 def pytest_configure(config: pytest.Config) -> None:
