@@ -130,7 +130,22 @@ async def get_document(
         assignment_view(a, day, due_soon_days, calendar) for a in doc.get("assignments", [])
     ]
     doc["deliveries"] = await deliveries(conn, document_id)
+    await _text_indexed(conn, doc.get("attachments") or [])
     return doc
+
+
+async def _text_indexed(conn: Conn, attachments: list[dict[str, Any]]) -> None:
+    """Mark each attachment `text_indexed`: true when its text is searchable with `q`, false when it has
+    none (a scan without a text layer, or not a PDF), null while the processors have not read it yet."""
+    if not attachments:
+        return
+    rows = await conn.fetch(
+        "SELECT sha256, characters FROM public.file_texts WHERE sha256 = ANY($1::text[])",
+        [a["sha256"] for a in attachments],
+    )
+    found = {r["sha256"]: r["characters"] > 0 for r in rows}
+    for a in attachments:
+        a["text_indexed"] = found.get(a["sha256"]) if a.get("media_type") == "application/pdf" else False
 
 
 async def deliveries(conn: Conn, document_id: str) -> list[dict[str, Any]]:

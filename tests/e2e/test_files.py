@@ -98,6 +98,18 @@ async def test_a_word_only_inside_a_pdf_is_found(system: System, http: httpx.Asy
         return created.json()["id"] in [d["id"] for d in listed.json()["items"]]
 
     await wait_until(found, what="the PDF's word in the search")
+    got = (await http.get(f"/v1/documents/{created.json()['id']}", headers=clerk)).json()
+    assert got["attachments"][0]["text_indexed"] is True
+    scan = await upload(http, clerk, make_pdf(), "scan.pdf")  # a page with no text layer, like a scan
+    created_scan = await http.post(
+        "/v1/documents", json=create_body("incoming", CITY, attachments=[{"sha256": scan}]), headers=clerk
+    )
+
+    async def scanned() -> bool:
+        got = await http.get(f"/v1/documents/{created_scan.json()['id']}", headers=clerk)
+        return got.status_code == 200 and got.json()["attachments"][0]["text_indexed"] is False
+
+    await wait_until(scanned, what="the scan marked as having no text")
     listed = await http.get(f"/v1/offices/{CITY}/documents", params={"q": "kangaroo"}, headers=clerk)
     assert created.json()["id"] not in [d["id"] for d in listed.json()["items"]]
 
