@@ -110,7 +110,7 @@ def test_every_route_answers_fuzzed_requests_with_a_4xx_problem_and_writes_nothi
         assert resp.status_code < 500, f"{req} -> {resp.status_code} {resp.text[:300]}"
         if resp.status_code >= 400:
             assert_problem(resp, resp.status_code)
-        elif req["method"] == "POST":
+        elif req["method"] == "POST" and not req["url"].endswith("/v1/files"):  # an upload is no event
             written += 1
 
     fuzz()
