@@ -14,9 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.bench.common import scaled, uvicorn_argv
+from tests.bench.common import scaled
 from tests.bench.system import Services, discard, fresh, token_headers
-from tests.e2e.conftest import _wait_http
 
 MIB = 1024 * 1024
 CHUNK = MIB
@@ -50,7 +49,9 @@ async def run(ctx: Any) -> dict[str, Any]:
     settings, _ = await fresh(ctx.settings, "files")
     folder = Path(tempfile.mkdtemp(prefix="bench-files-", dir=ctx.settings.data_dir))
     store = folder / "store"
-    services = Services(settings)
+    services = Services(
+        settings.with_(files_dir=store), extra={"VANTHU_FILES_MAX_BYTES": str((size_mib + 1) * MIB)}
+    )
     try:
         src = folder / "source.bin"
         digest = hashlib.sha256()
@@ -60,13 +61,7 @@ async def run(ctx: Any) -> dict[str, Any]:
                 digest.update(block)
                 f.write(block)
         _fsync(src)
-        api = services.start(
-            "api",
-            uvicorn_argv("api.app:app", settings.api_port),
-            VANTHU_FILES_DIR=str(store),
-            VANTHU_FILES_MAX_BYTES=str((size_mib + 1) * MIB),
-        )
-        _wait_http(f"{services.base_url}/healthz", api)
+        services.api()
         base = _baseline(src, folder)
         clerk = token_headers(settings, "tu-hcm", "clerk")
 

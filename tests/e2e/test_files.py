@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from deploy.samples import SampleCA, append_update, make_pdf
-from tests.e2e.conftest import System, act, wait_until
+from tests.e2e.conftest import System, act
+from tests.toolkit.waiting import wait_until
 from tests.unit.lifecycle import create_body
 
 CITY, DISTRICT = "tu-hcm", "qu-1"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import System, _wait_http, wait_until
+from tests.e2e.conftest import System
+from tests.toolkit.waiting import wait_until
 
 CITY = "tu-hcm"
 MIB = 1024 * 1024
@@ -38,7 +39,7 @@ def stored_files(root: Path) -> list[Path]:
 
 
 async def test_a_200_mib_upload_is_refused_in_bounded_memory(system: System, http: httpx.AsyncClient) -> None:
-    api = system.processes["api"].proc
+    api = system.services.processes["api"].pid
     assert api is not None
     clerk = system.token(CITY, "clerk")
     headers = {**clerk, "Content-Type": "application/octet-stream", "X-File-Name": "big.bin"}
@@ -57,7 +58,7 @@ async def test_a_200_mib_upload_is_refused_in_bounded_memory(system: System, htt
         assert streamed.status_code == 413, streamed.text
     except httpx.WriteError:
         pass  # the server answered and closed while the client was still sending: also a refusal
-    peak = peak_rss_mib(api.pid)
+    peak = peak_rss_mib(api)
     print(f"API peak resident set after a 200 MiB upload: {peak:.0f} MiB")
     assert peak < 200
     assert stored_files(system.settings.files_root) == []
@@ -69,7 +70,7 @@ async def test_a_200_mib_upload_is_refused_in_bounded_memory(system: System, htt
 async def test_kill_9_mid_upload_leaves_nothing_under_the_hash(
     system: System, http: httpx.AsyncClient
 ) -> None:
-    process = system.processes["api"]
+    process = system.services.processes["api"]
     clerk = system.token(CITY, "clerk")
     headers = {**clerk, "Content-Type": "application/octet-stream", "X-File-Name": "cut.bin"}
     before = set(stored_files(system.settings.files_root))
@@ -93,7 +94,7 @@ async def test_kill_9_mid_upload_leaves_nothing_under_the_hash(
     assert set(stored_files(system.settings.files_root)) == before  # nothing new under any hash
     assert not any(p.name == full for p in stored_files(system.settings.files_root))
     process.start()
-    _wait_http(f"{system.base_url}/healthz", process)
+    system.services.wait_api()
     # the same bytes uploaded again are stored whole, as new
     again = await http.post("/v1/files", content=blocks(16), headers=headers)
     assert again.status_code == 201 and again.json()["sha256"] == full
