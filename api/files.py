@@ -111,10 +111,14 @@ async def upload(
         spooled.discard()
         raise Problem(415, "unsupported-media-type", "Unsupported media type", refused.reason) from None
     # The row first: it waits for a collection of the same bytes to end, and then keeps them from the next.
-    async with pool.acquire() as conn:
-        await records.record_upload(
-            conn, spooled.sha256, spooled.size, media_type, name, principal.user, principal.office
-        )
+    try:
+        async with pool.acquire() as conn:
+            await records.record_upload(
+                conn, spooled.sha256, spooled.size, media_type, name, principal.user, principal.office
+            )
+    except BaseException:
+        spooled.discard()
+        raise
     stored_now = await files.put(spooled)
     body = {"sha256": spooled.sha256, "size": spooled.size, "media_type": media_type, "name": name}
     return JSONResponse(body, status_code=201 if stored_now else 200)
