@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 
 from api.auth import Principal
 from api.deps import CurrentUser, OfficesDep, PgPool, Pool
-from api.errors import PROBLEM_RESPONSES, _declared
+from api.errors import PROBLEM_RESPONSES, declared
 from api.feed_hub import FeedHub, Subscription
 from api.office_reads import OfficeId, viewer_for
 from api.reads import record_secret_reads
@@ -99,7 +99,7 @@ async def _stream(
 @router.get(
     "/feed",
     response_class=StreamingResponse,
-    responses={**PROBLEM_RESPONSES, 429: _declared("Too many live feed streams (per user or in all)")},
+    responses={**PROBLEM_RESPONSES, 429: declared("Too many live feed streams (per user or in all)")},
 )
 async def feed(
     office: OfficeId,
