@@ -21,7 +21,6 @@ from processors.schema import LIVE_SCHEMA
 from schemas.calendar import Calendar, default_calendar
 from schemas.deadlines import assignment_view, deadline_view, local_date
 from schemas.enums import Secrecy
-from schemas.state import DocumentState
 
 S = LIVE_SCHEMA
 DEFAULT_DUE_SOON_DAYS = 3  # as Settings.due_soon_days; callers pass the office's own window
@@ -123,9 +122,6 @@ async def get_document(
     day = _today(today)
     doc: dict[str, Any] = dict(row["data"])
     doc["relation"] = row["relation"]
-    if doc.get("office_id") != viewer.office_id and doc.get("attachments"):
-        shown = DocumentState.from_dict(row["data"]).attachments_for(viewer.office_id)
-        doc["attachments"] = [a.model_dump(mode="json") for a in shown]
     doc["assignments"] = [
         assignment_view(a, day, due_soon_days, calendar) for a in doc.get("assignments", [])
     ]
