@@ -13,7 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import audit, documents, errors, feed, files, metrics, office_reads, offices, ops
+from api import audit, calendar, documents, errors, feed, files, metrics, office_reads, offices, ops
 from api.auth import Verifier
 from api.feed_hub import FeedHub
 from deploy.config.db import create_pool
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for module in (ops, metrics):
         app.include_router(module.router)
-    for module in (offices, office_reads, feed, documents, files, audit):
+    for module in (offices, office_reads, feed, documents, files, calendar, audit):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
     return app
 

@@ -25,6 +25,7 @@ from deploy.config.settings import Settings
 from processors import queries
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
+from schemas.acts import is_act_stream
 from schemas.envelope import EnvelopeError
 from schemas.evolve import StreamError, evolve, fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
@@ -57,7 +58,7 @@ def _idempotency_key(principal_user: str, key: str | None) -> str | None:
     return f"{principal_user}\x1f{key}"  # keys are per user: two users never collide
 
 
-def _refuse_nul(value: Any, field: str = "") -> None:
+def refuse_nul(value: Any, field: str = "") -> None:
     """PostgreSQL text cannot hold NUL: in a stored event, one would stop the read models at it."""
     if isinstance(value, str) and "\x00" in value:
         where = field or "body"
@@ -70,11 +71,11 @@ def _refuse_nul(value: Any, field: str = "") -> None:
         )
     if isinstance(value, dict):
         for k, v in value.items():
-            _refuse_nul(k, field or "body")
-            _refuse_nul(v, f"{field}.{k}" if field else str(k))
+            refuse_nul(k, field or "body")
+            refuse_nul(v, f"{field}.{k}" if field else str(k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _refuse_nul(v, f"{field}.{i}" if field else str(i))
+            refuse_nul(v, f"{field}.{i}" if field else str(i))
 
 
 def _as_secret_as_ever(events: list[store.Appended]) -> dict[str, Any]:
@@ -98,7 +99,7 @@ async def create_document(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Create an incoming document, an outgoing draft or a task in the caller's office."""
-    _refuse_nul(body)
+    refuse_nul(body)
     # attachments name uploaded files by hash; the stored file completes them (422 for an unknown one)
     body = await with_stored_files(pool, body, principal.office, str(body.get("kind")))
     command = parse_create(body)
@@ -163,7 +164,7 @@ async def act(
         None if current.secrecy is None else current.secrecy.value
     ):
         raise Forbidden(f"declassify: only a leader cleared for {current.secrecy} lowers it")
-    _refuse_nul(body)
+    refuse_nul(body)
     if action == "revise":
         body = await with_stored_files(pool, body, principal.office, current.kind)
     command = parse_action(current.kind, body)
@@ -244,7 +245,7 @@ async def get_document(
 async def history(document_id: str, request: Request, principal: CurrentUser, pool: Pool) -> dict[str, Any]:
     """Every event of the document: type, version, actor, office, time, data and its hash."""
     async with pool.acquire() as conn:
-        events = await store.history(conn, document_id)
+        events = [] if is_act_stream(document_id) else await store.history(conn, document_id)
     judged = _as_secret_as_ever(events) if events else {}
     if not events or not may_see(principal, judged):
         raise not_found(f"document {document_id}")

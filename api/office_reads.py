@@ -20,6 +20,7 @@ from deploy.config.offices import Offices
 from processors import queries
 from processors.queries import Viewer
 from schemas.deadlines import local_date
+from schemas.enums import STATE_NAMES, type_name
 
 router = APIRouter(prefix="/v1/offices/{office}", tags=["offices"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -147,18 +148,21 @@ async def office_stats(
     return {"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **jsonable_encoder(result)}
 
 
+# The columns of NĐ 30 Phụ lục IV, as printed: names, not ids or codes; states in Vietnamese; "ký nhận"
+# left blank for a signature on the printed register.
 INCOMING_COLUMNS = [
     ("received_on", "Ngày đến"),
     ("number", "Số đến"),
     ("issuing_body", "Tác giả"),
     ("number_code", "Số, ký hiệu"),
     ("document_date", "Ngày tháng văn bản"),
-    ("document_type", "Tên loại"),
+    ("document_type_name", "Tên loại"),
     ("summary", "Trích yếu nội dung"),
-    ("recipient", "Đơn vị hoặc người nhận"),
+    ("recipient_name", "Đơn vị hoặc người nhận"),
     ("handed_over_on", "Ngày chuyển"),
+    ("signature", "Ký nhận"),
     ("due_date", "Thời hạn giải quyết"),
-    ("progress", "Tiến độ giải quyết"),
+    ("progress_name", "Tiến độ giải quyết"),
     ("reply_number_code", "Số, ký hiệu văn bản trả lời"),
     ("note", "Ghi chú"),
 ]
@@ -166,13 +170,14 @@ OUTGOING_COLUMNS = [
     ("number", "Số"),
     ("number_code", "Số, ký hiệu"),
     ("issued_on", "Ngày tháng văn bản"),
-    ("document_type", "Tên loại"),
+    ("document_type_name", "Tên loại"),
     ("summary", "Trích yếu nội dung"),
     ("signed_by", "Người ký"),
-    ("recipients", "Nơi nhận văn bản"),
-    ("archive_holder", "Đơn vị, người nhận bản lưu"),
+    ("recipient_names", "Nơi nhận văn bản"),
+    ("archive_holder_name", "Đơn vị, người nhận bản lưu"),
     ("copies", "Số lượng bản"),
     ("handed_over_on", "Ngày chuyển"),
+    ("signature", "Ký nhận"),
     ("note", "Ghi chú"),
 ]
 
@@ -180,6 +185,24 @@ OUTGOING_COLUMNS = [
 # A cell a spreadsheet would run as a formula starts with one of these (OWASP, CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # what XLSX cannot hold, and no one typed
+
+
+def _printed(row: dict[str, Any], office: str, offices: Offices) -> dict[str, Any]:
+    """A register row with what the printed register shows beside the stored values."""
+    units = {u.id: u.name for u in offices[office].units}
+
+    def office_name(office_id: str | None) -> str | None:
+        known = offices.get(office_id) if office_id else None
+        return known.name if known is not None else office_id
+
+    out = {**row, "document_type_name": type_name(row.get("document_type")), "signature": ""}
+    if "progress" in row:
+        out["progress_name"] = STATE_NAMES.get(row["progress"] or "", row["progress"])
+        out["recipient_name"] = units.get(row.get("recipient") or "", row.get("recipient"))
+    if "recipients" in row:
+        out["recipient_names"] = [office_name(o) for o in row["recipients"] or []]
+        out["archive_holder_name"] = office_name(row.get("archive_holder"))
+    return out
 
 
 def _cell(value: Any) -> Any:
@@ -253,7 +276,10 @@ async def office_register(
     viewer = viewer_for(principal, office, offices)
     year = year or local_date(datetime.now(UTC)).year
     async with pool.acquire() as conn:
-        rows = await queries.register(conn, office, which, year, viewer, series=series)
+        rows = [
+            _printed(r, office, offices)
+            for r in await queries.register(conn, office, which, year, viewer, series=series)
+        ]
     await record_secret_reads(
         pool, principal, ((r["document_id"], r["secrecy"]) for r in rows), request.url.path
     )
@@ -315,4 +341,56 @@ async def incoming_report(
         "to": end.isoformat(),
         "units": units,
         "total": result["total"],
+    }
+
+
+OUTGOING_REPORT_COLUMNS = [
+    ("document_type_name", "Tên loại"),
+    ("issued", "Số văn bản đã phát hành"),
+    ("deliveries", "Số lượt gửi"),
+    ("not_received", "Nơi nhận chưa nhận"),
+    ("received", "Đã nhận, đã đăng ký"),
+    ("in_handling", "Đang giải quyết"),
+    ("handled", "Đã giải quyết"),
+    ("returned_or_recalled", "Trả lại hoặc thu hồi"),
+]
+_COUNTS = [key for key, _ in OUTGOING_REPORT_COLUMNS[1:]]
+
+
+@router.get("/reports/outgoing", response_model=None, responses=FILES)
+async def outgoing_report(
+    office: OfficeId,
+    request: Request,
+    principal: CurrentUser,
+    pool: Pool,
+    offices: OfficesDep,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    accept: Annotated[str, Header()] = "application/json",
+) -> Response | dict[str, Any]:
+    """Báo cáo tình hình văn bản đi for a period, per document type, with how far recipients have got."""
+    viewer = viewer_for(principal, office, offices)
+    start, end = _period(date_from, date_to)
+    async with pool.acquire() as conn:
+        rows = await queries.outgoing_report(conn, office, start, end, viewer)
+        counted = await queries.counted_secret(conn, office, start, end, viewer)
+    await record_secret_reads(pool, principal, counted, request.url.path)
+    types = [{**r, "document_type_name": type_name(r["document_type"])} for r in rows]
+    total = {key: sum(int(r[key]) for r in rows) for key in _COUNTS}
+    file = _table_file(
+        "Báo cáo văn bản đi",
+        OUTGOING_REPORT_COLUMNS,
+        [*types, {**total, "document_type_name": "Tổng cộng"}],
+        accept,
+        f"bao-cao-van-ban-di-{office}-{start}-{end}",
+    )
+    if file is not None:
+        return file
+    return {
+        "title": "Báo cáo tình hình văn bản đi",
+        "office_id": office,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "types": types,
+        "total": total,
     }

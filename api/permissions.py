@@ -30,6 +30,8 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "correct": ("clerk", "leader"),
     "replace": ("clerk", "leader"),
     "recall": ("clerk", "leader"),
+    "confirm_recall": ("clerk", "leader"),
+    "refuse_recall": ("clerk", "leader"),
     # lãnh đạo: directing, signing, deciding
     "assign": ("leader",),
     "reassign": ("leader",),

@@ -14,7 +14,7 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,9 +24,11 @@ from deploy.config.offices import Office, Offices, load_offices
 from deploy.config.settings import Settings
 from deploy.samples import SampleCA, make_pdf
 from producers import files as records
+from producers.acts import set_term
 from producers.errors import VersionConflict
 from producers.filestore import FileStore, file_store, spool
 from producers.handler import HandleRequest, handle
+from schemas.acts import SetTerm
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
 
@@ -72,7 +74,10 @@ TASKS = [
     "Xây dựng kế hoạch chuyển đổi số của cơ quan",
 ]
 AUTHORS = ["TW", "VPTW", "BTCTW", "UBND"]
-TYPES = ["CV", "CV", "CV", "TB", "KH", "BC", "HD", "QD", "CT", "KL"]
+TYPES = ["CV", "CV", "CV", "TB", "KH", "BC", "HD", "QD", "CT", "KL", "CTr", "QC"]
+DEMO_TERM = SetTerm(starts_on=date(2025, 10, 16), label="Nhiệm kỳ 2025–2030")
+DEMO_TERM_SET_AT = datetime(2025, 10, 16, 2, 0, tzinfo=UTC)
+SIGNER = {"signer_name": "Nguyễn Văn Minh", "signer_position": "Phó Bí thư", "authority": "T/M"}
 
 
 @dataclass
@@ -264,7 +269,7 @@ class Seeder:
         if not await self.act(doc, "leader", t, "review", approve=True, comments=""):
             return
         t = self.later(t, 0.5, 8)
-        if not await self.act(doc, "leader", t, "sign"):
+        if not await self.act(doc, "leader", t, "sign", **SIGNER):
             return
         others = [o.id for o in self.offices if o.id != office.id]
         recipients = rng.sample(others, k=rng.randint(1, 4)) if body["secrecy"] == "thuong" else []
@@ -302,6 +307,10 @@ async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026,
         rng = random.Random(seed_value)
         now = datetime.now(UTC)
         seeder = Seeder(pool, directory, rng, now, file_store(settings), demo_ca(settings))
+        async with pool.acquire() as conn:  # số đi of each type starts at 01 in the 2025–2030 term
+            for office in offices:
+                admin = Actor(user=f"admin@{office.id}", office=office.id, roles=("admin",))
+                await set_term(conn, office.id, DEMO_TERM, admin, DEMO_TERM_SET_AT)
         starts = sorted(now - timedelta(days=rng.uniform(0, 365)) for _ in range(documents))
         began = time.monotonic()
         for i, start in enumerate(starts, 1):

@@ -31,6 +31,7 @@ from processors.feed import write_feed
 from processors.records import Record, TopicPartition, by_partition
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
 from processors.tasks import write_tasks
+from schemas.acts import is_act_stream
 from schemas.envelope import Envelope
 
 # What `effects` may be: True (every record), False (none), or per partition the offset after which
@@ -165,7 +166,9 @@ async def apply_batch(
         decoded: list[tuple[Record, Envelope]] = []
         for record in accepted:
             try:
-                decoded.append((record, _decode(record)))
+                envelope = _decode(record)
+                if not is_act_stream(envelope.stream_id):  # a term or a calendar: no document to change
+                    decoded.append((record, envelope))
             except Exception as exc:
                 dead.append(DeadLetter(record, "undecodable", f"{type(exc).__name__}: {exc}"))
 

@@ -11,12 +11,15 @@ import asyncpg
 
 from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
+from producers.acts import load_calendar
 from producers.errors import IdempotencyKeyReused
 from producers.handler import HandleRequest
-from schemas.calendar import Calendar, default_calendar
-from schemas.commands import MarkDeadlineApproaching, MarkDeadlineMissed
-from schemas.deadlines import deadline_status, local_date
+from schemas.calendar import Calendar
+from schemas.commands import MarkDeadlineApproaching, MarkDeadlineMissed, MarkIntakeOverdue, MarkIssueOverdue
+from schemas.deadlines import deadline_status, intake_late, issue_due, local_date
 from schemas.decider import DomainError
+from schemas.enums import Urgency
+from schemas.state import DocumentState
 
 log = logging.getLogger(__name__)
 CHASE_LOCK = 0x76616E7468_6368
@@ -26,6 +29,8 @@ CHASE_LOCK = 0x76616E7468_6368
 class ChaseRun:
     approaching: int = 0
     missed: int = 0
+    intake: int = 0  # documents chased for registration and hand-over
+    issue: int = 0  # signed documents chased for issue
     failed: int = 0
 
 
@@ -38,16 +43,16 @@ async def chase(
 ) -> ChaseRun:
     """Mark every open assignment that is due soon or overdue today and not yet marked. `due_soon_days`
     is the default window; an office of `ws.offices` may set its own (DOMAIN.md)."""
-    cal = calendar or default_calendar()
     today: date = local_date(now)
 
     def window(office_id: str | None) -> int:
         return ws.offices.due_soon_days(office_id, due_soon_days)
 
     widest = max([due_soon_days, *(o.due_soon_days or 0 for o in ws.offices)])
-    horizon = cal.add_working_days(today, widest)
     run = ChaseRun()
     async with pool.acquire() as conn:
+        cal = calendar or await load_calendar(conn)  # the published calendar, as it is now
+        horizon = cal.add_working_days(today, widest)
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CHASE_LOCK):
             return run
         try:
@@ -58,8 +63,51 @@ async def chase(
                     ORDER BY due_date, document_id""",
                 horizon,
             )
+            # Intake (not yet handed over) and issue (signed, not issued) are chased like deadlines.
+            pending = await conn.fetch(
+                f"""SELECT id, kind, office_id, data FROM {LIVE_SCHEMA}.documents
+                    WHERE (kind = 'incoming' AND state IN ('received', 'registered')
+                           AND coalesce((data ->> 'intake_overdue_marked')::boolean, false) = false)
+                       OR (kind = 'outgoing' AND state = 'signed'
+                           AND coalesce((data ->> 'issue_overdue_marked')::boolean, false) = false)
+                    ORDER BY id"""
+            )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", CHASE_LOCK)
+    for p in pending:
+        state = DocumentState.from_dict(p["data"])
+        chase_one: MarkIntakeOverdue | MarkIssueOverdue
+        if p["kind"] == "incoming":
+            received = state.received_on or (local_date(state.created_at) if state.created_at else today)
+            urgent = state.urgency is not None and state.urgency is not Urgency.THUONG
+            if not intake_late(received, urgent, today, cal):
+                continue
+            chase_one, what = MarkIntakeOverdue(), "intake"
+        else:
+            if state.signed_on is None or today <= issue_due(state.signed_on, cal):
+                continue
+            chase_one, what = MarkIssueOverdue(), "issue"
+        try:
+            await ws.handle(
+                pool,
+                HandleRequest(
+                    chase_one,
+                    document_id=p["id"],
+                    expected_version=None,
+                    actor=system_actor(p["office_id"] or ""),
+                    idempotency_key=f"{what}-overdue:{p['id']}",
+                    now=now,
+                ),
+            )
+            if what == "intake":
+                run.intake += 1
+            else:
+                run.issue += 1
+        except (DomainError, IdempotencyKeyReused) as exc:
+            log.info("chaser: %s on %s not needed: %s", what, p["id"], exc)
+        except Exception as exc:
+            log.warning("chaser: %s on %s failed: %r", what, p["id"], exc)
+            run.failed += 1
     for r in rows:
         status = deadline_status(r["due_date"], today, None, window(r["office_id"]), cal)
         due = r["due_date"].isoformat()

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from deploy.config.db import Conn
 from processors.schema import LIVE_SCHEMA
-from schemas.calendar import Calendar, default_calendar
+from producers.acts import load_calendar
+from schemas.calendar import Calendar
 from schemas.deadlines import assignment_view, deadline_view, local_date
 from schemas.enums import Secrecy
 
@@ -122,10 +123,10 @@ async def get_document(
     day = _today(today)
     doc: dict[str, Any] = dict(row["data"])
     doc["relation"] = row["relation"]
-    doc["assignments"] = [
-        assignment_view(a, day, due_soon_days, calendar) for a in doc.get("assignments", [])
-    ]
-    doc["deliveries"] = await deliveries(conn, document_id)
+    cal = calendar or await load_calendar(conn)
+    doc["assignments"] = [assignment_view(a, day, due_soon_days, cal) for a in doc.get("assignments", [])]
+    recorded = {d["office_id"]: d for d in doc.get("deliveries") or []}
+    doc["deliveries"] = await deliveries(conn, document_id, recorded)
     await _text_indexed(conn, doc.get("attachments") or [])
     return doc
 
@@ -144,14 +145,28 @@ async def _text_indexed(conn: Conn, attachments: list[dict[str, Any]]) -> None:
         a["text_indexed"] = found.get(a["sha256"]) if a.get("media_type") == "application/pdf" else False
 
 
-async def deliveries(conn: Conn, document_id: str) -> list[dict[str, Any]]:
-    """Each recipient office of an issued document, its copy and that copy's state (pending: no copy yet)."""
+async def deliveries(
+    conn: Conn, document_id: str, recorded: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Each recipient office of an issued document, the channel it went by, its copy and that copy's state
+    (pending: no copy yet, or a paper copy not yet registered there), and its answer to a recall.
+    `recorded` is the document's own deliveries (DocumentState), by office."""
     rows = await conn.fetch(
         f"""SELECT office_id, copy_document_id AS document_id, state, updated_at
             FROM {S}.deliveries WHERE source_document_id = $1 ORDER BY office_id""",
         document_id,
     )
-    return [dict(r) for r in rows]
+    known = recorded or {}
+
+    def shown(office: str) -> dict[str, Any]:
+        d = known.get(office, {})
+        return {
+            "channel": d.get("channel", "electronic"),
+            "recall_answer": d.get("recall_answer"),
+            "recall_reason": d.get("recall_reason"),
+        }
+
+    return [{**dict(r), **shown(r["office_id"])} for r in rows]
 
 
 async def applied_version(conn: Conn, document_id: str) -> int | None:
@@ -216,7 +231,7 @@ async def list_documents(
     elif overdue is False:
         where.append(f"NOT EXISTS ({open_late} AND a.due_date < {arg(day)})")
     if due_within is not None:
-        horizon = (calendar or default_calendar()).add_working_days(day, due_within)
+        horizon = (calendar or await load_calendar(conn)).add_working_days(day, due_within)
         where.append(f"EXISTS ({open_late} AND a.due_date <= {arg(horizon)})")
     if q and q.strip():
         p = arg(q.strip())
@@ -259,7 +274,7 @@ async def deadlines(
     if viewer.office_id != office_id:
         return []
     day = _today(today)
-    cal = calendar or default_calendar()
+    cal = calendar or await load_calendar(conn)
     horizon = cal.add_working_days(day, due_within)
     rows = await conn.fetch(
         f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, d.secrecy, a.assignment_id,
@@ -415,6 +430,38 @@ async def register(
         office_id,
         year,
         series,
+        viewer.user_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def outgoing_report(
+    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
+) -> list[dict[str, Any]]:
+    """Báo cáo tình hình văn bản đi: per document type issued in [from, to], the documents and how far
+    each recipient's copy has got (not yet received, received, in handling, handled, returned/recalled)."""
+    if viewer.office_id != office_id:
+        return []
+    rows = await conn.fetch(
+        f"""SELECT r.document_type,
+                   count(DISTINCT r.document_id) AS issued,
+                   count(x.office_id) AS deliveries,
+                   count(x.office_id) FILTER (WHERE x.state = 'pending') AS not_received,
+                   count(x.office_id) FILTER (WHERE x.state IN ('received', 'registered', 'submitted'))
+                       AS received,
+                   count(x.office_id) FILTER (WHERE x.state IN ('assigned', 'in_progress')) AS in_handling,
+                   count(x.office_id) FILTER (WHERE x.state IN ('completed', 'filed', 'for_info')) AS handled,
+                   count(x.office_id) FILTER (WHERE x.state IN ('returned', 'recalled'))
+                       AS returned_or_recalled
+            FROM {S}.outgoing_register r
+            JOIN {S}.documents d ON d.id = r.document_id
+            LEFT JOIN {S}.deliveries x ON x.source_document_id = r.document_id
+            WHERE r.office_id = $1 AND r.issued_on BETWEEN $2 AND $3
+              AND {_visible("d", "$1", "$4", viewer.clearance_rank)}
+            GROUP BY r.document_type ORDER BY r.document_type""",
+        office_id,
+        date_from,
+        date_to,
         viewer.user_id,
     )
     return [dict(r) for r in rows]

@@ -144,6 +144,15 @@ def _relation(kind: DocumentKind | None) -> str:
     return {DocumentKind.INCOMING: "inbox", DocumentKind.OUTGOING: "outbox"}.get(kind, "task")  # type: ignore[arg-type]
 
 
+def signer(state: DocumentState) -> str | None:
+    """Người ký as the register prints it: authority, position and full name ("T/M Phó Bí thư Nguyễn
+    Văn A"); documents signed before these were asked for show who recorded the signature."""
+    if not state.signer_name:
+        return state.signed_by
+    parts = [state.signer_authority, state.signer_position, state.signer_name]
+    return " ".join(p for p in parts if p)
+
+
 def offices_of(state: DocumentState) -> list[str]:
     """The offices that see this document: its own only. A recipient office sees its incoming copy (the
     delivery saga's), never the sender's original with its reviews, drafts, grants and other recipients."""
@@ -221,7 +230,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
                 state.register_name,
                 (state.registered_on or date.min).year,
                 state.incoming_number,
-                state.registered_on,
+                state.received_on or state.registered_on,  # ngày đến: the day of receipt
                 state.issuing_body,
                 state.number_code,
                 state.document_date,
@@ -250,10 +259,10 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
                 _value(state.document_type),
                 state.summary,
                 _value(state.secrecy),
-                state.signed_by,
+                signer(state),
                 list(state.recipients),
-                state.office_id,  # the issuing office keeps the file copy (bản lưu)
-                len(state.recipients) + 1,
+                state.retained_by or state.office_id,  # nơi lưu; the issuing office when not entered
+                state.copies if state.copies is not None else len(state.recipients) + 1,
                 state.issued_on,
                 state.closed_reason,
             )
@@ -267,7 +276,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
                 office,
                 state.office_id,
                 None if d is None else d.document_id,
-                "pending" if d is None else _value(d.state),
+                "pending" if d is None or d.state is None else _value(d.state),
                 None if d is None else d.updated_at,
             )
         )

@@ -17,7 +17,14 @@ from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
 from producers.errors import VersionConflict
 from producers.handler import HandleRequest
-from schemas.commands import ReceiveDocument, RecordDelivery, RecordRecipientStatus
+from schemas.commands import (
+    MarkRecallRequested,
+    MarkReplaced,
+    ReceiveDocument,
+    RecordDelivery,
+    RecordRecallAnswer,
+    RecordRecipientStatus,
+)
 from schemas.decider import DomainError
 from schemas.enums import RecipientState, Secrecy, Urgency
 from schemas.state import DocumentState
@@ -115,6 +122,88 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
     )
 
 
+async def recall_copy(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
+    """Tell a delivered copy that its sender recalled the original (once)."""
+    await ws.handle(
+        pool,
+        HandleRequest(
+            MarkRecallRequested(reason=payload["reason"]),
+            document_id=payload["copy_document_id"],
+            expected_version=None,
+            actor=system_actor(payload["office_id"]),
+            idempotency_key=f"recall-copy:{payload['copy_document_id']}",
+        ),
+    )
+
+
+async def report_recall_answer(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
+    """Record a recipient's answer to a recall on the issuing document (once)."""
+    await ws.handle(
+        pool,
+        HandleRequest(
+            RecordRecallAnswer(
+                office_id=payload["office_id"],
+                document_id=payload["copy_document_id"],
+                answer=payload["answer"],
+                reason=payload["reason"],
+            ),
+            document_id=payload["source_document_id"],
+            expected_version=None,
+            actor=system_actor(payload["source_office_id"]),
+            idempotency_key=f"recall-answer:{payload['copy_document_id']}",
+        ),
+    )
+
+
+async def send_correction(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> str:
+    """Create, once, the correction notice (đính chính) for a copy in its office, linked to that copy."""
+    raw = await pool.fetchval(
+        f"SELECT data FROM {LIVE_SCHEMA}.documents WHERE id = $1", payload["source_document_id"]
+    )
+    if raw is None:
+        raise LookupError(f"corrected document {payload['source_document_id']} is not in the read models")
+    source = DocumentState.from_dict(raw)
+    if source.office_id is None or source.document_type is None:
+        raise LookupError(f"document {source.id} has not been issued")
+    office, copy = payload["office_id"], payload["copy_document_id"]
+    notice = str(uuid5(_COPIES, f"{copy}\x1fcorrection\x1f{payload['version']}"))
+    sender = ws.offices.get(source.office_id)
+    command = ReceiveDocument(
+        office_id=office,
+        issuing_body=sender.name if sender is not None else source.office_id,
+        number_code=source.number_code or "",
+        document_date=source.updated_at.date() if source.updated_at else source.issued_on or source.signed_on,  # type: ignore[arg-type]
+        document_type=source.document_type,
+        summary=f"Đính chính văn bản {source.number_code}: {payload['note']}",
+        urgency=source.urgency or Urgency.THUONG,
+        secrecy=source.secrecy or Secrecy.THUONG,
+        linked_copy=copy,
+        link="corrects",
+    )
+    try:
+        await ws.handle(
+            pool, HandleRequest(command, document_id=notice, expected_version=0, actor=system_actor(office))
+        )
+    except VersionConflict:
+        pass  # an earlier run created it
+    return notice
+
+
+async def mark_replaced(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
+    """Name, on the old copy, the replacement's copy in the same office (once)."""
+    replacement = copy_id(payload["replacement_id"], payload["office_id"])
+    await ws.handle(
+        pool,
+        HandleRequest(
+            MarkReplaced(replacement_document_id=replacement),
+            document_id=payload["copy_document_id"],
+            expected_version=None,
+            actor=system_actor(payload["office_id"]),
+            idempotency_key=f"replaced:{payload['copy_document_id']}:{replacement}",
+        ),
+    )
+
+
 async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> SagaRun:
     """Run pending tasks in the order they were queued; a failure is retried after a wait that doubles
     each time (the tasks queued after it wait too, so a copy's statuses keep their order), then left as
@@ -141,6 +230,14 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
                         await report_status(pool, ws, task["payload"])
                     elif task["kind"] == "file":
                         await check_file(pool, ws, task["payload"])
+                    elif task["kind"] == "recall_copy":
+                        await recall_copy(pool, ws, task["payload"])
+                    elif task["kind"] == "recall_answer":
+                        await report_recall_answer(pool, ws, task["payload"])
+                    elif task["kind"] == "correction":
+                        await send_correction(pool, ws, task["payload"])
+                    elif task["kind"] == "replaced":
+                        await mark_replaced(pool, ws, task["payload"])
                     await lock_conn.execute(
                         """UPDATE public.processor_tasks SET status = 'done', done_at = clock_timestamp(),
                            attempts = attempts + 1, error = NULL WHERE id = $1""",

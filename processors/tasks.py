@@ -12,6 +12,7 @@ from schemas.envelope import Envelope
 from schemas.state import DocumentState
 
 _RECIPIENT_STATES = {s.value for s in RecipientState}
+_ANSWERS = {"RecallConfirmed", "RecallRefused"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,11 @@ class Task:
 def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) -> list[Task]:
     """Deliver an issued document to each recipient; report a delivered copy's new state to its sender."""
     tasks: list[Task] = []
+    paper = {d.office_id for d in after.deliveries if d.channel == "paper"}
     if envelope.type == "DocumentIssued":
         for office in after.recipients:
+            if office in paper:
+                continue  # Tối mật/Tuyệt mật: sent on paper, no copy is created there
             tasks.append(
                 Task(
                     f"deliver:{after.id}:{office}",
@@ -35,9 +39,57 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
             )
     if after.kind in (DocumentKind.INCOMING, DocumentKind.OUTGOING):
         tasks += file_tasks(before, after)
+    if envelope.type == "DocumentRecalled" and after.kind is DocumentKind.OUTGOING:
+        # Recall reaches the recipients: each existing copy learns of it and is to answer.
+        for d in after.deliveries:
+            if d.document_id is not None:
+                payload = {
+                    "copy_document_id": d.document_id,
+                    "office_id": d.office_id,
+                    "reason": after.closed_reason or "",
+                }
+                tasks.append(Task(f"recall:{after.id}:{d.office_id}", "recall_copy", payload))
+    if envelope.type in ("DocumentCorrected", "DocumentReplaced") and after.kind is DocumentKind.OUTGOING:
+        # A correction arrives at each copy's office as a new notice linked to the copy; a replacement's
+        # copy there is named on the old copy.
+        for d in after.deliveries:
+            if d.document_id is None:
+                continue
+            base = {
+                "source_document_id": after.id,
+                "office_id": d.office_id,
+                "copy_document_id": d.document_id,
+            }
+            if envelope.type == "DocumentCorrected":
+                note = after.corrections[-1] if after.corrections else ""
+                notice: dict[str, Any] = {**base, "note": note, "version": envelope.version}
+                tasks.append(
+                    Task(f"correction:{after.id}:{d.office_id}:{envelope.version}", "correction", notice)
+                )
+            elif after.replacement_id is not None:
+                named = {**base, "replacement_id": after.replacement_id}
+                tasks.append(Task(f"replaced:{after.id}:{d.office_id}", "replaced", named))
     source = after.source
+    request = after.recall_request
+    if (
+        source is not None
+        and request is not None
+        and request.answer is not None
+        and envelope.type in _ANSWERS
+    ):
+        answer: dict[str, Any] = {
+            "source_document_id": source.document_id,
+            "source_office_id": source.office_id,
+            "copy_document_id": after.id,
+            "office_id": after.office_id,
+            "answer": request.answer,
+            "reason": request.answer_reason,
+        }
+        tasks.append(Task(f"recall_answer:{after.id}", "recall_answer", answer))
     # A new copy is recorded as received by the delivery itself; report only later changes of state.
-    changed = before.version > 0 and before.state is not after.state
+    # A paper copy is linked to its sender by the saga when it is received (its clerk registered it).
+    linked = before.version == 0 and source is not None and source.channel == "paper"
+    changed = linked or (before.version > 0 and before.state is not after.state)
     if (
         source is not None
         and after.kind is DocumentKind.INCOMING

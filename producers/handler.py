@@ -14,10 +14,23 @@ import asyncpg
 from deploy.config.db import Conn
 from deploy.config.offices import Offices
 from producers import store
+from producers.acts import current_term, load_calendar
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from producers.numbering import take_number
-from schemas.commands import CREATION_COMMANDS, Command, IssueDocument, ReceiveDocument
+from schemas.commands import (
+    CREATION_COMMANDS,
+    AssignDocument,
+    Command,
+    IssueDocument,
+    MarkIntakeOverdue,
+    MarkIssueOverdue,
+    ReassignDocument,
+    ReceiveDocument,
+    RequestExtension,
+)
+from schemas.deadlines import local_date
 from schemas.decider import decide
+from schemas.delivery import link_paper_copy
 from schemas.envelope import Actor, Envelope, canonical_json
 from schemas.evolve import fold
 from schemas.numbering import numbering_needed, with_number
@@ -26,6 +39,7 @@ from schemas.state import DocumentState
 
 MAX_ATTEMPTS = 50  # retries after losing a race for the next version (to the system, or any writer with None)
 _VERSION_TAKEN = "events_stream_id_version_key"
+_COUNTS_DAYS = (AssignDocument, ReassignDocument, RequestExtension, MarkIntakeOverdue, MarkIssueOverdue)
 
 
 @dataclass(frozen=True)
@@ -107,12 +121,18 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
         raise DocumentNotFound(a.document_id)
 
     command, warnings, duplicates = a.command, [], []
-    needed = numbering_needed(command, state, a.now)
+    term = None
+    if isinstance(command, IssueDocument) and state.office_id is not None:
+        term = await current_term(conn, state.office_id, local_date(a.now))
+    needed = numbering_needed(command, state, a.now, term)
     if needed is not None:
         number = await take_number(conn, needed)
         code = offices.code(needed.office_id) if isinstance(command, IssueDocument) else None
-        command = with_number(command, number, code)
+        command = with_number(command, number, code, term)
     if isinstance(command, ReceiveDocument):
+        if command.paper_delivery_of is not None:
+            sender = (await store.load(conn, command.paper_delivery_of)).state
+            command = link_paper_copy(command, sender, state)
         duplicates = await _note_incoming(conn, a.document_id, command)
         if duplicates:
             warnings.append(
@@ -120,7 +140,9 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
                 f"was already received by office {command.office_id}"
             )
 
-    events = decide(command, state, a.now)
+    # Deadlines counted in working days read the published calendar as it is now.
+    calendar = await load_calendar(conn) if isinstance(command, _COUNTS_DAYS) else None
+    events = decide(command, state, a.now, calendar)
     envelopes = record(
         events,
         state,

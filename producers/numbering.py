@@ -13,14 +13,14 @@ from schemas.numbering import NumberRequest
 async def take_number(conn: Conn, request: NumberRequest) -> int:
     number: int = await conn.fetchval(
         """
-        INSERT INTO register_counters AS c (office_id, register, series, year, last_number)
+        INSERT INTO register_counters AS c (office_id, register, series, period, last_number)
         VALUES ($1, $2, $3, $4, 1)
-        ON CONFLICT (office_id, register, series, year) DO UPDATE SET last_number = c.last_number + 1
+        ON CONFLICT (office_id, register, series, period) DO UPDATE SET last_number = c.last_number + 1
         RETURNING last_number
         """,
         request.office_id,
         request.register,
         request.series,
-        request.year,
+        request.period,
     )
     return number

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from deploy.config.db import Conn
@@ -20,8 +21,10 @@ from producers.handler import _key
 from producers.hashing import GENESIS, event_hash
 from producers.publishing import SELECT_EVENT, make_producer, publish
 from producers.store import snapshot_due
+from schemas.acts import is_act_stream
 from schemas.envelope import Envelope, EnvelopeError
 from schemas.evolve import evolve
+from schemas.numbering import NO_TERM
 from schemas.state import DocumentState, initial_state
 
 _BATCH = 5000
@@ -157,9 +160,10 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
     hashes: dict[str, bytes] = {}
     states: dict[str, DocumentState] = {}
     rows, snapshots = [], []
-    counters: dict[tuple[str, str, str, int], int] = {}
+    counters: dict[tuple[str, str, str, str], int] = {}
     received = []
     keys = []
+    acts: list[tuple[Envelope, int]] = []
     for n, e in enumerate(events, start=1):
         env = e.envelope
         if e.idempotency is not None:
@@ -174,15 +178,18 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
             (e.position or n, env.stream_id, env.version, env.event_id, env.type, env.schema_version,
              env.occurred_at, e.body, prev, digest)
         )  # fmt: skip
+        if is_act_stream(env.stream_id):
+            acts.append((env, e.position or n))
+            continue
         before = states.get(env.stream_id) or initial_state(env.stream_id)
         state = states[env.stream_id] = evolve(before, env)
         if snapshot_due(before.version, state.version):
             snapshots.append((state.id, state.version, state.to_dict(), digest))
         if state.office_id and state.incoming_number and not before.incoming_number and state.registered_on:
-            key = (state.office_id, "incoming", state.register_name or "", state.registered_on.year)
+            key = (state.office_id, "incoming", state.register_name or "", str(state.registered_on.year))
             counters[key] = max(counters.get(key, 0), state.incoming_number)
         if state.office_id and state.outgoing_number and not before.outgoing_number and state.number_year:
-            key = (state.office_id, "outgoing", state.series or "", state.number_year)
+            key = (state.office_id, "outgoing", state.series or "", _outgoing_period(state))
             counters[key] = max(counters.get(key, 0), state.outgoing_number)
         if env.version == 1 and state.issuing_body and state.number_code and state.document_date:
             received.append(
@@ -203,7 +210,7 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
             "INSERT INTO snapshots (stream_id, version, state, hash) VALUES ($1, $2, $3, $4)", snapshots
         )
         await conn.executemany(
-            "INSERT INTO register_counters (office_id, register, series, year, last_number) "
+            "INSERT INTO register_counters (office_id, register, series, period, last_number) "
             "VALUES ($1, $2, $3, $4, $5)",
             [(*k, v) for k, v in counters.items()],
         )
@@ -212,6 +219,7 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
             "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
             keys,
         )
+        await _restore_acts(conn, acts)
         await conn.copy_records_to_table(
             "incoming_received",
             records=received,
@@ -221,3 +229,35 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
             await conn.execute("SELECT setval('events_position_seq', $1)", max(r[0] for r in rows))
     await anchor(conn, force=True)
     return len(rows)
+
+
+def _outgoing_period(state: DocumentState) -> str:
+    """The counter period a restored số đi was taken in (schemas/numbering.py): a term or a year."""
+    if state.numbering == "year":
+        return str(state.number_year)
+    return NO_TERM if state.term_starts_on is None else state.term_starts_on.isoformat()
+
+
+async def _restore_acts(conn: Conn, acts: list[tuple[Envelope, int]]) -> None:
+    """The write side's index of terms and published calendars, from their events (in store order)."""
+    for env, position in acts:
+        if env.type == "TermSet":
+            await conn.execute(
+                "INSERT INTO office_terms (office_id, starts_on, label, position) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (office_id, starts_on) DO UPDATE SET label = EXCLUDED.label, "
+                "position = EXCLUDED.position",
+                env.data["office_id"],
+                date.fromisoformat(env.data["starts_on"]),
+                env.data["label"],
+                position,
+            )
+        elif env.type == "CalendarPublished":
+            await conn.execute(
+                "INSERT INTO published_calendar (year, body, position, published_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (year) DO UPDATE SET body = EXCLUDED.body, position = EXCLUDED.position, "
+                "published_at = EXCLUDED.published_at",
+                int(env.data["year"]),
+                dict(env.data),
+                position,
+                env.occurred_at,
+            )

@@ -9,6 +9,7 @@ from datetime import datetime
 from deploy.config.db import Conn
 from producers.hashing import GENESIS, event_hash
 from producers.locks import APPEND, CHANNEL, LOCK_CLASS
+from schemas.acts import is_act_stream
 from schemas.envelope import Envelope
 from schemas.evolve import fold
 from schemas.state import DocumentState, initial_state
@@ -34,6 +35,8 @@ class Appended:
 
 async def load(conn: Conn, document_id: str, up_to: int | None = None) -> Stream:
     """The document at its latest version (or at `up_to`), from the newest usable snapshot onward."""
+    if is_act_stream(document_id):  # an office's or a calendar's acts: no document
+        return Stream(initial_state(document_id), GENESIS, None)
     limit = up_to if up_to is not None else 2**31 - 1
     # A snapshot is used only where it names its event's hash: one that does not sits off the chain.
     # (Whether its state is that event's fold, `audit verify` checks.)
@@ -73,6 +76,8 @@ async def state_at(conn: Conn, document_id: str, moment: datetime) -> DocumentSt
     """The document folded from its events up to the first that occurred after `moment` (None: none
     before). Versions, not times, order a history: an event stamped earlier than the one before it (a
     clock that lagged, in a store older than `handle` taking the later time) does not jump the queue."""
+    if is_act_stream(document_id):
+        return None
     rows = await conn.fetch(
         "SELECT body FROM events WHERE stream_id = $1 AND version < coalesce("
         "(SELECT min(version) FROM events WHERE stream_id = $1 AND occurred_at > $2), 2147483647) "

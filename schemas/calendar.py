@@ -1,9 +1,11 @@
 """The working-day calendar (ngày làm việc) of Vietnamese state and Party bodies.
 
-Weekends are off. Holidays and the government's swaps (including make-up working Saturdays) come from
-per-year data files in `schemas/calendar_data/`, because the Prime Minister fixes them each year. A year
-without published data falls back to the Labour Code rule (Điều 111–112), using lunar dates from the
-`holidays` package.
+Weekends are off. Holidays and the government's swaps (including make-up working Saturdays) are data per
+year, because the Prime Minister fixes them each year: the files in `schemas/calendar_data/` are the
+initial publication, and a year published through `PUT /v1/calendar/{year}` (a CalendarPublished event)
+replaces its file (`with_publications`). A year without published data falls back to the Labour Code
+rule (Điều 111–112), using lunar dates from the `holidays` package. No day off is built in beyond that
+rule (24/11 included: it enters only through a year's published data with its basis).
 
 Counting convention, shared by `add_working_days` and `working_days_between`:
 `working_days_between(a, b)` counts the working days d with a < d <= b (negated when b < a), so
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -25,7 +27,6 @@ from holidays.calendars.chinese import VIETNAMESE_CALENDAR, _ChineseLunisolar
 
 ONE_DAY = timedelta(days=1)
 SATURDAY = 5
-VIETNAM_CULTURAL_DAY_SINCE = 2026  # 24/11, NQ 80-NQ/TW, as the holidays package records it
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,28 +36,58 @@ class YearCalendar:
     year: int
     days_off: frozenset[date]
     working_days: frozenset[date]  # make-up days: weekend days that are worked
-    source: str
+    source: str  # the basis: the announcement(s) the year's days come from
     published: bool
+    names: Mapping[date, str] = field(default_factory=dict)  # what each listed day is
+    bases: Mapping[date, str] = field(default_factory=dict)  # a day's own basis, where it has one
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> YearCalendar:
+        """From a year file or a publication: `year`, `days_off` and `working_days` ([{date, name, basis?}]),
+        and `source` or `basis` (the year's; a day without its own basis shows the year's)."""
         year = int(raw["year"])
-        days_off = frozenset(_dates(raw.get("days_off", []), year, "days_off"))
-        working = frozenset(_dates(raw.get("working_days", []), year, "working_days"))
-        for d in working:
+        entries = [*raw.get("days_off", []), *raw.get("working_days", [])]
+        bases = {d: b for d, _, b in _dates(entries, year, "days") if b}
+        off = {d: n for d, n, _ in _dates(raw.get("days_off", []), year, "days_off")}
+        worked = {d: n for d, n, _ in _dates(raw.get("working_days", []), year, "working_days")}
+        for d in worked:
             if d.weekday() < SATURDAY:
                 raise ValueError(f"working_days: {d} is a weekday, only weekend days can be made up")
-        if days_off & working:
+        if off.keys() & worked.keys():
             raise ValueError(f"{year}: a day cannot be both off and worked")
-        return cls(year, days_off, working, str(raw.get("source", "")), bool(raw.get("published", True)))
+        source = str(raw.get("basis", raw.get("source", "")))
+        published = bool(raw.get("published", True))
+        return cls(year, frozenset(off), frozenset(worked), source, published, {**off, **worked}, bases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `GET /v1/calendar/{year}` shows of it."""
+
+        def days(ds: frozenset[date]) -> list[dict[str, str]]:
+            return [
+                {
+                    "date": d.isoformat(),
+                    "name": self.names.get(d, ""),
+                    "basis": self.bases.get(d, self.source),
+                }
+                for d in sorted(ds)
+            ]
+
+        return {
+            "year": self.year,
+            "published": self.published,
+            "basis": self.source,
+            "days_off": days(self.days_off),
+            "working_days": days(self.working_days),
+        }
 
 
-def _dates(entries: Iterable[Mapping[str, Any]], year: int, field: str) -> Iterable[date]:
+def _dates(entries: Iterable[Mapping[str, Any]], year: int, what: str) -> Iterable[tuple[date, str, str]]:
     for entry in entries:
-        d = date.fromisoformat(entry["date"])
+        raw = entry["date"]
+        d = raw if isinstance(raw, date) else date.fromisoformat(raw)
         if d.year != year:
-            raise ValueError(f"{field}: {d} is not in {year}")
-        yield d
+            raise ValueError(f"{what}: {d} is not in {year}")
+        yield d, str(entry.get("name", "")), str(entry.get("basis") or "")
 
 
 def _lunar() -> _ChineseLunisolar:
@@ -82,8 +113,6 @@ def labour_code_year(year: int) -> YearCalendar:
     holidays = [date(year, 1, 1), hung_kings, date(year, 4, 30), date(year, 5, 1), national_day, adjacent]
     # Tết: the last day of the old lunar year and the first four of the new one.
     holidays += [lunar_new_year + timedelta(days=k) for k in range(-1, 4)]
-    if year >= VIETNAM_CULTURAL_DAY_SINCE:
-        holidays.append(date(year, 11, 24))
     days_off = {d for d in holidays if d.weekday() < SATURDAY}
     for d in sorted(d for d in holidays if d.weekday() >= SATURDAY):
         # Điều 111.3: a holiday on a weekly rest day is taken on the next working day.
@@ -153,6 +182,15 @@ class Calendar:
         while not self.is_working_day(d):
             d += ONE_DAY
         return d
+
+
+def with_publications(publications: Iterable[Mapping[str, Any]]) -> Calendar:
+    """The packaged years, each replaced by its latest publication (CalendarPublished data, in order)."""
+    years = {y.year: y for y in packaged_years()}
+    for raw in publications:
+        published = YearCalendar.from_dict({**raw, "published": True})
+        years[published.year] = published
+    return Calendar(years.values())
 
 
 def packaged_years() -> list[YearCalendar]:

@@ -18,6 +18,7 @@ from schemas.values import (
     Deadline,
     FileSignature,
     Id,
+    IncomingType,
     Lead,
     Line,
     Model,
@@ -52,18 +53,27 @@ class ReceiveDocument(Command):
 
     action = "receive"
     kinds = frozenset({INCOMING})
-    server_fields = frozenset({"source"})  # set by delivery only: a client could forge "sent by office X"
+    # Set by delivery only: a client could forge "sent by office X" or a link to another copy (a paper
+    # copy names its sender with paper_delivery_of, which the write side checks).
+    server_fields = frozenset({"source", "linked_copy", "link"})
     kind: Literal["incoming"] = "incoming"
     office_id: Id
     issuing_body: Line  # tác giả / cơ quan ban hành
     number_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     document_date: date
-    document_type: DocumentType
+    received_on: date | None = None  # ngày đến; the day it is taken in when not given
+    document_type: IncomingType  # as the author wrote it; a known code prints as its name
     summary: RequiredText  # trích yếu
     urgency: Urgency = Urgency.THUONG
     secrecy: Secrecy = Secrecy.THUONG
     attachments: Annotated[tuple[Attachment, ...], Field(max_length=200)] = ()
     source: Source | None = None
+    # The sender's document, when this is the paper copy of a Tối mật/Tuyệt mật document issued to this
+    # office; the write side checks it and turns it into `source` (schemas/delivery.py).
+    paper_delivery_of: Id | None = None
+    # Set only by delivery: a correction notice arriving for an earlier copy (the copy's id).
+    linked_copy: Id | None = None
+    link: Literal["corrects"] | None = None
 
 
 class DraftDocument(Command):
@@ -244,8 +254,13 @@ class ReviewDraft(Command):
 
 
 class SignDocument(Command):
+    """Ký: the signer's name, position and authority (T/M, K/T, T/L) go in the register's "người ký"."""
+
     action = "sign"
     kinds = frozenset({OUTGOING})
+    signer_name: Line
+    signer_position: Line
+    authority: Literal["T/M", "K/T", "T/L"] | None = None
 
 
 class IssueDocument(Command):
@@ -253,10 +268,13 @@ class IssueDocument(Command):
 
     action = "issue"
     kinds = frozenset({OUTGOING})
-    server_fields = frozenset({"outgoing_number", "office_code"})
+    server_fields = frozenset({"outgoing_number", "office_code", "term_starts_on"})
     recipients: Annotated[tuple[Id, ...], Field(max_length=500)] = ()  # nơi nhận: office ids
+    copies: Annotated[int, Field(ge=1, le=100_000)] | None = None  # số lượng bản, as the clerk entered it
+    retained_by: Line | None = None  # nơi lưu
     outgoing_number: Annotated[int, Field(ge=1)] | None = None  # số đi
     office_code: OfficeCode | None = None  # the office's abbreviation in ký hiệu, e.g. "TU"
+    term_starts_on: date | None = None  # the committee term numbered in (None: the office's first)
 
     @field_validator("recipients")
     @classmethod
@@ -311,6 +329,22 @@ class MarkDeadlineMissed(Command):
     assignment_id: Id
 
 
+class MarkIntakeOverdue(Command):
+    """Đôn đốc: an incoming document was not registered and handed over in time (once per document)."""
+
+    action = "mark_intake_overdue"
+    kinds = frozenset({INCOMING})
+    system = True
+
+
+class MarkIssueOverdue(Command):
+    """Đôn đốc: a signed document was not issued by the next working day (once per document)."""
+
+    action = "mark_issue_overdue"
+    kinds = frozenset({OUTGOING})
+    system = True
+
+
 class RecordDelivery(Command):
     """On the issuing document: the recipient office's incoming copy now exists."""
 
@@ -339,6 +373,51 @@ class RecordSignatures(Command):
     kinds = frozenset({INCOMING})
     system = True
     results: Annotated[tuple[FileSignature, ...], Field(min_length=1, max_length=200)]
+
+
+class MarkRecallRequested(Command):
+    """On a delivered copy: its sender recalled the original (edXML 13); the copy's office answers."""
+
+    action = "mark_recall_requested"
+    kinds = frozenset({INCOMING})
+    system = True
+    reason: Text = ""
+
+
+class MarkReplaced(Command):
+    """On a delivered copy: its sender replaced the original; the replacement's copy here is named."""
+
+    action = "mark_replaced"
+    kinds = frozenset({INCOMING})
+    system = True
+    replacement_document_id: Id
+
+
+class ConfirmRecall(Command):
+    """The recipient confirms the recall of its copy (edXML 15): the copy is recalled."""
+
+    action = "confirm_recall"
+    kinds = frozenset({INCOMING})
+
+
+class RefuseRecall(Command):
+    """The recipient refuses the recall, saying why (edXML 16): the copy stays as it is."""
+
+    action = "refuse_recall"
+    kinds = frozenset({INCOMING})
+    reason: RequiredText
+
+
+class RecordRecallAnswer(Command):
+    """On the issuing document: a recipient confirmed or refused the recall of its copy."""
+
+    action = "record_recall_answer"
+    kinds = frozenset({OUTGOING})
+    system = True
+    office_id: Id
+    document_id: Id
+    answer: Literal["confirmed", "refused"]
+    reason: Text = ""
 
 
 class GrantAccess(Command):
@@ -386,9 +465,16 @@ ACTION_COMMANDS: tuple[type[Command], ...] = (
     CancelTask,
     MarkDeadlineApproaching,
     MarkDeadlineMissed,
+    MarkIntakeOverdue,
+    MarkIssueOverdue,
     RecordDelivery,
     RecordRecipientStatus,
     RecordSignatures,
+    MarkRecallRequested,
+    MarkReplaced,
+    ConfirmRecall,
+    RefuseRecall,
+    RecordRecallAnswer,
     GrantAccess,
 )
 

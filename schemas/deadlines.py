@@ -103,3 +103,20 @@ def assignment_view(
         ended=bool(assignment.get("ended_at")),
     )
     return {**assignment, **view}
+
+
+def intake_due(received_on: date, urgent: bool, calendar: Calendar | None = None) -> date:
+    """NĐ 30 Điều 20–22: a document is registered and handed over the day it is received, at the latest
+    the next working day; an urgent one (Khẩn, Thượng khẩn, Hỏa tốc) at once, the day it is received."""
+    return received_on if urgent else (calendar or default_calendar()).add_working_days(received_on, 1)
+
+
+def issue_due(signed_on: date, calendar: Calendar | None = None) -> date:
+    """NĐ 30 Điều 18.1: issued the day it is signed, at the latest the next working day."""
+    return (calendar or default_calendar()).add_working_days(signed_on, 1)
+
+
+def intake_late(received_on: date, urgent: bool, today: date, calendar: Calendar | None = None) -> bool:
+    """Whether a document not yet handed over is to be chased today (urgent ones: at once)."""
+    due = intake_due(received_on, urgent, calendar)
+    return today >= due if urgent else today > due

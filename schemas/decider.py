@@ -16,6 +16,7 @@ from schemas.commands import (
     CancelTask,
     Command,
     CompleteHandling,
+    ConfirmRecall,
     CorrectDocument,
     CreateTask,
     DecideExtension,
@@ -27,12 +28,18 @@ from schemas.commands import (
     MarkDeadlineApproaching,
     MarkDeadlineMissed,
     MarkForInformation,
+    MarkIntakeOverdue,
+    MarkIssueOverdue,
+    MarkRecallRequested,
+    MarkReplaced,
     ReassignDocument,
     RecallDocument,
     ReceiveDocument,
     RecordDelivery,
+    RecordRecallAnswer,
     RecordRecipientStatus,
     RecordSignatures,
+    RefuseRecall,
     RegisterDocument,
     ReplaceDocument,
     ReportProgress,
@@ -45,10 +52,11 @@ from schemas.commands import (
     SubmitDocument,
     SubmitForReview,
 )
-from schemas.deadlines import local_date
-from schemas.enums import DocumentKind, Secrecy
+from schemas.deadlines import intake_due, intake_late, issue_due, local_date
+from schemas.enums import DocumentKind, Secrecy, Urgency
 from schemas.events import (
     AccessGranted,
+    CopyReplaced,
     DeadlineApproached,
     DeadlineMissed,
     DocumentArchived,
@@ -77,7 +85,13 @@ from schemas.events import (
     ExtensionRequested,
     HandlingCompleted,
     HandlingStarted,
+    IntakeOverdue,
+    IssueOverdue,
     ProgressReported,
+    RecallConfirmed,
+    RecallRefused,
+    RecallRequested,
+    RecipientRecallAnswered,
     RecipientStatusChanged,
     SignaturesVerified,
     TaskCancelled,
@@ -116,7 +130,13 @@ def decide(
 def _decide(command: Command, state: DocumentState, today: date, calendar: Calendar) -> list[Event]:
     match command:
         case ReceiveDocument():
-            return [DocumentReceived(**command.model_dump(exclude={"kind"}))]
+            received_on = command.received_on or today
+            if received_on > today:
+                raise DomainError(f"received_on: {received_on} is in the future (today is {today})", state)
+            if command.paper_delivery_of is not None and command.source is None:
+                raise DomainError("paper_delivery_of: the sender's document was not checked", state)
+            fields = command.model_dump(exclude={"kind", "received_on", "paper_delivery_of"})
+            return [DocumentReceived(**fields, received_on=received_on)]
         case DraftDocument():
             return [DocumentDrafted(**command.model_dump(exclude={"kind"}))]
         case CreateTask():
@@ -203,7 +223,14 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
         case SignDocument():
             if not state.reviews or not state.reviews[-1].approved:
                 raise DomainError("sign: the draft needs an approved review first", state)
-            return [DocumentSigned(signed_on=today)]
+            return [
+                DocumentSigned(
+                    signed_on=today,
+                    signer_name=command.signer_name,
+                    signer_position=command.signer_position,
+                    authority=command.authority,
+                )
+            ]
         case IssueDocument():
             return [_issue(command, state, today)]
         case ReplaceDocument(replacement_id=replacement_id):
@@ -235,6 +262,60 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
             # once per file and outcome: the verifier may run again after a crash
             fresh = tuple(r for r in results if r.sha256 in recorded and recorded[r.sha256] != r.signature)
             return [SignaturesVerified(results=fresh)] if fresh else []
+        case MarkReplaced(replacement_document_id=replacement):
+            return (
+                []
+                if state.replaced_by == replacement
+                else [CopyReplaced(replacement_document_id=replacement)]
+            )
+        case MarkIntakeOverdue():
+            received = state.received_on or (local_date(state.created_at) if state.created_at else today)
+            urgent = state.urgency is not None and state.urgency is not Urgency.THUONG
+            if state.intake_overdue_marked or not intake_late(received, urgent, today, calendar):
+                return []  # already chased, or not late (yet)
+            return [IntakeOverdue(due_date=intake_due(received, urgent, calendar))]
+        case MarkIssueOverdue():
+            if (
+                state.issue_overdue_marked
+                or state.signed_on is None
+                or today <= issue_due(state.signed_on, calendar)
+            ):
+                return []
+            return [IssueOverdue(due_date=issue_due(state.signed_on, calendar))]
+        case MarkRecallRequested(reason=reason):
+            if state.recall_request is not None:
+                return []  # the saga asked again: already recorded
+            return [RecallRequested(reason=reason)]
+        case ConfirmRecall() | RefuseRecall():
+            if state.recall_request is None or state.recall_request.answer is not None:
+                raise DomainError(
+                    f"{command.action}: the sender has recalled nothing awaiting an answer", state
+                )
+            return (
+                [RecallConfirmed()]
+                if isinstance(command, ConfirmRecall)
+                else [RecallRefused(reason=command.reason)]
+            )
+        case RecordRecallAnswer():
+            if not any(
+                (d.office_id, d.document_id) == (command.office_id, command.document_id)
+                for d in state.deliveries
+            ):
+                raise DomainError(f"record_recall_answer: no delivery of copy {command.document_id!r}", state)
+            for d in state.deliveries:
+                if (d.office_id, d.document_id) == (
+                    command.office_id,
+                    command.document_id,
+                ) and d.recall_answer:
+                    return []
+            return [
+                RecipientRecallAnswered(
+                    office_id=command.office_id,
+                    document_id=command.document_id,
+                    answer=command.answer,
+                    reason=command.reason,
+                )
+            ]
         case GrantAccess(user=user):
             if state.secrecy is None or not state.secrecy.is_secret:
                 raise DomainError("grant_access: only secret documents need access grants", state)
@@ -309,9 +390,14 @@ def _issue(command: IssueDocument, state: DocumentState, today: date) -> Documen
     return DocumentIssued(
         outgoing_number=command.outgoing_number,
         number_code=number_code(command.outgoing_number, state.document_type, command.office_code),
-        series=outgoing_series(state.secrecy),
+        numbering="term",
+        series=outgoing_series(state.document_type),
+        term_starts_on=command.term_starts_on,
         year=today.year,
         recipients=command.recipients,
+        channel="paper" if state.secrecy is not None and state.secrecy.travels_on_paper else "electronic",
+        copies=command.copies,
+        retained_by=command.retained_by,
         issued_on=today,
     )
 
@@ -323,6 +409,12 @@ def _record_delivery(command: RecordDelivery, state: DocumentState) -> list[Even
         if delivery.office_id == command.office_id:
             if delivery.document_id == command.document_id:
                 return []  # the saga redelivered: already recorded
+            if delivery.document_id is None:  # the paper copy was registered by the recipient
+                return [
+                    DocumentDelivered(
+                        office_id=command.office_id, document_id=command.document_id, channel="paper"
+                    )
+                ]
             raise DomainError(
                 f"record_delivery: office {command.office_id!r} already has copy {delivery.document_id!r}",
                 state,

@@ -33,6 +33,11 @@ class Secrecy(StrEnum):
         return self is not Secrecy.THUONG
 
     @property
+    def travels_on_paper(self) -> bool:
+        """Tối mật and Tuyệt mật never travel over a network (337-QĐ/TW): paper, confidential channel."""
+        return self.rank >= _SECRECY_RANK[Secrecy.TOI_MAT]
+
+    @property
     def rank(self) -> int:
         """Higher is more secret; a clearance covers every level of its rank or below."""
         return _SECRECY_RANK[self]
@@ -55,20 +60,35 @@ _SECRECY_RANK: dict[Secrecy, int] = {
 
 
 class DocumentType(StrEnum):
-    """Party document types (HD 36-HD/VPTW); values are ASCII, `abbreviation` is what goes in ký hiệu."""
+    """Party document types (QĐ 66-QĐ/TW, HD 36-HD/VPTW); values are ASCII, `abbreviation` goes in ký hiệu."""
 
     NQ = "NQ"
     QD = "QD"
     CT = "CT"
     KL = "KL"
+    QC = "QC"
     QDI = "QDi"
-    TB = "TB"
+    TT = "TT"
     HD = "HD"
     BC = "BC"
-    TTR = "TTr"
-    CV = "CV"
     KH = "KH"
+    CTR = "CTr"
+    TB = "TB"
+    TTR = "TTr"
     DA = "DA"
+    PA = "PA"
+    DC = "DC"
+    BB = "BB"
+    CV = "CV"
+    CD = "CD"
+    GCN = "GCN"
+    GGT = "GGT"
+    GM = "GM"
+    GDD = "GDD"
+    GNP = "GNP"
+    PG = "PG"
+    PC = "PC"
+    PB = "PB"
 
     @property
     def abbreviation(self) -> str:
@@ -84,14 +104,63 @@ _NAMES: dict[DocumentType, tuple[str, str]] = {
     DocumentType.QD: ("Quyết định", "QĐ"),
     DocumentType.CT: ("Chỉ thị", "CT"),
     DocumentType.KL: ("Kết luận", "KL"),
+    DocumentType.QC: ("Quy chế", "QC"),
     DocumentType.QDI: ("Quy định", "QĐi"),
-    DocumentType.TB: ("Thông báo", "TB"),
+    DocumentType.TT: ("Thông tri", "TT"),
     DocumentType.HD: ("Hướng dẫn", "HD"),
     DocumentType.BC: ("Báo cáo", "BC"),
-    DocumentType.TTR: ("Tờ trình", "TTr"),
-    DocumentType.CV: ("Công văn", "CV"),
     DocumentType.KH: ("Kế hoạch", "KH"),
+    DocumentType.CTR: ("Chương trình", "CTr"),
+    DocumentType.TB: ("Thông báo", "TB"),
+    DocumentType.TTR: ("Tờ trình", "TTr"),
     DocumentType.DA: ("Đề án", "ĐA"),
+    DocumentType.PA: ("Phương án", "PA"),
+    DocumentType.DC: ("Đề cương", "ĐC"),
+    DocumentType.BB: ("Biên bản", "BB"),
+    DocumentType.CV: ("Công văn", "CV"),
+    DocumentType.CD: ("Công điện", "CĐ"),
+    DocumentType.GCN: ("Giấy chứng nhận", "GCN"),
+    DocumentType.GGT: ("Giấy giới thiệu", "GGT"),
+    DocumentType.GM: ("Giấy mời", "GM"),
+    DocumentType.GDD: ("Giấy đi đường", "GĐĐ"),
+    DocumentType.GNP: ("Giấy nghỉ phép", "GNP"),
+    DocumentType.PG: ("Phiếu gửi", "PG"),
+    DocumentType.PC: ("Phiếu chuyển", "PC"),
+    DocumentType.PB: ("Phiếu báo", "PB"),
+}
+
+
+def type_name(document_type: str | None) -> str:
+    """What a register prints for a type: a known code's Vietnamese name, else the author's own words."""
+    if not document_type:
+        return ""
+    try:
+        return DocumentType(document_type).vietnamese_name
+    except ValueError:
+        return document_type
+
+
+STATE_NAMES: dict[str, str] = {
+    "received": "Đã tiếp nhận",
+    "registered": "Đã đăng ký",
+    "returned": "Đã trả lại",
+    "submitted": "Đã trình",
+    "for_info": "Để biết",
+    "filed": "Đã lập hồ sơ",
+    "draft": "Dự thảo",
+    "review": "Đang xem xét",
+    "signed": "Đã ký",
+    "issued": "Đã phát hành",
+    "replaced": "Đã thay thế",
+    "corrected": "Đã đính chính",
+    "archived": "Đã lưu trữ",
+    "open": "Chưa giao",
+    "cancelled": "Đã hủy",
+    "assigned": "Đã giao xử lý",
+    "in_progress": "Đang giải quyết",
+    "completed": "Đã giải quyết",
+    "recalled": "Đã thu hồi",
+    "new": "Mới",
 }
 
 

@@ -7,10 +7,16 @@ up: an older payload is turned into the current shape by `schemas.upcasting` whe
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from schemas.enums import DocumentType, RecipientState, Secrecy, Urgency
 from schemas.values import Attachment, FileSignature, Id, Lead, Model, Source
+
+
+class CalendarDay(Model):
+    date: date
+    name: str = ""
+    basis: str | None = None  # the day's own announcement, when it differs from the year's
 
 
 class Event(Model):
@@ -38,12 +44,15 @@ class DocumentReceived(Event):
     issuing_body: str
     number_code: str  # số, ký hiệu as printed by the sender
     document_date: date
-    document_type: DocumentType
+    received_on: date | None = None  # ngày đến (events before it was asked for: the day they were stored)
+    document_type: str  # the author's type: a DocumentType code or the author's own words
     summary: str
     urgency: Urgency
     secrecy: Secrecy
     attachments: tuple[Attachment, ...] = ()
     source: Source | None = None
+    linked_copy: str | None = None  # a correction notice: the earlier copy it corrects
+    link: str | None = None  # "corrects"
 
 
 class DocumentDrafted(Event):
@@ -173,22 +182,53 @@ class DraftReviewed(Event):
 
 class DocumentSigned(Event):
     signed_on: date
+    signer_name: str | None = None  # None in events from before the signer was asked for
+    signer_position: str | None = None
+    authority: str | None = None  # T/M, K/T, T/L
+
+
+class TermSet(Event):
+    """On an office's stream: the committee term (nhiệm kỳ) whose outgoing numbering starts at 01."""
+
+    office_id: str
+    starts_on: date
+    label: str
+
+
+class CalendarPublished(Event):
+    """On a year's calendar stream: the announced days off and make-up working days, with their basis."""
+
+    year: int
+    days_off: tuple[CalendarDay, ...]
+    working_days: tuple[CalendarDay, ...]
+    basis: str
 
 
 class DocumentIssued(Event):
+    """Số đi per (office, type, term) since v2; v1 numbered per year with a secret series of its own,
+    and v1 events keep those numbers (`numbering` "year", `series` "thuong" or "mat")."""
+
+    schema_version = 2
     outgoing_number: int  # số đi
     number_code: str  # ký hiệu, e.g. "123-CV/TU"
-    series: str  # "thuong" or "mat": secret documents are numbered on their own series
+    numbering: Literal["term", "year"] = "term"
+    channel: Literal["electronic", "paper"] = "electronic"  # paper: Tối mật/Tuyệt mật, no electronic copy
+    series: str  # the document type's code ("term"), or "thuong"/"mat" ("year")
+    term_starts_on: date | None = None  # the committee term numbered in; None: the office's first
     year: int
     recipients: tuple[str, ...]
+    copies: int | None = None  # số lượng bản
+    retained_by: str | None = None  # nơi lưu
     issued_on: date
 
 
 class DocumentDelivered(Event):
-    """On the issuing document: the recipient office's incoming copy was created."""
+    """On the issuing document: the recipient office's incoming copy was created (electronic), or its
+    clerk registered the paper copy (paper)."""
 
     office_id: str
     document_id: str
+    channel: Literal["electronic", "paper"] = "electronic"
 
 
 class RecipientStatusChanged(Event):
@@ -239,6 +279,18 @@ class SignaturesVerified(Event):
     results: tuple[FileSignature, ...]
 
 
+class IntakeOverdue(Event):
+    """Not registered and handed over by `due_date` (urgent: the day received)."""
+
+    due_date: date
+
+
+class IssueOverdue(Event):
+    """Signed but not issued by `due_date` (the next working day after signing)."""
+
+    due_date: date
+
+
 class AccessGranted(Event):
     user: str
 
@@ -261,6 +313,35 @@ class DeadLetterSettled(Event):
     event_id: str | None
     reason: str
     operator: str
+
+
+class RecallRequested(Event):
+    """On a delivered copy: the sender recalled the original; the copy's office is to answer."""
+
+    reason: str
+
+
+class CopyReplaced(Event):
+    """On a delivered copy: the sender replaced the original by another document, whose copy here is named."""
+
+    replacement_document_id: str
+
+
+class RecallConfirmed(Event):
+    pass
+
+
+class RecallRefused(Event):
+    reason: str
+
+
+class RecipientRecallAnswered(Event):
+    """On the issuing document: a recipient's answer to the recall of its copy."""
+
+    office_id: str
+    document_id: str
+    answer: Literal["confirmed", "refused"]
+    reason: str
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -300,5 +381,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SignaturesVerified,
         AccessGranted,
         DeadLetterSettled,
+        IntakeOverdue,
+        IssueOverdue,
+        RecallRequested,
+        CopyReplaced,
+        RecallConfirmed,
+        RecallRefused,
+        RecipientRecallAnswered,
     )
 }
+
+# Events of the office and calendar streams: recorded like document events, never folded into one.
+ACT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (TermSet, CalendarPublished)}

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from schemas.enums import DocumentKind, State
+from schemas.enums import DocumentKind, RecipientState, State
 from schemas.envelope import Envelope
 from schemas.events import (
     AccessGranted,
+    CopyReplaced,
     DeadLetterSettled,
     DeadlineApproached,
     DeadlineMissed,
@@ -43,13 +44,27 @@ from schemas.events import (
     ExtensionRequested,
     HandlingCompleted,
     HandlingStarted,
+    IntakeOverdue,
+    IssueOverdue,
     ProgressReported,
+    RecallConfirmed,
+    RecallRefused,
+    RecallRequested,
+    RecipientRecallAnswered,
     RecipientStatusChanged,
     SignaturesVerified,
     TaskCancelled,
     TaskCreated,
 )
-from schemas.state import Assignment, Delivery, DocumentState, ExtensionRecord, Review, initial_state
+from schemas.state import (
+    Assignment,
+    Delivery,
+    DocumentState,
+    ExtensionRecord,
+    RecallRequest,
+    Review,
+    initial_state,
+)
 from schemas.upcasting import read_event
 
 
@@ -172,20 +187,50 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             target = State.REVIEW if approved else State.DRAFT
             return _with(state, state=target, reviews=(*state.reviews, review))
         case DocumentSigned(signed_on=signed_on):
-            return _with(state, state=State.SIGNED, signed_by=user, signed_on=signed_on)
+            return _with(
+                state,
+                state=State.SIGNED,
+                signed_by=user,
+                signed_on=signed_on,
+                signer_name=event.signer_name,
+                signer_position=event.signer_position,
+                signer_authority=event.authority,
+            )
         case DocumentIssued():
             return _with(
                 state,
                 state=State.ISSUED,
                 outgoing_number=event.outgoing_number,
                 number_code=event.number_code,
+                numbering=event.numbering,
                 series=event.series,
+                term_starts_on=event.term_starts_on,
                 number_year=event.year,
                 recipients=event.recipients,
+                copies=event.copies,
+                retained_by=event.retained_by,
                 issued_on=event.issued_on,
+                deliveries=_paper_deliveries(event) if event.channel == "paper" else state.deliveries,
             )
         case DocumentDelivered(office_id=office_id, document_id=document_id):
-            delivery = Delivery(office_id=office_id, document_id=document_id, updated_at=at)
+            if any(d.office_id == office_id and d.document_id is None for d in state.deliveries):
+                # the paper copy sent at issue was registered by the recipient: it is linked now
+                linked = tuple(
+                    d.model_copy(
+                        update={
+                            "document_id": document_id,
+                            "state": RecipientState.RECEIVED,
+                            "updated_at": at,
+                        }
+                    )
+                    if d.office_id == office_id and d.document_id is None
+                    else d
+                    for d in state.deliveries
+                )
+                return _with(state, deliveries=linked)
+            delivery = Delivery(
+                office_id=office_id, document_id=document_id, channel=event.channel, updated_at=at
+            )
             return _with(state, deliveries=(*state.deliveries, delivery))
         case RecipientStatusChanged():
             deliveries = tuple(
@@ -214,6 +259,31 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
                 for a in state.attachments
             )
             return _with(state, attachments=attachments)
+        case CopyReplaced(replacement_document_id=replacement):
+            return _with(state, replaced_by=replacement)
+        case IntakeOverdue():
+            return _with(state, intake_overdue_marked=True)
+        case IssueOverdue():
+            return _with(state, issue_overdue_marked=True)
+        case RecallRequested(reason=reason):
+            return _with(state, recall_request=RecallRequest(reason=reason, requested_at=at))
+        case RecallConfirmed() | RecallRefused():
+            assert state.recall_request is not None  # the decider asks for one
+            answer = "confirmed" if isinstance(event, RecallConfirmed) else "refused"
+            why = event.reason if isinstance(event, RecallRefused) else ""
+            answered = state.recall_request.model_copy(
+                update={"answer": answer, "answer_reason": why, "answered_at": at, "answered_by": user}
+            )
+            target = State.RECALLED if answer == "confirmed" else state.state
+            return _with(state, state=target, recall_request=answered)
+        case RecipientRecallAnswered():
+            deliveries = tuple(
+                d.model_copy(update={"recall_answer": event.answer, "recall_reason": event.reason or None})
+                if (d.office_id, d.document_id) == (event.office_id, event.document_id)
+                else d
+                for d in state.deliveries
+            )
+            return _with(state, deliveries=deliveries)
         case AccessGranted(user=granted):
             return state if granted in state.access else _with(state, access=(*state.access, granted))
         case DeadLetterSettled():
@@ -238,6 +308,14 @@ def _new_assignment(event: DocumentAssigned | DocumentReassigned, at: datetime, 
         due_date=event.due_date,
         assigned_at=at,
         assigned_by=user,
+    )
+
+
+def _paper_deliveries(event: DocumentIssued) -> tuple[Delivery, ...]:
+    """Issuing on paper records one delivery per recipient, with no copy until it is registered there."""
+    return tuple(
+        Delivery(office_id=o, document_id=None, channel="paper", state=None, sent_on=event.issued_on)
+        for o in event.recipients
     )
 
 

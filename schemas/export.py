@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.commands import ALL_COMMANDS
-from schemas.events import EVENT_TYPES
+from schemas.events import ACT_TYPES, EVENT_TYPES
 from schemas.state import DocumentState
 from schemas.transitions import render_markdown
 from schemas.upcasting import RENAMED
@@ -45,7 +45,7 @@ def _envelope_schema() -> dict[str, Any]:
             "stream_id": {"type": "string", "minLength": 1},
             "version": {"type": "integer", "minimum": 1},
             # Stored envelopes keep the name they were written with, so renamed types' old names stay valid.
-            "type": {"type": "string", "enum": sorted({*EVENT_TYPES, *RENAMED})},
+            "type": {"type": "string", "enum": sorted({*EVENT_TYPES, *ACT_TYPES, *RENAMED})},
             "schema_version": {"type": "integer", "minimum": 1},
             "occurred_at": {"type": "string", "format": "date-time"},
             "actor": {
@@ -69,7 +69,7 @@ def _envelope_schema() -> dict[str, Any]:
 def schemas() -> dict[str, dict[str, Any]]:
     """Every exported schema by its relative file name."""
     out: dict[str, dict[str, Any]] = {"envelope.json": _envelope_schema()}
-    for name, event in sorted(EVENT_TYPES.items()):
+    for name, event in sorted({**EVENT_TYPES, **ACT_TYPES}.items()):
         schema = event.model_json_schema(by_alias=True)
         schema["x-schema-version"] = event.schema_version
         out[f"events/{name}.v{event.schema_version}.json"] = schema

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from schemas.commands import (
     ACTION_COMMANDS,
@@ -87,5 +87,16 @@ def parse_action(kind: DocumentKind | str, body: Mapping[str, Any]) -> Command:
         )
     try:
         return cls.model_validate(params)
+    except ValidationError as exc:
+        raise CommandInvalid(_field_errors(exc)) from exc
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(cls: type[M], body: Mapping[str, Any]) -> M:
+    """Any other request body (a term, a calendar year) validated as `cls`, errors named per field."""
+    try:
+        return cls.model_validate(dict(body))
     except ValidationError as exc:
         raise CommandInvalid(_field_errors(exc)) from exc

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.enums import DocumentKind, DocumentType, RecipientState, Secrecy, State, Urgency
+from schemas.enums import DocumentKind, RecipientState, Secrecy, State, Urgency
 from schemas.values import Attachment, Lead, Source
 
 
@@ -62,12 +62,28 @@ class Assignment(Frozen):
 
 
 class Delivery(Frozen):
-    """An incoming copy of this (issued) document in a recipient office, and that copy's state."""
+    """An incoming copy of this (issued) document in a recipient office, and that copy's state; a paper
+    delivery has no copy (`document_id` None) until the recipient's clerk registers it."""
 
     office_id: str
-    document_id: str
-    state: RecipientState = RecipientState.RECEIVED
+    document_id: str | None
+    channel: str = "electronic"  # electronic | paper
+    state: RecipientState | None = RecipientState.RECEIVED  # None: on paper, not yet registered there
+    sent_on: date | None = None
     updated_at: datetime | None = None
+    recall_answer: str | None = None  # confirmed | refused, once the recipient answered a recall
+    recall_reason: str | None = None  # why it was refused
+
+
+class RecallRequest(Frozen):
+    """On a delivered copy: the sender's recall, and the answer once given."""
+
+    reason: str
+    requested_at: datetime
+    answer: str | None = None  # confirmed | refused
+    answer_reason: str = ""
+    answered_at: datetime | None = None
+    answered_by: str | None = None
 
 
 class Review(Frozen):
@@ -88,7 +104,7 @@ class DocumentState(Frozen):
     updated_at: datetime | None = None
 
     # what the document is
-    document_type: DocumentType | None = None
+    document_type: str | None = None  # a DocumentType code, or (incoming) the author's own words
     summary: str | None = None  # trích yếu
     urgency: Urgency | None = None
     secrecy: Secrecy | None = None
@@ -99,6 +115,7 @@ class DocumentState(Frozen):
     issuing_body: str | None = None
     number_code: str | None = None  # số, ký hiệu: the sender's (incoming) or ours once issued (outgoing)
     document_date: date | None = None
+    received_on: date | None = None  # ngày đến (None: received before it was recorded; see registers)
     attachments: tuple[Attachment, ...] = ()
     source: Source | None = None
     register_name: str | None = None
@@ -108,10 +125,17 @@ class DocumentState(Frozen):
 
     # outgoing
     reviews: tuple[Review, ...] = ()
-    signed_by: str | None = None
+    signed_by: str | None = None  # the user who recorded the signature
     signed_on: date | None = None
+    signer_name: str | None = None  # người ký
+    signer_position: str | None = None
+    signer_authority: str | None = None  # T/M, K/T, T/L
     outgoing_number: int | None = None  # số đi
+    numbering: str | None = None  # "term" (HD 36) or "year" (documents issued before it)
     series: str | None = None
+    term_starts_on: date | None = None
+    copies: int | None = None  # số lượng bản
+    retained_by: str | None = None  # nơi lưu
     number_year: int | None = None
     issued_on: date | None = None
     recipients: tuple[str, ...] = ()
@@ -131,6 +155,14 @@ class DocumentState(Frozen):
     closed_reason: str | None = None  # why it was recalled or cancelled
 
     access: tuple[str, ...] = ()  # users granted access to a secret document
+    recall_request: RecallRequest | None = None
+    linked_copy: str | None = None  # a correction notice: the copy it corrects
+    link: str | None = None  # "corrects"
+    replaced_by: str | None = None  # a copy whose original was replaced: the replacement's copy here
+    intake_overdue_marked: bool = False  # chased for registration and hand-over
+    issue_overdue_marked: bool = (
+        False  # chased for issue after signing  # a copy whose sender recalled the original
+    )
 
     @property
     def current_assignment(self) -> Assignment | None:

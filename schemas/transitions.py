@@ -15,7 +15,13 @@ Table = dict[S, dict[str, tuple[S, ...]]]
 _HANDLING = ("reassign", "report_progress", "request_extension", "decide_extension")
 _CHASING = ("mark_deadline_approaching", "mark_deadline_missed")
 # Facts flowing back from recipients keep arriving whatever the sender does with its own copy.
-_RECIPIENTS = ("record_delivery", "record_recipient_status")
+_RECIPIENTS = ("record_delivery", "record_recipient_status", "record_recall_answer")
+# A delivered copy learns of its sender's recall in any state but recalled, and answers it.
+_ASKED = "mark_recall_requested"
+
+
+def _recall(state: S) -> dict[str, tuple[S, ...]]:
+    return {_ASKED: (state,), "confirm_recall": (S.RECALLED,), "refuse_recall": (state,)}
 
 
 def _stay(state: S, *actions: str) -> dict[str, tuple[S, ...]]:
@@ -31,34 +37,39 @@ INCOMING: Table = {
         "register": (S.REGISTERED,),
         "return": (S.RETURNED,),
         "recall": (S.RECALLED,),
-        **_stay(S.RECEIVED, *_INCOMING_SYSTEM),
+        **_recall(S.RECEIVED),
+        **_stay(S.RECEIVED, *_INCOMING_SYSTEM, "mark_intake_overdue"),
     },
     S.REGISTERED: {
         "submit": (S.SUBMITTED,),
         "assign": (S.ASSIGNED,),
         "recall": (S.RECALLED,),
-        **_stay(S.REGISTERED, *_INCOMING_SYSTEM),
+        **_recall(S.REGISTERED),
+        **_stay(S.REGISTERED, *_INCOMING_SYSTEM, "mark_intake_overdue"),
     },
     S.SUBMITTED: {
         "assign": (S.ASSIGNED,),
         "mark_for_info": (S.FOR_INFO,),
         "recall": (S.RECALLED,),
+        **_recall(S.SUBMITTED),
         **_stay(S.SUBMITTED, *_INCOMING_SYSTEM),
     },
     S.ASSIGNED: {
         "start": (S.IN_PROGRESS,),
         "recall": (S.RECALLED,),
+        **_recall(S.ASSIGNED),
         **_stay(S.ASSIGNED, *_HANDLING, *_CHASING, *_INCOMING_SYSTEM),
     },
     S.IN_PROGRESS: {
         "complete": (S.COMPLETED,),
         "recall": (S.RECALLED,),
+        **_recall(S.IN_PROGRESS),
         **_stay(S.IN_PROGRESS, *_HANDLING, *_CHASING, *_INCOMING_SYSTEM),
     },
-    S.COMPLETED: {"file": (S.FILED,), **_stay(S.COMPLETED, *_INCOMING_SYSTEM)},
-    S.FOR_INFO: {"file": (S.FILED,), **_stay(S.FOR_INFO, *_INCOMING_SYSTEM)},
-    S.FILED: _stay(S.FILED, *_INCOMING_SYSTEM),
-    S.RETURNED: _stay(S.RETURNED, *_INCOMING_SYSTEM),
+    S.COMPLETED: {"file": (S.FILED,), **_recall(S.COMPLETED), **_stay(S.COMPLETED, *_INCOMING_SYSTEM)},
+    S.FOR_INFO: {"file": (S.FILED,), **_recall(S.FOR_INFO), **_stay(S.FOR_INFO, *_INCOMING_SYSTEM)},
+    S.FILED: {**_recall(S.FILED), **_stay(S.FILED, *_INCOMING_SYSTEM)},
+    S.RETURNED: {**_recall(S.RETURNED), **_stay(S.RETURNED, *_INCOMING_SYSTEM)},
     S.RECALLED: _stay(S.RECALLED, *_INCOMING_SYSTEM),
 }
 
@@ -67,7 +78,7 @@ OUTGOING: Table = {
     S.DRAFT: {"submit_review": (S.REVIEW,), **_stay(S.DRAFT, "revise", "grant_access")},
     # A review either approves (the draft stays in review, ready to sign) or sends it back for edits.
     S.REVIEW: {"review": (S.REVIEW, S.DRAFT), "sign": (S.SIGNED,), **_stay(S.REVIEW, "grant_access")},
-    S.SIGNED: {"issue": (S.ISSUED,), **_stay(S.SIGNED, "grant_access")},
+    S.SIGNED: {"issue": (S.ISSUED,), **_stay(S.SIGNED, "grant_access", "mark_issue_overdue")},
     S.ISSUED: {
         "replace": (S.REPLACED,),
         "correct": (S.CORRECTED,),
@@ -110,6 +121,9 @@ for _table in (INCOMING, OUTGOING):
     for _state, _actions in _table.items():
         if _state is not S.NEW:
             _actions["declassify"] = (_state,)
+for _state, _actions in INCOMING.items():
+    if _state is not S.NEW:  # a copy learns that its original was replaced, whatever it is doing
+        _actions["mark_replaced"] = (_state,)
 
 TRANSITIONS: dict[DocumentKind, Table] = {
     DocumentKind.INCOMING: INCOMING,

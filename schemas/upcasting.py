@@ -33,9 +33,16 @@ def _assigned_v1(data: dict[str, Any], envelope: Envelope) -> dict[str, Any]:
     return {**lifted, "due_date": due.isoformat(), "deadline_working_days": days}
 
 
+def _issued_v1(data: dict[str, Any], _: Envelope) -> dict[str, Any]:
+    # v1 numbered per calendar year, secret documents on series "mat". Those numbers were printed on
+    # documents that are out in the world: they are kept as given, only marked as the year numbering.
+    return {**data, "numbering": "year", "term_starts_on": None}
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("DocumentReceived", 1): _received_v1,
     ("DocumentAssigned", 1): _assigned_v1,
+    ("DocumentIssued", 1): _issued_v1,
 }
 
 

@@ -55,7 +55,8 @@ async def test_issue_recipients_must_be_configured_offices(client: httpx.AsyncCl
     doc = await _ok(await client.post("/v1/documents", json=OUTGOING, headers=drafter))
     doc = await _ok(await _act(client, drafter, doc, "submit_review"))
     doc = await _ok(await _act(client, leader, doc, "review", approve=True))
-    doc = await _ok(await _act(client, leader, doc, "sign"))
+    signer = {"signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư"}
+    doc = await _ok(await _act(client, leader, doc, "sign", **signer))
     for recipients, field in ((["qu-1", "nowhere"], "recipients.1"), ([CITY], "recipients.0")):
         body = _problem(await _act(client, clerk, doc, "issue", recipients=recipients), 422)
         assert [e["field"] for e in body["errors"]] == [field], body

@@ -40,7 +40,7 @@ async def seed(dsn: str, count: int) -> dict[str, int]:
     actions = [
         {"action": "submit_review"},
         {"action": "review", "approve": True, "comments": ""},
-        {"action": "sign"},
+        {"action": "sign", "signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư"},
         {"action": "issue", "recipients": [RECEIVER]},
     ]
     versions = {}

@@ -34,7 +34,7 @@ async def _issue_to_district(system: System, http: httpx.AsyncClient, summary: s
     doc = (await http.post("/v1/documents", json=body, headers=specialist)).json()
     doc = await act(http, specialist, doc, "submit_review")
     doc = await act(http, leader, doc, "review", approve=True, comments="")
-    doc = await act(http, leader, doc, "sign")
+    doc = await act(http, leader, doc, "sign", signer_name="Nguyễn Văn A", signer_position="Bí thư")
     return await act(http, clerk, doc, "issue", recipients=[DISTRICT])
 
 

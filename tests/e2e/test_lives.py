@@ -37,7 +37,7 @@ async def test_an_outgoing_document_issued_to_three_offices_and_handled_there(
     )
     doc = await act(http, specialist, doc, "submit_review")
     doc = await act(http, leader, doc, "review", approve=True, comments="")
-    doc = await act(http, leader, doc, "sign")
+    doc = await act(http, leader, doc, "sign", signer_name="Nguyễn Văn A", signer_position="Bí thư")
     doc = await act(http, clerk, doc, "issue", recipients=RECIPIENTS)
     assert doc["state"] == "issued" and doc["number_code"] == "01-CT/TU" and doc["outgoing_number"] == 1
 

@@ -32,7 +32,7 @@ from deploy.config.settings import Settings
 from tests.e2e.conftest import System
 from tests.faults.fuzz import INJECTIONS, operations
 from tests.faults.test_bad_input import _event_count
-from tests.unit.lifecycle import create_body
+from tests.unit.lifecycle import body, create_body
 
 HERE = Path(__file__).parent
 SECRET_OFFICE = "qu-5"  # nothing else in this module writes there, so its counts are this module's
@@ -436,7 +436,7 @@ def _signed(system: System, client: httpx.Client, office: str, **fields: Any) ->
     doc = _created(client, drafter, create_body("outgoing", office, **fields))
     doc = _write(client, drafter, doc, "submit_review")
     doc = _write(client, leader, doc, "review", approve=True)
-    return dict(_write(client, leader, doc, "sign"))
+    return dict(_write(client, leader, doc, **body("sign")))
 
 
 def test_token_rules_of_the_identity_section(system: System, client: httpx.Client, tally: Tally) -> None:

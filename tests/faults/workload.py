@@ -136,7 +136,7 @@ class Workload:
         doc = await self.write(http, specialist, "/v1/documents", create_body("outgoing", office))
         doc = await self.act(http, specialist, doc, "submit_review")
         doc = await self.act(http, leader, doc, "review", approve=True, comments="")
-        doc = await self.act(http, leader, doc, "sign")
+        doc = await self.act(http, leader, doc, "sign", signer_name="Nguyễn Văn A", signer_position="Bí thư")
         recipients = self.rng.sample([o for o in self.offices if o != office], 2)
         await self.act(http, clerk, doc, "issue", recipients=recipients)
 

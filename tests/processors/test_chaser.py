@@ -72,3 +72,57 @@ async def test_chasing_appends_one_event_per_threshold(database: str, db: Any) -
         assert tuple(marked) == (True, True)
     finally:
         await pool.close()
+
+
+async def test_intake_and_issue_are_chased_once_when_late(database: str, db: Any) -> None:
+    from producers.handler import HandleRequest, handle
+
+    ws = WriteSide(OFFICES)
+    office = next(iter(OFFICES)).id
+    clerk = Actor(user="u-clerk", office=office, roles=("clerk", "leader", "specialist"))
+    pool = await create_pool(database)
+
+    async def run(document_id: str, bodies: list[dict[str, Any]], create: dict[str, Any]) -> None:
+        v = 0
+        for n, body in enumerate([create, *bodies]):
+            command = parse_create(body) if n == 0 else parse_action(create["kind"], body)
+            request = HandleRequest(
+                command, document_id=document_id, expected_version=v, actor=clerk, now=MONDAY
+            )
+            v = (await handle(pool, request, OFFICES)).state.version
+
+    try:
+        await run("in-plain", [], incoming_body(office))
+        await run("in-urgent", [{"action": "register"}], incoming_body(office, urgency="hoa_toc"))
+        sign = {"action": "sign", "signer_name": "Nguyễn Văn A", "signer_position": "Bí thư"}
+        steps = [{"action": "submit_review"}, {"action": "review", "approve": True}, sign]
+        outgoing = {"kind": "outgoing", "office_id": office, "document_type": "CV", "summary": "Về việc"}
+        await run("out-signed", steps, outgoing)
+        await _project(db)
+        monday = await chase(pool, ws, MONDAY, due_soon_days=2)
+        assert (monday.intake, monday.issue) == (1, 0)  # Hỏa tốc: at once, even registered
+        await _project(db)
+        tuesday = await chase(pool, ws, MONDAY + timedelta(days=1), due_soon_days=2)
+        assert (tuesday.intake, tuesday.issue) == (0, 0)  # the next working day is still in time
+        wednesday = await chase(pool, ws, MONDAY + timedelta(days=2), due_soon_days=2)
+        assert (wednesday.intake, wednesday.issue) == (1, 1)
+        await _project(db)
+        again = await chase(pool, ws, MONDAY + timedelta(days=3), due_soon_days=2)
+        assert (again.intake, again.issue) == (0, 0)
+        counts = {
+            (r["stream_id"], r["type"]): r["n"]
+            for r in await db.fetch(
+                "SELECT stream_id, type, count(*) AS n FROM events "
+                "WHERE type IN ('IntakeOverdue', 'IssueOverdue') GROUP BY 1, 2"
+            )
+        }
+        assert counts == {
+            ("in-plain", "IntakeOverdue"): 1,
+            ("in-urgent", "IntakeOverdue"): 1,
+            ("out-signed", "IssueOverdue"): 1,
+        }
+        # and each is a feed entry for the office, like any change
+        feed = await db.fetch("SELECT type FROM public.feed WHERE office_id = $1", office)
+        assert {"IntakeOverdue", "IssueOverdue"} <= {r["type"] for r in feed}
+    finally:
+        await pool.close()

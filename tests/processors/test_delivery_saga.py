@@ -17,6 +17,8 @@ from tests.toolkit import OFFICES
 from tests.toolkit.waiting import wait_until
 from tests.unit.lifecycle import create_body
 
+SIGN = {"action": "sign", "signer_name": "Nguyễn Văn A", "signer_position": "Bí thư"}
+
 
 async def _relay(pool: Any, producer: Producer, stop: asyncio.Event) -> None:
     """Stands in for producers' relay: publishes every stored event once, in position order."""
@@ -63,7 +65,7 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
             )
         ).state.version
         for action in ({"action": "submit_review"}, {"action": "review", "approve": True, "comments": ""},
-                       {"action": "sign"}, {"action": "issue", "recipients": districts}):  # fmt: skip
+                       SIGN, {"action": "issue", "recipients": districts}):  # fmt: skip
             result = await handle(
                 pool,
                 HandleRequest(

@@ -60,7 +60,8 @@ class Workload:
     offices: list[str]
     seed: int = 1
     now: datetime = START
-    counters: dict[tuple[str, str, str, int], int] = field(default_factory=dict)
+    counters: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    first_number: int = 1  # where every series starts
     _n: int = 0
 
     def __post_init__(self) -> None:
@@ -74,8 +75,8 @@ class Workload:
         request = numbering_needed(command, state, self.now)
         if request is None:
             return command
-        key = (request.office_id, request.register, request.series, request.year)
-        self.counters[key] = self.counters.get(key, 0) + 1
+        key = (request.office_id, request.register, request.series, request.period)
+        self.counters[key] = self.counters.get(key, self.first_number - 1) + 1
         return with_number(command, self.counters[key], "TU")
 
     def _apply(self, doc: _Doc, command: Command) -> list[Envelope]:
@@ -154,6 +155,8 @@ class Workload:
             case "issue":
                 others = [o for o in self.offices if o != doc.state.office_id]
                 return {"recipients": rng.sample(others, min(len(others), rng.randint(1, 3)))}
+            case "sign":
+                return {"signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư", "authority": "T/M"}
             case "grant_access":
                 return {"user": f"u-reader-{rng.randint(1, 3)}"}
         return {}
@@ -233,12 +236,7 @@ def story(
     office = create["office_id"]
     doc = _Doc(initial_state(document_id), [], Actor(user=user, office=office, roles=("clerk", "leader")))
     w = Workload([office], now=now)
-    w.counters = {
-        k: number - 1
-        for k in [
-            (office, r, s, now.year) for r in ("incoming", "outgoing") for s in ("chung", "mat", "thuong")
-        ]
-    }
+    w.first_number = number
     out = w._apply(doc, parse_create(create))
     for body in actions:
         assert doc.state.kind is not None

@@ -105,7 +105,11 @@ async def populate(pool: Any, bulk_docs: int = 30, rounds: int = 20) -> dict[str
         for i in range(3)
     ]
     doc = await create(pool, OUTGOING)
-    for action in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
+    for action in (
+        {"action": "submit_review"},
+        {"action": "review", "approve": True},
+        {"action": "sign", "signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư"},
+    ):
         doc = await act(pool, doc, action)
     issued = await act(pool, doc, {"action": "issue", "recipients": ["qu-1"]})
     streams = Streams(bulk_docs)

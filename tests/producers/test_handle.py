@@ -156,7 +156,11 @@ async def test_secret_documents_have_their_own_series(pool: asyncpg.Pool[Any]) -
 
 async def test_issuing_numbers_with_the_office_code(pool: asyncpg.Pool[Any]) -> None:
     doc = await create(pool, OUTGOING)
-    for body in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
+    for body in (
+        {"action": "submit_review"},
+        {"action": "review", "approve": True},
+        {"action": "sign", "signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư"},
+    ):
         doc = await act(pool, doc, body)
     issued = await act(pool, doc, {"action": "issue", "recipients": ["qu-1", "hu-cu-chi"]})
     assert issued.state.outgoing_number == 1 and issued.state.number_code == "01-CV/TU"

@@ -59,7 +59,8 @@ async def test_republish_then_restore_gives_the_same_events_and_hashes(
         restored = await restored_conn.fetch(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY position")
         assert [tuple(r) for r in restored] == [tuple(r) for r in original]
         counters = (
-            "SELECT office_id, register, series, year, last_number FROM register_counters ORDER BY 1, 2, 3, 4"
+            "SELECT office_id, register, series, period, last_number FROM register_counters "
+            "ORDER BY 1, 2, 3, 4"
         )
         assert await restored_conn.fetch(counters) == await admin.fetch(counters)
         report = await verify(restored_conn)

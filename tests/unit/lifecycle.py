@@ -79,7 +79,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "revise": {"summary": "Về việc báo cáo tình hình (sửa)"},
     "submit_review": {},
     "review": {"approve": True, "comments": ""},
-    "sign": {},
+    "sign": {"signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư", "authority": "T/M"},
     "issue": {"recipients": ["o2", "o3"]},
     "replace": {"replacement_id": "d-new"},
     "correct": {"note": "Sửa ngày ký"},
@@ -92,12 +92,22 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "record_signatures": {"results": [{"sha256": SHA, "signature": {"status": "unsigned", "signers": []}}]},
     "grant_access": {"user": "u-reader"},
     "declassify": {"secrecy": "thuong", "basis": "Quyết định giải mật số 5"},
+    "mark_recall_requested": {"reason": "Ban hành nhầm"},
+    "mark_intake_overdue": {},
+    "mark_replaced": {"replacement_document_id": "copy-new"},
+    "mark_issue_overdue": {},
+    "confirm_recall": {},
+    "refuse_recall": {"reason": "Đã triển khai thực hiện"},
+    "record_recall_answer": {"office_id": "o2", "document_id": "copy-o2", "answer": "refused", "reason": "x"},
 }
 
 # Actions whose sample needs an earlier fact that leaves the state where it is.
 SETUP: dict[str, list[str]] = {
     "decide_extension": ["request_extension"],
     "record_recipient_status": ["record_delivery"],
+    "confirm_recall": ["mark_recall_requested"],
+    "refuse_recall": ["mark_recall_requested"],
+    "record_recall_answer": ["record_delivery"],
 }
 
 PATHS: dict[DocumentKind, dict[State, list[str]]] = {

@@ -140,3 +140,45 @@ def test_between_counts_what_a_day_by_day_walk_counts(a: date, b: date) -> None:
     lo, hi = min(a, b), max(a, b)
     walked = sum(cal.is_working_day(lo + timedelta(days=k)) for k in range(1, (hi - lo).days + 1))
     assert cal.working_days_between(a, b) == (walked if a <= b else -walked)
+
+
+def test_new_year_2026_swap_friday_off_saturday_worked() -> None:
+    # Công văn 12729/VPCP-KGVX: off Thu 1/1–Sun 4/1/2026, Fri 2/1 made up on Sat 10/1/2026.
+    assert not is_working_day(D(2026, 1, 2)) and is_working_day(D(2026, 1, 10))
+    # Working days after 31/12/2025 through Mon 12/1/2026: 5–9/1, Sat 10/1, 12/1.
+    assert working_days_between(D(2025, 12, 31), D(2026, 1, 12)) == 7
+
+
+def test_24_november_is_no_built_in_day_off() -> None:
+    assert is_working_day(D(2026, 11, 24))  # a Tuesday
+    fallback = labour_code_year(2030)
+    assert D(2030, 11, 25) not in fallback.days_off  # Sunday 24/11/2030 moves nothing
+    assert all((d.month, d.day) != (11, 24) for d in fallback.days_off)
+
+
+def test_a_publication_replaces_its_year_and_names_its_basis() -> None:
+    from schemas.calendar import with_publications
+
+    published = with_publications(
+        [
+            {
+                "year": 2026,
+                "days_off": [{"date": "2026-11-24", "name": "Ngày Văn hóa Việt Nam"}],
+                "working_days": [],
+                "basis": "Thông báo số 1/TB-VPCP ngày 1/11/2026",
+            }
+        ]
+    )
+    assert not published.is_working_day(D(2026, 11, 24))
+    assert published.is_working_day(D(2026, 1, 2))  # the publication replaces the whole year
+    shown = published.year(2026).to_dict()
+    assert shown["published"] and shown["basis"].startswith("Thông báo số 1")
+    assert shown["days_off"] == [
+        {
+            "date": "2026-11-24",
+            "name": "Ngày Văn hóa Việt Nam",
+            "basis": "Thông báo số 1/TB-VPCP ngày 1/11/2026",
+        }
+    ]
+    with pytest.raises(ValueError, match="weekday"):
+        with_publications([{"year": 2026, "working_days": [{"date": "2026-01-05"}], "basis": "x"}])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
 
@@ -130,10 +130,13 @@ def test_document_types_carry_vietnamese_names_and_abbreviations() -> None:
 def test_numbering_tells_the_write_side_which_series() -> None:
     received = create(DocumentKind.INCOMING, overrides={"secrecy": "thuong"})
     register = parse_action("incoming", {"action": "register"})
-    assert numbering_needed(register, received, NOW) == NumberRequest("o1", "incoming", "chung", 2024)
-    signed = reach(DocumentKind.OUTGOING, State.SIGNED)  # secret: "mat" series
+    assert numbering_needed(register, received, NOW) == NumberRequest("o1", "incoming", "chung", "2024")
+    # số đi: per document type and committee term, a secret CV on the CV series (HD 36-HD/VPTW)
+    signed = reach(DocumentKind.OUTGOING, State.SIGNED)
     issue = parse_action("outgoing", {"action": "issue", "recipients": ["o2"]})
-    assert numbering_needed(issue, signed, NOW) == NumberRequest("o1", "outgoing", "mat", 2024)
+    assert numbering_needed(issue, signed, NOW) == NumberRequest("o1", "outgoing", "CV", "")
+    term = date(2025, 10, 16)
+    assert numbering_needed(issue, signed, NOW, term) == NumberRequest("o1", "outgoing", "CV", "2025-10-16")
     assert numbering_needed(issue, reach(DocumentKind.OUTGOING, State.DRAFT), NOW) is None
 
 

@@ -82,11 +82,17 @@ def test_creation_only_on_a_new_stream(kind: DocumentKind) -> None:
 
 
 def test_incoming_received_accepts_register_return_recall() -> None:
+    # and, on a delivered copy, the answer to its sender's recall (DOMAIN.md: recall reaches recipients)
     assert allowed_actions(DocumentKind.INCOMING, State.RECEIVED) == (
+        "confirm_recall",
         "declassify",
         "grant_access",
+        "mark_intake_overdue",
+        "mark_recall_requested",
+        "mark_replaced",
         "recall",
         "record_signatures",
+        "refuse_recall",
         "register",
         "return",
     )
@@ -109,7 +115,9 @@ def test_incoming_happy_path_ends_filed_with_its_history() -> None:
 
 def test_outgoing_is_numbered_party_style_at_issue() -> None:
     issued = reach(DocumentKind.OUTGOING, State.ISSUED)
-    assert (issued.outgoing_number, issued.number_code, issued.series) == (7, "07-CV/TU", "mat")
+    # a secret CV is numbered on the CV series, not a secret series of its own (HD 36-HD/VPTW)
+    assert (issued.outgoing_number, issued.number_code, issued.series) == (7, "07-CV/TU", "CV")
+    assert issued.numbering == "term" and issued.signer_name == "Nguyễn Văn A"
     assert issued.recipients == ("o2", "o3")
 
 
@@ -124,7 +132,7 @@ def test_sign_needs_an_approved_review() -> None:
     draft = reach(DocumentKind.OUTGOING, State.DRAFT)
     in_review = act(draft, "submit_review")
     with pytest.raises(DomainError, match="approved review"):
-        decide(parse_action("outgoing", {"action": "sign"}), in_review, NOW)
+        decide(parse_action("outgoing", body("sign")), in_review, NOW)
 
 
 def test_issued_can_be_replaced_corrected_recalled_or_archived() -> None:
@@ -135,6 +143,7 @@ def test_issued_can_be_replaced_corrected_recalled_or_archived() -> None:
         "grant_access",
         "recall",
         "record_delivery",
+        "record_recall_answer",
         "record_recipient_status",
         "replace",
     )
@@ -150,3 +159,18 @@ def test_actions_of_another_kind_are_refused() -> None:
     task = reach(DocumentKind.TASK, State.ASSIGNED)
     with pytest.raises(DomainError):
         decide(parse_action("incoming", {"action": "start"}), task, NOW)
+
+
+def test_a_recall_is_answered_once_confirmed_recalls_the_copy() -> None:
+    registered = reach(DocumentKind.INCOMING, State.REGISTERED)
+    with pytest.raises(DomainError, match="recalled nothing"):
+        decide(parse_action("incoming", body("confirm_recall")), registered, NOW)
+    asked = act(registered, "mark_recall_requested")
+    assert asked.recall_request is not None and asked.state is State.REGISTERED
+    assert decide(parse_action("incoming", body("mark_recall_requested")), asked, NOW) == []  # asked once
+    confirmed = act(asked, "confirm_recall")
+    assert confirmed.state is State.RECALLED and confirmed.recall_request.answer == "confirmed"  # type: ignore[union-attr]
+    refused = act(asked, "refuse_recall")
+    assert refused.state is State.REGISTERED and refused.recall_request.answer == "refused"  # type: ignore[union-attr]
+    with pytest.raises(DomainError):
+        decide(parse_action("incoming", body("confirm_recall")), refused, NOW)

@@ -143,3 +143,36 @@ def test_a_stored_deadline_approaching_reads_and_folds_as_deadline_approached() 
 
 def test_renamed_types_name_current_types_only() -> None:
     assert not set(RENAMED) & set(EVENT_TYPES) and set(RENAMED.values()) <= set(EVENT_TYPES)
+
+
+def test_a_v1_issue_keeps_the_number_it_was_given() -> None:
+    # Before numbering per type and term, a secret CV took number 3 of the year's secret series.
+    issued = reach(DocumentKind.OUTGOING, State.ISSUED)
+    signed = reach(DocumentKind.OUTGOING, State.SIGNED)
+    old_data = {
+        "outgoing_number": 3,
+        "number_code": "03-CV/TU",
+        "series": "mat",
+        "year": 2024,
+        "recipients": ["o2"],
+        "issued_on": "2024-04-26",
+    }
+    stored = Envelope(
+        event_id=UUID(int=77),
+        stream_id=signed.id,
+        version=signed.version + 1,
+        type="DocumentIssued",
+        schema_version=1,
+        occurred_at=NOW,
+        actor=ACTOR,
+        data=old_data,
+    )
+    after = evolve(signed, stored)
+    assert (after.outgoing_number, after.number_code, after.series, after.number_year) == (
+        3,
+        "03-CV/TU",
+        "mat",
+        2024,
+    )
+    assert after.numbering == "year" and after.term_starts_on is None and after.state is State.ISSUED
+    assert issued.numbering == "term"
