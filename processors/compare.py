@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from deploy.config.db import Conn
 from processors.schema import LIVE_SCHEMA, schema_name
 from processors.topics import partitions
+from schemas.acts import is_act_stream
 
 MAX_DIFFERENCES = 100
 
@@ -193,6 +194,8 @@ async def compare(conn: Conn, bootstrap: str, topic: str, schema: str = LIVE_SCH
     report.documents = len(ids)
     for document in ids:
         s, t, m = store.get(document), topic_h.get(document), models.get(document)
+        if is_act_stream(document):  # a term or a calendar: in the store and the topic, no read model
+            m = s
         if s is not None and s == t == m and document not in doubles:
             report.matching += 1
         else:
