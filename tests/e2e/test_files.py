@@ -130,7 +130,7 @@ async def test_an_issued_document_delivers_its_file(system: System, http: httpx.
     ).json()
     doc = await act(http, specialist, doc, "submit_review")
     doc = await act(http, leader, doc, "review", approve=True, comments="")
-    doc = await act(http, leader, doc, "sign")
+    doc = await act(http, leader, doc, "sign", signer_name="Nguyễn Văn A", signer_position="Phó Bí thư")
     doc = await act(http, clerk, doc, "issue", recipients=[DISTRICT])
 
     district = system.token(DISTRICT, "clerk")

@@ -132,7 +132,8 @@ async def test_a_failed_saga_task_backs_off_is_listed_re_driven_and_delivers(
 ) -> None:
     log = Log(partitions=1)
     doc = await create(pool, OUTGOING)
-    for body in ({"action": "submit_review"}, {"action": "review", "approve": True}, {"action": "sign"}):
+    sign = {"action": "sign", "signer_name": "Nguyễn Văn A", "signer_position": "Phó Bí thư"}
+    for body in ({"action": "submit_review"}, {"action": "review", "approve": True}, sign):
         doc = await act(pool, doc, body)
     issued = await act(pool, doc, {"action": "issue", "recipients": ["qu-1"]})
     events = await stored(pool, issued.state.id)
