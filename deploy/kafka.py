@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import maven
 from deploy.config.settings import REPO_ROOT, Settings
 from deploy.procs import Managed, StackError, port_open, say, wait_for
 from producers.topics import ensure_topic
@@ -44,37 +45,7 @@ def _java_major(version_text: str) -> int | None:
 def jars(settings: Settings) -> Path:
     """The folder of the broker's jars, resolved once with Maven and cached."""
     libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
-    done = libs / ".complete"
-    if done.exists():
-        return libs
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise StackError(
-            "mvn is missing: install Maven (e.g. `apt-get install -y maven`) to fetch Kafka's jars"
-        )
-    say(f"fetching Apache Kafka {settings.kafka_version} jars from Maven Central (first run only)")
-    tmp = libs.with_name("libs.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    res = subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            f"--file={POM}",
-            f"-Dkafka.version={settings.kafka_version}",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}",
-            "-DincludeScope=runtime",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode != 0:
-        raise StackError(f"Maven could not resolve Kafka {settings.kafka_version}:\n{res.stdout[-3000:]}")
-    shutil.rmtree(libs, ignore_errors=True)
-    tmp.rename(libs)
-    done.touch()
-    return libs
+    return maven.resolve(POM, libs, "kafka.version", settings.kafka_version, "Apache Kafka")
 
 
 def new_cluster_id() -> str:

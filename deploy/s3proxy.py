@@ -6,14 +6,13 @@ server: production uses Ceph RGW, SeaweedFS or a cloud provider's S3 (README, "F
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import maven
 from deploy.config.settings import REPO_ROOT, Settings
 from deploy.kafka import require_java
-from deploy.procs import Managed, StackError, port_open, say, tail, wait_for
+from deploy.procs import Managed, StackError, port_open, tail, wait_for
 
 POM = REPO_ROOT / "deploy" / "s3proxy" / "pom.xml"
 VERSION = "2.6.0"
@@ -23,34 +22,7 @@ IDENTITY, CREDENTIAL = "vanthu-test", "vanthu-test-secret"
 def jars(settings: Settings) -> Path:
     """The folder of S3Proxy's jars, resolved once with Maven and cached beside Kafka's."""
     libs = settings.cache_dir / f"s3proxy-{VERSION}" / "libs"
-    if (libs / ".complete").exists():
-        return libs
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise StackError("mvn is missing: install Maven (e.g. `apt-get install -y maven`) to fetch S3Proxy")
-    say(f"fetching S3Proxy {VERSION} jars from Maven Central (first run only)")
-    tmp = libs.with_name("libs.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    res = subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            f"--file={POM}",
-            f"-Ds3proxy.version={VERSION}",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}",
-            "-DincludeScope=runtime",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode != 0:
-        raise StackError(f"Maven could not resolve S3Proxy {VERSION}:\n{res.stdout[-3000:]}")
-    shutil.rmtree(libs, ignore_errors=True)
-    tmp.rename(libs)
-    (libs / ".complete").touch()
-    return libs
+    return maven.resolve(POM, libs, "s3proxy.version", VERSION, "S3Proxy")
 
 
 @dataclass(frozen=True)
