@@ -16,11 +16,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from deploy.config.db import Conn
 from processors.schema import LIVE_SCHEMA, schema_name
-from processors.topics import partitions
+from processors.topics import partitions, replay_consumer
 from schemas.acts import is_act_stream
 
 MAX_DIFFERENCES = 100
@@ -126,14 +126,7 @@ async def topic_heads(
 ) -> tuple[dict[str, Head], dict[str, str]]:
     """The newest event of every document on the topic, and the documents it holds two events of at one
     version (the first such, described)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_wait_ms=100,
-    )
+    consumer = replay_consumer(bootstrap)
     await consumer.start()
     heads: dict[str, Head] = {}
     seen: dict[tuple[str, int], Head] = {}

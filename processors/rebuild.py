@@ -17,7 +17,7 @@ from processors.apply import Effects, apply_isolating
 from processors.documents import StateCache
 from processors.records import from_message
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
-from processors.topics import partitions
+from processors.topics import partitions, replay_consumer
 
 log = logging.getLogger(__name__)
 FIRST_ANALYZE = 20_000  # events replayed before the new tables are first analyzed (then at 4x each time)
@@ -127,14 +127,7 @@ async def rebuild(
     build = schema_name(target or f"rm_build_{stamp}")
     started = time.monotonic()
     conn = await connect(dsn)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_wait_ms=100,
-    )
+    consumer = replay_consumer(bootstrap)
     await consumer.start()
     try:
         await conn.execute("SELECT public.vanthu_rm_create($1)", build)
