@@ -15,7 +15,7 @@ from api import deps
 from api.auth import Forbidden, Unauthenticated
 from api.document_body import document_body
 from deploy.config.offices import UnknownOffice
-from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
+from producers.errors import DocumentNotFound, IdempotencyKeyReused, OfficeClosed, VersionConflict
 from schemas.decider import DomainError
 from schemas.parsing import CommandInvalid
 
@@ -171,6 +171,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UnknownOffice)
     async def _office(request: Request, exc: UnknownOffice) -> JSONResponse:
         return problem_response(request, 422, "unknown-office", "Unknown office", str(exc))
+
+    @app.exception_handler(OfficeClosed)
+    async def _closed(request: Request, exc: OfficeClosed) -> JSONResponse:
+        return problem_response(
+            request,
+            422,
+            "office-closed",
+            "Office closed",
+            str(exc),
+            office_id=exc.office_id,
+            closed_on=exc.closed_on.isoformat(),
+            successors=list(exc.successors),
+        )
 
     @app.exception_handler(Unauthenticated)
     async def _unauth(request: Request, exc: Unauthenticated) -> JSONResponse:

@@ -68,12 +68,16 @@ def highest_secrecy(levels: Iterable[str | None]) -> str | None:
     return max(levels, key=Secrecy.rank_of, default=None)
 
 
-def _visible(alias: str, office_param: str, user_param: str, clearance_rank: int = 0) -> str:
+def _visible(
+    alias: str, office_param: str, user_param: str, clearance_rank: int = 0, owner: str | None = None
+) -> str:
     """SQL form of `visible`: the viewer's office owns the document, and may see its secrecy level
-    (clearance, a grant, or its creator)."""
+    (clearance, a grant, or its creator). `owner`: the column naming the owning office, when not the
+    document's own (a register row stays with the office that registered it after a hand-over)."""
     rank = f"(CASE {alias}.secrecy {_RANK_CASES} ELSE 0 END)"
+    owner = owner or f"{alias}.office_id"
     return (
-        f"({alias}.office_id = {office_param} AND ({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' "
+        f"({owner} = {office_param} AND ({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' "
         f"OR {rank} <= {int(clearance_rank)} OR {alias}.created_by = {user_param} "
         f"OR EXISTS (SELECT 1 FROM {S}.document_access x WHERE x.document_id = {alias}.id "
         f"AND x.user_id = {user_param})))"
@@ -425,7 +429,7 @@ async def register(
     rows = await conn.fetch(
         f"""SELECT r.* FROM {S}.{table} r JOIN {S}.documents d ON d.id = r.document_id
             WHERE r.office_id = $1 AND r.year = $2 AND ($3::text IS NULL OR r.{by} = $3)
-              AND {_visible("d", "$1", "$4", viewer.clearance_rank)}
+              AND {_visible("d", "$1", "$4", viewer.clearance_rank, owner="r.office_id")}
             ORDER BY r.{by}, r.number""",
         office_id,
         year,

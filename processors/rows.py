@@ -226,7 +226,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
         children["incoming_register"].append(
             (
                 state.id,
-                state.office_id,
+                state.registered_in or state.office_id,  # a closed office keeps its register
                 state.register_name,
                 (state.registered_on or date.min).year,
                 state.incoming_number,

@@ -15,9 +15,11 @@ from deploy.config.db import Conn
 from processors.filecheck import check_file
 from processors.schema import LIVE_SCHEMA
 from processors.writeside import WriteSide, system_actor
+from producers.closures import closures
 from producers.errors import VersionConflict
 from producers.handler import HandleRequest
 from schemas.commands import (
+    HandOver,
     MarkRecallRequested,
     MarkReplaced,
     ReceiveDocument,
@@ -79,6 +81,19 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
     except VersionConflict:
         pass  # the copy exists: an earlier run created it
     await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
+    async with pool.acquire() as conn:
+        closure = (await closures(conn, [office_id])).get(office_id)
+    if closure is not None:  # issued before its recipient closed, arrived after: the successor takes it
+        await ws.handle(
+            pool,
+            HandleRequest(
+                HandOver(to_office=closure.successors[0], closed_on=closure.closed_on, basis=closure.basis),
+                document_id=copy,
+                expected_version=None,
+                actor=system_actor(office_id),
+                idempotency_key=f"hand-over:{copy}",
+            ),
+        )
     return copy
 
 

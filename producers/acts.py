@@ -12,6 +12,7 @@ from typing import Any
 
 from deploy.config.db import Conn
 from producers import store
+from producers.closures import ACT_LOCK
 from producers.hashing import GENESIS
 from schemas.acts import PublishCalendar, SetTerm, calendar_stream, office_stream
 from schemas.calendar import Calendar, YearCalendar, with_publications
@@ -21,9 +22,9 @@ from schemas.recording import record
 from schemas.state import DocumentState
 
 
-async def _append(conn: Conn, stream_id: str, event: Event, actor: Actor, now: datetime) -> int:
+async def append_act(conn: Conn, stream_id: str, event: Event, actor: Actor, now: datetime) -> int:
     # Acts of one stream queue on this lock, so each appends after the last one committed.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 13))", stream_id)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", stream_id, ACT_LOCK)
     last = await conn.fetchrow(
         "SELECT version, hash FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1", stream_id
     )
@@ -37,7 +38,7 @@ async def set_term(conn: Conn, office_id: str, term: SetTerm, actor: Actor, now:
     """Record `office_id`'s committee term; answers the event's position."""
     event = TermSet(office_id=office_id, starts_on=term.starts_on, label=term.label)
     async with conn.transaction():
-        position = await _append(conn, office_stream(office_id), event, actor, now)
+        position = await append_act(conn, office_stream(office_id), event, actor, now)
         await conn.execute(
             "INSERT INTO office_terms (office_id, starts_on, label, position) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (office_id, starts_on) DO UPDATE SET label = EXCLUDED.label, "
@@ -77,7 +78,7 @@ async def publish_calendar(
     )
     YearCalendar.from_dict(event.data())  # the same checks the calendar applies when it is read
     async with conn.transaction():
-        position = await _append(conn, calendar_stream(year), event, actor, now)
+        position = await append_act(conn, calendar_stream(year), event, actor, now)
         await conn.execute(
             "INSERT INTO published_calendar (year, body, position, published_at) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (year) DO UPDATE SET body = EXCLUDED.body, position = EXCLUDED.position, "

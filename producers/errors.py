@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from schemas.state import DocumentState
 
 
@@ -30,3 +32,22 @@ class DocumentNotFound(Exception):
     def __init__(self, document_id: str) -> None:
         self.document_id = document_id
         super().__init__(f"document {document_id} does not exist")
+
+
+class OfficeClosed(Exception):
+    """A delivery to, or a new document in, an office that has closed; names who took over from it."""
+
+    def __init__(self, office_id: str, closed_on: date, successors: tuple[str, ...]) -> None:
+        self.office_id, self.closed_on, self.successors = office_id, closed_on, successors
+        super().__init__(
+            f"office {office_id} closed on {closed_on.isoformat()}; its successor is "
+            f"{' and '.join(successors)}: address {successors[0]} instead"
+        )
+
+
+class ClosingRefused(ValueError):
+    """An office cannot be closed as asked; `status` is 409 when it is closed already, else 422."""
+
+    def __init__(self, reason: str, status: int = 422) -> None:
+        self.status = status
+        super().__init__(reason)

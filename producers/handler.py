@@ -15,12 +15,15 @@ from deploy.config.db import Conn
 from deploy.config.offices import Offices
 from producers import store
 from producers.acts import current_term, load_calendar
+from producers.closures import guard_creation, refuse_closed
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from producers.numbering import take_number
 from schemas.commands import (
     CREATION_COMMANDS,
     AssignDocument,
     Command,
+    CreateTask,
+    DraftDocument,
     IssueDocument,
     MarkIntakeOverdue,
     MarkIssueOverdue,
@@ -121,6 +124,11 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
         raise DocumentNotFound(a.document_id)
 
     command, warnings, duplicates = a.command, [], []
+    if isinstance(command, (ReceiveDocument, DraftDocument, CreateTask)):
+        delivered = isinstance(command, ReceiveDocument) and command.source is not None
+        await guard_creation(conn, command.office_id, delivered)
+    elif isinstance(command, IssueDocument):
+        await refuse_closed(conn, command.recipients)  # naming the successor to address instead
     term = None
     if isinstance(command, IssueDocument) and state.office_id is not None:
         term = await current_term(conn, state.office_id, local_date(a.now))

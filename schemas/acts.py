@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field
 
 from schemas.events import CalendarDay
-from schemas.values import Line, Model, RequiredText
+from schemas.values import Id, Line, Model, RequiredText
 
 OFFICE_STREAM = "office:"
 CALENDAR_STREAM = "calendar:"
@@ -44,3 +44,12 @@ class PublishCalendar(Model):
     days_off: Annotated[tuple[CalendarDay, ...], Field(max_length=100)] = ()
     working_days: Annotated[tuple[CalendarDay, ...], Field(max_length=100)] = ()
     basis: RequiredText  # the announcement's number and date
+
+
+class CloseOffice(Model):
+    """`POST /v1/offices/{office}/close`: the day it closed, who takes over (the first takes its open
+    documents), and the decision it closed by (e.g. Nghị quyết 1685/NQ-UBTVQH15)."""
+
+    closed_on: date
+    successors: Annotated[tuple[Id, ...], Field(min_length=1, max_length=20)]
+    basis: RequiredText

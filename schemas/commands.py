@@ -437,6 +437,17 @@ class Declassify(Command):
     basis: RequiredText  # căn cứ: the decision that lowers it
 
 
+class HandOver(Command):
+    """Bàn giao: the document's office closed; its first successor holds the document from now on."""
+
+    action = "hand_over"
+    kinds = frozenset({INCOMING, OUTGOING, TASK})
+    system = True
+    to_office: Id
+    closed_on: date
+    basis: Text = ""
+
+
 CREATION_COMMANDS: tuple[type[Command], ...] = (ReceiveDocument, DraftDocument, CreateTask)
 
 ACTION_COMMANDS: tuple[type[Command], ...] = (
@@ -476,6 +487,7 @@ ACTION_COMMANDS: tuple[type[Command], ...] = (
     RefuseRecall,
     RecordRecallAnswer,
     GrantAccess,
+    HandOver,
 )
 
 ALL_COMMANDS: tuple[type[Command], ...] = CREATION_COMMANDS + ACTION_COMMANDS

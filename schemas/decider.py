@@ -24,6 +24,7 @@ from schemas.commands import (
     DraftDocument,
     FileDocument,
     GrantAccess,
+    HandOver,
     IssueDocument,
     MarkDeadlineApproaching,
     MarkDeadlineMissed,
@@ -66,6 +67,7 @@ from schemas.events import (
     DocumentDelivered,
     DocumentDrafted,
     DocumentFiled,
+    DocumentHandedOver,
     DocumentIssued,
     DocumentMarkedForInformation,
     DocumentReassigned,
@@ -320,6 +322,17 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
             if state.secrecy is None or not state.secrecy.is_secret:
                 raise DomainError("grant_access: only secret documents need access grants", state)
             return [] if user in state.access else [AccessGranted(user=user)]
+        case HandOver(to_office=successor):
+            if state.office_id is None or successor == state.office_id:
+                return []  # handed over already (a retried closing or delivery)
+            return [
+                DocumentHandedOver(
+                    from_office=state.office_id,
+                    to_office=successor,
+                    closed_on=command.closed_on,
+                    basis=command.basis,
+                )
+            ]
     raise DomainError(f"{command.action}: no rule decides this command", state)
 
 

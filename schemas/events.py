@@ -195,6 +195,24 @@ class TermSet(Event):
     label: str
 
 
+class OfficeClosed(Event):
+    """On an office's stream: the office closed on a day; its open documents go to the first successor."""
+
+    office_id: str
+    closed_on: date
+    successors: tuple[str, ...]
+    basis: str
+
+
+class DocumentHandedOver(Event):
+    """Bàn giao: the office that held the document closed; the successor holds it from now on."""
+
+    from_office: str
+    to_office: str
+    closed_on: date
+    basis: str
+
+
 class CalendarPublished(Event):
     """On a year's calendar stream: the announced days off and make-up working days, with their basis."""
 
@@ -388,8 +406,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RecallConfirmed,
         RecallRefused,
         RecipientRecallAnswered,
+        DocumentHandedOver,
     )
 }
 
 # Events of the office and calendar streams: recorded like document events, never folded into one.
-ACT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (TermSet, CalendarPublished)}
+ACT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in (TermSet, CalendarPublished, OfficeClosed)}

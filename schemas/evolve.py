@@ -25,6 +25,7 @@ from schemas.events import (
     DocumentDelivered,
     DocumentDrafted,
     DocumentFiled,
+    DocumentHandedOver,
     DocumentIssued,
     DocumentMarkedForInformation,
     DocumentReassigned,
@@ -116,6 +117,7 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
                 register_name=event.register_name,
                 incoming_number=event.incoming_number,
                 registered_on=event.registered_on,
+                registered_in=state.office_id,
             )
         case DocumentReturned(reason=reason):
             return _with(state, state=State.RETURNED, returned_reason=reason)
@@ -286,6 +288,8 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             return _with(state, deliveries=deliveries)
         case AccessGranted(user=granted):
             return state if granted in state.access else _with(state, access=(*state.access, granted))
+        case DocumentHandedOver(from_office=former, to_office=successor):
+            return _with(state, office_id=successor, held_by=(*state.held_by, former))
         case DeadLetterSettled():
             return state  # a fact about the read models' processing, kept in the history
     raise StreamError(f"type: evolve has no rule for {type(event).__name__}")

@@ -154,6 +154,8 @@ class DocumentState(Frozen):
     filed_at: datetime | None = None
     closed_reason: str | None = None  # why it was recalled or cancelled
 
+    held_by: tuple[str, ...] = ()  # offices that held it before, oldest first (bàn giao when one closed)
+    registered_in: str | None = None  # the office whose incoming register gave the số đến
     access: tuple[str, ...] = ()  # users granted access to a secret document
     recall_request: RecallRequest | None = None
     linked_copy: str | None = None  # a correction notice: the copy it corrects

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class Office:
     parent_id: str | None
     units: tuple[Unit, ...]
     due_soon_days: int | None = None  # working days before a due date that count as "due soon" here
+    opened_on: date | None = None  # the day the office began (None: before any record); closing is an act
 
     def to_dict(self) -> dict[str, Any]:
         """The `GET /v1/offices` form."""
@@ -45,6 +47,7 @@ class Office:
             "code": self.code,
             "parent_id": self.parent_id,
             "units": [{"id": u.id, "name": u.name} for u in self.units],
+            "opened_on": None if self.opened_on is None else self.opened_on.isoformat(),
         }
 
 
@@ -116,6 +119,11 @@ def parse_offices(raw: Any) -> Offices:
             not isinstance(due_soon, int) or isinstance(due_soon, bool) or due_soon < 0
         ):
             raise OfficesError(f"{where}.due_soon_days: must be a whole number of working days, 0 or more")
+        opened = entry.get("opened_on")
+        try:
+            opened_on = None if opened is None else date.fromisoformat(opened)
+        except (TypeError, ValueError):
+            raise OfficesError(f"{where}.opened_on: must be a date (YYYY-MM-DD) or null") from None
         office = Office(
             _text(entry, "id", where),
             _text(entry, "name", where),
@@ -123,6 +131,7 @@ def parse_offices(raw: Any) -> Offices:
             parent,
             tuple(units),
             due_soon,
+            opened_on,
         )
         if "/" in office.code or any(c.isspace() for c in office.code):
             raise OfficesError(f"{where}.code: no spaces or slashes (it is written after the '/' of ký hiệu)")

@@ -91,6 +91,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "record_recipient_status": {"office_id": "o2", "document_id": "copy-o2", "state": "registered"},
     "record_signatures": {"results": [{"sha256": SHA, "signature": {"status": "unsigned", "signers": []}}]},
     "grant_access": {"user": "u-reader"},
+    "hand_over": {"to_office": "o2", "closed_on": "2025-06-30", "basis": "NQ 1685/NQ-UBTVQH15"},
     "declassify": {"secrecy": "thuong", "basis": "Quyết định giải mật số 5"},
     "mark_recall_requested": {"reason": "Ban hành nhầm"},
     "mark_intake_overdue": {},

@@ -87,6 +87,7 @@ def test_incoming_received_accepts_register_return_recall() -> None:
         "confirm_recall",
         "declassify",
         "grant_access",
+        "hand_over",  # when its office closes (DOMAIN.md: offices open and close)
         "mark_intake_overdue",
         "mark_recall_requested",
         "mark_replaced",
