@@ -41,9 +41,7 @@ async def close_office(
     if closing.closed_on > local_date(now):
         raise ClosingRefused(f"closed_on: {closing.closed_on} is after today ({local_date(now)})")
     if office.opened_on is not None and closing.closed_on < office.opened_on:
-        raise ClosingRefused(
-            f"closed_on: {closing.closed_on} is before the office opened ({office.opened_on})"
-        )
+        raise ClosingRefused(f"closed_on: {closing.closed_on} is before it opened ({office.opened_on})")
     if len(set(closing.successors)) != len(closing.successors):
         raise ClosingRefused("successors: must not repeat")
     for successor in closing.successors:

@@ -1,0 +1,174 @@
+"""A district office closes and hands its open documents over (DOMAIN.md, "Offices open and close"):
+through the HTTP API of the whole system, read back from the read models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from processors.saga import copy_id
+from schemas.deadlines import local_date
+from tests.e2e.conftest import System, act
+from tests.toolkit.waiting import wait_until
+from tests.unit.lifecycle import body, create_body
+
+CITY = "tu-hcm"
+CLOSING = {"closed_on": "2025-06-30", "basis": "Nghị quyết 1685/NQ-UBTVQH15"}
+
+
+def _staff(system: System, office: str) -> dict[str, dict[str, str]]:
+    return {
+        role: system.token(office, role, user=f"{role}@{office}", clearance="tuyet_mat")
+        for role in ("clerk", "leader", "specialist", "admin")
+    }
+
+
+async def _create(
+    http: httpx.AsyncClient, who: dict[str, str], kind: str, office: str, **f: Any
+) -> dict[str, Any]:
+    created = await http.post("/v1/documents", json=create_body(kind, office, **f), headers=who)
+    assert created.status_code == 201, created.text
+    doc: dict[str, Any] = created.json()
+    return doc
+
+
+async def _read(
+    http: httpx.AsyncClient, who: dict[str, str], document_id: str, after: int = 0
+) -> httpx.Response:
+    params = {"after": after} if after else {}
+    return await http.get(f"/v1/documents/{document_id}", params=params, headers=who)
+
+
+async def test_closing_hands_each_open_document_to_the_successor(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    district, successor = _staff(system, "qu-10"), _staff(system, "phuong-hoa-hung")
+    city = _staff(system, CITY)
+    year = local_date(datetime.now(UTC)).year
+
+    # an incoming document in handling, a finished one, a draft, and a city document delivered to the district
+    handling = await _create(http, district["clerk"], "incoming", "qu-10", number_code="15-CV/VPTW")
+    handling = await act(http, district["clerk"], handling, "register")
+    handling = await act(http, district["clerk"], handling, "submit")
+    handling = await act(
+        http,
+        district["leader"],
+        handling,
+        **body("assign", lead={"unit": "qu-10.tong-hop"}, cooperating=[], deadline={"working_days": 5}),
+    )
+    handling = await act(http, district["specialist"], handling, "start")
+    finished = await _create(http, district["clerk"], "incoming", "qu-10", number_code="16-CV/VPTW")
+    finished = await act(http, district["clerk"], finished, "register")
+    finished = await act(http, district["clerk"], finished, "submit")
+    finished = await act(http, district["leader"], finished, "mark_for_info")
+    draft = await _create(http, district["specialist"], "outgoing", "qu-10", document_type="CV")
+    sent = await _create(http, city["specialist"], "outgoing", CITY)
+    for action in ("submit_review", "review", "sign"):
+        sent = await act(http, city["admin"], sent, **body(action))
+    sent = await act(http, city["clerk"], sent, "issue", recipients=["qu-10"])
+    copy = copy_id(sent["id"], "qu-10")
+    await wait_until(
+        lambda: _ok(_read(http, district["clerk"], copy)), what="the city's copy in the district office"
+    )
+
+    closed = await http.post(
+        "/v1/offices/qu-10/close",
+        json={**CLOSING, "successors": ["phuong-hoa-hung", "phuong-dien-hong"]},
+        headers=city["admin"],
+    )
+    assert closed.status_code == 200, closed.text
+    assert sorted(closed.json()["handed_over"]) == sorted([handling["id"], draft["id"], copy])
+    after = int(closed.headers["x-vanthu-position"])
+
+    # the successor holds them: its list, the document, its history with both holders
+    got = await _read(http, successor["clerk"], handling["id"], after)
+    assert got.status_code == 200, got.text
+    doc = got.json()
+    assert (
+        doc["office_id"] == "phuong-hoa-hung"
+        and doc["held_by"] == ["qu-10"]
+        and doc["state"] == "in_progress"
+    )
+    listed = await http.get(
+        "/v1/offices/phuong-hoa-hung/documents", params={"after": after}, headers=successor["clerk"]
+    )
+    assert {handling["id"], draft["id"], copy} <= {d["id"] for d in listed.json()["items"]}
+    events = (await http.get(f"/v1/documents/{handling['id']}/events", headers=successor["clerk"])).json()[
+        "items"
+    ]
+    assert {e["office"] for e in events[:-1]} == {"qu-10"}
+    last = events[-1]
+    assert last["type"] == "DocumentHandedOver" and last["actor"]["user"] == f"admin@{CITY}"
+    assert last["data"] == {"from_office": "qu-10", "to_office": "phuong-hoa-hung", **CLOSING}
+    # the district sees it no more; what it finished stays with it, readable
+    assert (await _read(http, district["clerk"], handling["id"])).status_code == 404
+    assert (await _read(http, district["clerk"], finished["id"])).json()["office_id"] == "qu-10"
+
+    # the successor acts on them: finishes the handling, and issues the district's draft as its own 01
+    doc = await act(http, successor["specialist"], doc, "complete", result="Đã báo cáo Thường trực Đảng ủy")
+    assert doc["state"] == "completed"
+    draft = (await _read(http, successor["specialist"], draft["id"], after)).json()
+    for action in ("submit_review", "review", "sign"):
+        draft = await act(http, successor["admin"], draft, **body(action))
+    draft = await act(http, successor["clerk"], draft, "issue", recipients=[CITY])
+    assert draft["number_code"] == "01-CV/ĐU"
+
+    # the closed office's register still reads, with both of its entries
+    register = await http.get(
+        "/v1/offices/qu-10/registers/incoming",
+        params={"year": year, "after": doc["_position"]},
+        headers=district["clerk"],
+    )
+    assert register.status_code == 200, register.text
+    rows = {r["document_id"]: r for r in register.json()["items"]}
+    assert {handling["id"], finished["id"]} <= set(rows)
+    assert rows[handling["id"]]["number"] == handling["incoming_number"]
+
+    # and a delivery to it is refused, naming the successor
+    again = await _create(http, city["specialist"], "outgoing", CITY)
+    for action in ("submit_review", "review", "sign"):
+        again = await act(http, city["admin"], again, **body(action))
+    refused = await http.post(
+        f"/v1/documents/{again['id']}/actions",
+        json={"action": "issue", "recipients": ["qu-10"]},
+        headers={**city["clerk"], "If-Match": f'"{again["version"]}"'},
+    )
+    assert refused.status_code == 422 and refused.json()["successors"] == [
+        "phuong-hoa-hung",
+        "phuong-dien-hong",
+    ]
+
+
+async def test_a_copy_issued_before_the_closing_and_delivered_after_goes_to_the_successor(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    city = _staff(system, CITY)
+    system.services.stop("processor")  # the saga is not running: the copy has not arrived
+    try:
+        sent = await _create(http, city["specialist"], "outgoing", CITY)
+        for action in ("submit_review", "review", "sign"):
+            sent = await act(http, city["admin"], sent, **body(action))
+        sent = await act(http, city["clerk"], sent, "issue", recipients=["qu-11"])
+        closed = await http.post(
+            "/v1/offices/qu-11/close",
+            json={**CLOSING, "successors": ["phuong-hoa-binh"]},
+            headers=city["admin"],
+        )
+        assert closed.status_code == 200 and closed.json()["handed_over"] == []
+    finally:
+        system.services.start("processor")
+    copy = copy_id(sent["id"], "qu-11")
+    successor = system.token("phuong-hoa-binh", "clerk")
+    got = await wait_until(lambda: _ok(_read(http, successor, copy)), what="the copy in the successor office")
+    assert got["office_id"] == "phuong-hoa-binh" and got["held_by"] == ["qu-11"]
+    assert got["source"]["document_id"] == sent["id"]
+
+
+async def _ok(response: Any) -> dict[str, Any] | None:
+    resp = await response
+    if resp.status_code != 200:
+        return None
+    doc: dict[str, Any] = resp.json()
+    return doc
