@@ -1,8 +1,11 @@
-"""Demo data for `make run`: a year of documents in the city office and its 22 district offices.
+"""Demo data for `make run`: today's city, with its history across the change of 1 July 2025.
 
-Written through the write side's `handle` with `now` set to moments of the past year, so the history,
-deadlines (some missed, some still open past due), numbers and hash chains are real. Seeds only an
-empty store; deterministic for a given seed.
+From January 2025 the city office and its 22 district offices work; on 30 June 2025 the districts close
+(a recorded act each) and hand their open documents over to their successors; from 1 July the city office,
+the 168 commune-level committees and the committees of city agencies work, the city now and then issuing
+a directive to every committee at once. Written through the write side's `handle` with `now` set to
+moments of the past, so the history, deadlines (some missed, some still open past due), numbers and hash
+chains are real. Seeds only an empty store; deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ from typing import Any
 
 import asyncpg
 
+from deploy.city import CLOSED_ON, successors
 from deploy.config.db import create_pool
 from deploy.config.offices import Office, Offices, load_offices
 from deploy.config.settings import Settings
 from deploy.samples import SampleCA, make_pdf
 from producers import files as records
 from producers.acts import set_term
+from producers.closing import close_office
 from producers.errors import VersionConflict
 from producers.filestore import FileStore, file_store, spool
 from producers.handler import HandleRequest, handle
-from schemas.acts import SetTerm
+from producers.store import load
+from schemas.acts import CloseOffice, SetTerm
 from schemas.envelope import Actor
 from schemas.parsing import parse_action, parse_create
 
@@ -78,6 +84,14 @@ TYPES = ["CV", "CV", "CV", "TB", "KH", "BC", "HD", "QD", "CT", "KL", "CTr", "QC"
 DEMO_TERM = SetTerm(starts_on=date(2025, 10, 16), label="Nhiệm kỳ 2025–2030")
 DEMO_TERM_SET_AT = datetime(2025, 10, 16, 2, 0, tzinfo=UTC)
 SIGNER = {"signer_name": "Nguyễn Văn Minh", "signer_position": "Phó Bí thư", "authority": "T/M"}
+HISTORY_FROM = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)  # the demo's first day, half a year before the change
+CLOSE_AT = datetime(2025, 6, 30, 9, 0, tzinfo=UTC)  # 16:00 in Hồ Chí Minh City, the districts' last day
+BASIS = "Nghị quyết 1685/NQ-UBTVQH15 ngày 16/6/2025; Quyết định của Ban Thường vụ Thành ủy"
+DIRECTIVES = [  # issued by the city office to every committee at once
+    (datetime(2025, 7, 2, 2, 0, tzinfo=UTC), "Về việc vận hành mô hình chính quyền địa phương hai cấp"),
+    (datetime(2025, 9, 15, 2, 0, tzinfo=UTC), "Về việc lãnh đạo tổ chức đại hội đảng bộ cấp xã"),
+    (datetime(2026, 3, 10, 2, 0, tzinfo=UTC), "Về việc sơ kết công tác xây dựng Đảng quý I năm 2026"),
+]
 
 
 @dataclass
@@ -117,6 +131,7 @@ class Seeder:
         self.offices: list[Office] = list(directory)
         self.events = 0
         self.files, self.ca = files, ca
+        self.closing: dict[str, list[str]] = {}  # the offices that close at CLOSE_AT, and their successors
 
     async def pdf(self, office: Office, lines: list[str], name: str, role: str, signed: bool) -> list[Any]:
         """A small real PDF stored and attachable by `office` (signed by the demo CA when asked)."""
@@ -159,9 +174,20 @@ class Seeder:
         self.events += len(res.events)
         return doc
 
+    def open_at(self, at: datetime) -> list[Office]:
+        """The offices at work at an instant: opened by then, and not closed."""
+        day = at.date()
+        return [
+            o
+            for o in self.offices
+            if (o.opened_on is None or o.opened_on <= day) and not (o.id in self.closing and at >= CLOSE_AT)
+        ]
+
     async def act(self, doc: Doc, role: str, at: datetime, action: str, **params: Any) -> bool:
         if at > self.now:
             return False  # the future has not happened yet
+        if doc.office.id in self.closing and at >= CLOSE_AT:
+            return False  # the office has closed: its successor takes the document over
         command = parse_action(doc.kind, {"action": action, **params})
         try:
             request = HandleRequest(
@@ -243,16 +269,18 @@ class Seeder:
             doc, "clerk", self.later(t, 24, 240), "file", dossier=f"HS-{start.year}-{rng.randint(1, 40):02d}"
         )
 
-    async def outgoing(self, office: Office, start: datetime) -> None:
+    async def outgoing(self, office: Office, start: datetime, to_all: str | None = None) -> None:
         rng = self.rng
         body: dict[str, Any] = {
             "kind": "outgoing",
             "office_id": office.id,
-            "document_type": rng.choice(TYPES),
-            "summary": rng.choice(SUMMARIES),
+            "document_type": "CT" if to_all else rng.choice(TYPES),
+            "summary": to_all or rng.choice(SUMMARIES),
             "urgency": rng.choice(["thuong"] * 4 + ["khan"]),
             "secrecy": "mat" if rng.random() < 0.05 else "thuong",
         }
+        if to_all:
+            body["secrecy"], body["urgency"] = "thuong", "khan"
         if rng.random() < 0.6:  # the signed original travels with each electronic copy when issued
             lines = [office.name, str(body["summary"]), "Ban chinh da ky so (demo)."]
             body["attachments"] = await self.pdf(office, lines, "van-ban.pdf", "original", True)
@@ -271,9 +299,35 @@ class Seeder:
         t = self.later(t, 0.5, 8)
         if not await self.act(doc, "leader", t, "sign", **SIGNER):
             return
-        others = [o.id for o in self.offices if o.id != office.id]
+        t = self.later(t, 0.5, 6)
+        others = [o.id for o in self.open_at(t) if o.id != office.id]  # no delivery to a closed office
         recipients = rng.sample(others, k=rng.randint(1, 4)) if body["secrecy"] == "thuong" else []
-        await self.act(doc, "clerk", self.later(t, 0.5, 6), "issue", recipients=recipients)
+        if to_all:
+            recipients = [o for o in others if self.directory[o].parent_id == office.id]
+        await self.act(doc, "clerk", t, "issue", recipients=recipients)
+
+    async def close_districts(self, conn: Any) -> int:
+        """The district offices close at CLOSE_AT; their successors carry on some of what they took over."""
+        admin = self.actor(self.directory["tu-hcm"], "admin")
+        handed = 0
+        for office_id, names in self.closing.items():
+            closing = CloseOffice(closed_on=CLOSED_ON, successors=tuple(names), basis=BASIS)
+            closed = await close_office(conn, office_id, closing, admin, CLOSE_AT, self.directory)
+            handed += len(closed.handed_over)
+            successor = self.directory[names[0]]
+            for document_id in closed.handed_over:
+                state = (await load(conn, document_id)).state
+                doc = Doc(
+                    document_id, state.kind.value if state.kind else "incoming", successor, state.version
+                )
+                at = self.later(CLOSE_AT, 24, 24 * 30)
+                if state.state.value == "in_progress" and self.rng.random() < 0.7:
+                    await self.act(doc, "specialist", at, "complete", result="Đảng ủy đã tiếp nhận, xử lý.")
+                elif state.state.value in ("received", "registered") and self.rng.random() < 0.5:
+                    await self.act(
+                        doc, "clerk", at, "register" if state.state.value == "received" else "submit"
+                    )
+        return handed
 
     async def task(self, office: Office, start: datetime) -> None:
         rng = self.rng
@@ -294,8 +348,8 @@ class Seeder:
             await self.act(doc, "specialist", self.later(t, 24, 200), "complete", result="Hoàn thành.")
 
 
-async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026, quiet: bool = False) -> int:
-    """Seed `documents` documents over the past year into an empty store; returns events written."""
+async def seed(settings: Settings, documents: int = 600, seed_value: int = 2026, quiet: bool = False) -> int:
+    """Seed `documents` documents from January 2025 to now into an empty store; returns events written."""
     pool = await create_pool(settings.app_dsn, min_size=1, max_size=4)
     try:
         if await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
@@ -303,19 +357,36 @@ async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026,
                 print("[vanthu] demo data: the store already has events; not seeding", flush=True)
             return 0
         directory = load_offices(settings.offices_file)
-        offices = list(directory)
+        city = next(o for o in directory if o.parent_id is None)
         rng = random.Random(seed_value)
         now = datetime.now(UTC)
         seeder = Seeder(pool, directory, rng, now, file_store(settings), demo_ca(settings))
-        async with pool.acquire() as conn:  # số đi of each type starts at 01 in the 2025–2030 term
-            for office in offices:
-                admin = Actor(user=f"admin@{office.id}", office=office.id, roles=("admin",))
-                await set_term(conn, office.id, DEMO_TERM, admin, DEMO_TERM_SET_AT)
-        starts = sorted(now - timedelta(days=rng.uniform(0, 365)) for _ in range(documents))
+        seeder.closing = {d: names for d, names in successors().items() if d in directory}
         began = time.monotonic()
-        for i, start in enumerate(starts, 1):
-            # the city office carries more weight than any single district
-            office = offices[0] if rng.random() < 0.3 else rng.choice(offices)
+
+        def say(what: str) -> None:
+            if not quiet:
+                print(f"[vanthu] demo data: {what} ({time.monotonic() - began:.1f}s)", flush=True)
+
+        first = min(HISTORY_FROM, now - timedelta(days=365))
+        span = (now - first).total_seconds()
+        starts = sorted(first + timedelta(seconds=rng.uniform(0, span)) for _ in range(documents))
+        directives = [(at, summary) for at, summary in DIRECTIVES if at < now]
+        plan = sorted([(at, "", None) for at in starts] + [(at, "all", s) for at, s in directives])
+        closed = False
+        for i, (start, what, summary) in enumerate(plan, 1):
+            if not closed and start >= CLOSE_AT:
+                async with pool.acquire() as conn:
+                    handed = await seeder.close_districts(conn)
+                closed = True
+                closing = f"{len(seeder.closing)} district offices closed on {CLOSED_ON}"
+                say(f"{closing}, {handed} open documents handed over")
+            if what == "all":
+                await seeder.outgoing(city, start, to_all=summary)
+                continue
+            # the city office carries more weight than any single committee
+            at_work = seeder.open_at(start)
+            office = city if rng.random() < 0.3 else rng.choice([o for o in at_work if o is not city])
             roll = rng.random()
             if roll < 0.6:
                 await seeder.incoming(office, start)
@@ -323,19 +394,20 @@ async def seed(settings: Settings, documents: int = 400, seed_value: int = 2026,
                 await seeder.outgoing(office, start)
             else:
                 await seeder.task(office, start)
-            if not quiet and (i % 100 == 0 or i == documents):
-                print(
-                    f"[vanthu] demo data: {i}/{documents} documents, {seeder.events} events "
-                    f"({time.monotonic() - began:.1f}s)",
-                    flush=True,
-                )
+            if i % 100 == 0 or i == len(plan):
+                say(f"{i}/{len(plan)} documents, {seeder.events} events")
+        async with pool.acquire() as conn:  # số đi of each type starts at 01 in the 2025–2030 term
+            for office in seeder.open_at(DEMO_TERM_SET_AT):
+                admin = Actor(user=f"admin@{office.id}", office=office.id, roles=("admin",))
+                await set_term(conn, office.id, DEMO_TERM, admin, DEMO_TERM_SET_AT)
+        say(f"the 2025–2030 term set in {len(seeder.open_at(DEMO_TERM_SET_AT))} offices")
         return seeder.events
     finally:
         await pool.close()
 
 
 def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 600
     asyncio.run(seed(Settings.from_env(), n))
     return 0
 

@@ -30,6 +30,8 @@ def _where_to_look(settings: Settings, api: str) -> str:
     leader = issue_token(
         settings, office="tu-hcm", roles=["leader", "auditor"], user="ld.demo", clearance="mat"
     )
+    ward = issue_token(settings, office="phuong-sai-gon", roles=["clerk", "leader"], user="vt.saigon")
+    district = issue_token(settings, office="qu-1", roles=["clerk"], user="vt.quan1")
     return "\n".join(
         [
             "",
@@ -40,13 +42,21 @@ def _where_to_look(settings: Settings, api: str) -> str:
             f"  logs           {settings.data_dir / 'logs'}   (`.venv/bin/vanthu stack logs NAME`)",
             "  status         .venv/bin/vanthu stack status",
             "",
-            "Try it (tokens for the city office, valid 12 hours; make more with `.venv/bin/vanthu token`):",
-            f"  export CLERK={clerk}",
-            f"  export LEADER={leader}",
+            "Today's city: the Văn phòng Thành ủy (tu-hcm), 168 commune-level committees (phuong-sai-gon,",
+            "xa-can-gio, dac-khu-con-dao …) and 4 committees of city agencies; the 22 district offices",
+            "(qu-1 …) closed on 2025-06-30 and handed their open documents over.",
+            "Try it (tokens valid 12 hours; make more with `.venv/bin/vanthu token --office O --role R`):",
+            f"  export CLERK={clerk}   # tu-hcm",
+            f"  export LEADER={leader}   # tu-hcm",
+            f"  export WARD={ward}   # phuong-sai-gon",
+            f"  export DISTRICT={district}   # qu-1, closed",
             f"  curl -s {api}/v1/offices | head -c 400; echo",
+            f'  curl -s "{api}/v1/offices?include_closed=true" | head -c 400; echo',
             f'  curl -s -H "Authorization: Bearer $LEADER" "{api}/v1/offices/tu-hcm/deadlines?due_within=5"',
             f'  curl -s -H "Authorization: Bearer $CLERK" "{api}/v1/offices/tu-hcm/documents?q=quy%20hoach%20can%20bo&limit=5"',  # noqa: E501 (a command line to paste)
             f'  curl -s -H "Authorization: Bearer $LEADER" "{api}/v1/offices/tu-hcm/stats"',
+            f'  curl -s -H "Authorization: Bearer $WARD" "{api}/v1/offices/phuong-sai-gon/documents?limit=5"',
+            f'  curl -s -H "Authorization: Bearer $DISTRICT" "{api}/v1/offices/qu-1/registers/incoming?year=2025"',  # noqa: E501 (a command line to paste)
             f'  curl -s -H "Authorization: Bearer $CLERK" -H "Accept: text/csv" "{api}/v1/offices/tu-hcm/registers/incoming"',  # noqa: E501 (a command line to paste)
             f'  curl -s -N -H "Authorization: Bearer $CLERK" "{api}/v1/offices/tu-hcm/feed"   # live changes (SSE)',  # noqa: E501 (a command line to paste)
             f"  curl -s -X POST {api}/v1/documents -H \"Authorization: Bearer $CLERK\" -H 'Content-Type: application/json' \\",  # noqa: E501 (a command line to paste)
