@@ -4,6 +4,7 @@ same transaction as the rows that caused them and run here, through the write si
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +20,12 @@ from producers.closures import closures
 from producers.errors import VersionConflict
 from producers.handler import HandleRequest
 from schemas.commands import (
+    DeliveryRef,
     HandOver,
     MarkRecallRequested,
     MarkReplaced,
     ReceiveDocument,
+    RecordDeliveries,
     RecordDelivery,
     RecordRecallAnswer,
     RecordRecipientStatus,
@@ -38,6 +41,9 @@ MAX_ATTEMPTS = 5
 BACKOFF_S = 1.0  # the wait after the first failure, doubled after each next one
 MAX_BACKOFF_S = 60.0
 _COPIES = uuid5(NAMESPACE_URL, "https://vanthu/delivered-copy")
+DELIVERY_WORKERS = 3  # copies created at once (the processor's pool has 6 connections)
+MAX_REFS = 1000  # deliveries recorded in one write
+BATCH_FROM = 8  # deliveries of one document pending together: created a few at a time, recorded at once
 
 
 def copy_id(source_document_id: str, office_id: str) -> str:
@@ -54,12 +60,54 @@ class SagaRun:
 
 async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, office_id: str) -> str:
     """Create the copy (once) and record the delivery on the issuing document (once)."""
+    source = await _issued(pool, source_document_id)
+    assert source.office_id is not None  # _issued checked it
+    copy = await _create_copy(pool, ws, source, office_id)
+    await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
+    await _hand_over_if_closed(pool, ws, {office_id: copy})
+    return copy
+
+
+async def deliver_all(
+    pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, office_ids: list[str]
+) -> None:
+    """`deliver` for many recipients of one document (a city document to every committee): the copies
+    are created a few at a time, and recorded on the issuing document in one write instead of one each."""
+    source = await _issued(pool, source_document_id)
+    assert source.office_id is not None
+    gate = asyncio.Semaphore(DELIVERY_WORKERS)
+
+    async def one(office_id: str) -> str:
+        async with gate:
+            return await _create_copy(pool, ws, source, office_id)
+
+    copies = dict(zip(office_ids, await asyncio.gather(*(one(o) for o in office_ids)), strict=True))
+    refs = tuple(DeliveryRef(office_id=o, document_id=c) for o, c in copies.items())
+    for at in range(0, len(refs), MAX_REFS):
+        await ws.handle(
+            pool,
+            HandleRequest(
+                RecordDeliveries(deliveries=refs[at : at + MAX_REFS]),
+                document_id=source.id,
+                expected_version=None,
+                actor=system_actor(source.office_id),
+            ),
+        )
+    await _hand_over_if_closed(pool, ws, copies)
+
+
+async def _issued(pool: asyncpg.Pool, source_document_id: str) -> DocumentState:
     raw = await pool.fetchval(f"SELECT data FROM {LIVE_SCHEMA}.documents WHERE id = $1", source_document_id)
     if raw is None:
         raise LookupError(f"issued document {source_document_id} is not in the read models")
     source = DocumentState.from_dict(raw)
     if source.office_id is None or source.document_type is None or source.issued_on is None:
         raise LookupError(f"document {source_document_id} has not been issued")
+    return source
+
+
+async def _create_copy(pool: asyncpg.Pool, ws: WriteSide, source: DocumentState, office_id: str) -> str:
+    assert source.office_id is not None and source.document_type is not None and source.issued_on is not None
     copy = copy_id(source.id, office_id)
     sender = ws.offices.get(source.office_id)
     command = ReceiveDocument(
@@ -80,21 +128,24 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
         )
     except VersionConflict:
         pass  # the copy exists: an earlier run created it
-    await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
+    return copy
+
+
+async def _hand_over_if_closed(pool: asyncpg.Pool, ws: WriteSide, copies: dict[str, str]) -> None:
+    """A copy issued before its recipient closed and delivered after it goes on to the successor."""
     async with pool.acquire() as conn:
-        closure = (await closures(conn, [office_id])).get(office_id)
-    if closure is not None:  # issued before its recipient closed, arrived after: the successor takes it
+        closed = await closures(conn, copies)
+    for office_id, closure in closed.items():
         await ws.handle(
             pool,
             HandleRequest(
                 HandOver(to_office=closure.successors[0], closed_on=closure.closed_on, basis=closure.basis),
-                document_id=copy,
+                document_id=copies[office_id],
                 expected_version=None,
                 actor=system_actor(office_id),
-                idempotency_key=f"hand-over:{copy}",
+                idempotency_key=f"hand-over:{copies[office_id]}",
             ),
         )
-    return copy
 
 
 def delivered_files(source: DocumentState) -> tuple[Attachment, ...]:
@@ -234,7 +285,10 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
                    FROM public.processor_tasks WHERE status = 'pending' ORDER BY id LIMIT $1""",
                 limit,
             )
+            batched = await _deliver_batches(pool, ws, lock_conn, tasks, run)
             for task in tasks:
+                if task["id"] in batched:
+                    continue
                 if task["waiting"]:
                     break  # backing off
                 try:
@@ -277,6 +331,40 @@ async def run_tasks(pool: asyncpg.Pool, ws: WriteSide, limit: int = 200) -> Saga
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock($1)", SAGA_LOCK)
     return run
+
+
+async def _deliver_batches(
+    pool: asyncpg.Pool, ws: WriteSide, lock_conn: Conn, tasks: list[Any], run: SagaRun
+) -> set[int]:
+    """Run the first pending deliveries of one document together (`deliver_all`) when there are many;
+    answers the ids of the tasks done. On any failure nothing is marked: each task then runs on its own
+    (with its retries), and what the batch already did is found done (every step is idempotent)."""
+    first = next(iter(tasks), None)
+    if first is None or first["kind"] != "deliver" or first["waiting"]:
+        return set()
+    source = first["payload"]["source_document_id"]
+    batch = []
+    for task in tasks:
+        if task["kind"] != "deliver" or task["payload"]["source_document_id"] != source or task["waiting"]:
+            break
+        batch.append(task)
+    if len(batch) < BATCH_FROM:
+        return set()
+    try:
+        await deliver_all(pool, ws, source, [t["payload"]["office_id"] for t in batch])
+    except Exception as exc:
+        log.warning(
+            "saga: delivering %s to %d offices at once failed (%r); one by one", source, len(batch), exc
+        )
+        return set()
+    ids = [t["id"] for t in batch]
+    await lock_conn.execute(
+        """UPDATE public.processor_tasks SET status = 'done', done_at = clock_timestamp(),
+           attempts = attempts + 1, error = NULL WHERE id = ANY($1::bigint[])""",
+        ids,
+    )
+    run.done += len(ids)
+    return set(ids)
 
 
 async def failed_tasks(conn: Conn) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
             "source_document_id": source.document_id,
             "source_office_id": source.office_id,
             "copy_document_id": after.id,
-            "office_id": after.office_id,
+            "office_id": addressed_to(after),
             "answer": request.answer,
             "reason": request.answer_reason,
         }
@@ -104,13 +104,19 @@ def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) 
                     "source_document_id": source.document_id,
                     "source_office_id": source.office_id,
                     "copy_document_id": after.id,
-                    "office_id": after.office_id,
+                    "office_id": addressed_to(after),
                     "state": after.state.value,
                     "version": after.version,
                 },
             )
         )
     return tasks
+
+
+def addressed_to(copy: DocumentState) -> str | None:
+    """The office a delivered copy was addressed to (its sender's delivery names it), even after that
+    office closed and handed the copy over to its successor."""
+    return copy.held_by[0] if copy.held_by else copy.office_id
 
 
 def file_tasks(before: DocumentState, after: DocumentState) -> list[Task]:

@@ -62,11 +62,14 @@ async def refuse_closed(conn: Conn, office_ids: Iterable[str]) -> None:
 async def guard_creation(conn: Conn, office_id: str, delivered: bool) -> Closure | None:
     """Before a document is created in `office_id`: wait for a closing of that office under way, then
     refuse the creation if it closed, unless it is a copy the saga delivers (issued before the closing;
-    the saga hands it over at once). Answers the office's closure, if any."""
+    the saga hands it over at once). Answers the office's closure, if any (None for a delivered copy:
+    it is created wherever it was addressed)."""
+    if delivered:
+        return None
     await conn.execute(
         "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, $2))", office_stream(office_id), ACT_LOCK
     )
     closure = (await closures(conn, [office_id])).get(office_id)
-    if closure is not None and not delivered:
+    if closure is not None:
         raise closure.refusal()
     return closure

@@ -355,6 +355,27 @@ class RecordDelivery(Command):
     document_id: Id
 
 
+class DeliveryRef(Model):
+    office_id: Id
+    document_id: Id
+
+
+class RecordDeliveries(Command):
+    """On the issuing document: many recipients' copies now exist (a document issued to every committee
+    is recorded in one write, not one per copy)."""
+
+    action = "record_deliveries"
+    kinds = frozenset({OUTGOING})
+    system = True
+    deliveries: Annotated[tuple[DeliveryRef, ...], Field(min_length=1, max_length=1000)]
+
+    @field_validator("deliveries")
+    @classmethod
+    def _one_per_office(cls, refs: tuple[DeliveryRef, ...]) -> tuple[DeliveryRef, ...]:
+        _unique(tuple(r.office_id for r in refs), "deliveries' offices")
+        return refs
+
+
 class RecordRecipientStatus(Command):
     """On the issuing document: a recipient's copy changed state (receipt acknowledged, handled, …)."""
 
@@ -479,6 +500,7 @@ ACTION_COMMANDS: tuple[type[Command], ...] = (
     MarkIntakeOverdue,
     MarkIssueOverdue,
     RecordDelivery,
+    RecordDeliveries,
     RecordRecipientStatus,
     RecordSignatures,
     MarkRecallRequested,

@@ -36,6 +36,7 @@ from schemas.commands import (
     ReassignDocument,
     RecallDocument,
     ReceiveDocument,
+    RecordDeliveries,
     RecordDelivery,
     RecordRecallAnswer,
     RecordRecipientStatus,
@@ -255,6 +256,14 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
             if not assignment.is_open or assignment.missed_marked or today <= assignment.due_date:
                 return []  # already marked, or an extension moved the date since the chaser looked
             return [DeadlineMissed(assignment_id=assignment_id, due_date=assignment.due_date)]
+        case RecordDeliveries(deliveries=refs):
+            return [
+                event
+                for ref in refs
+                for event in _record_delivery(
+                    RecordDelivery(office_id=ref.office_id, document_id=ref.document_id), state
+                )
+            ]
         case RecordDelivery():
             return _record_delivery(command, state)
         case RecordRecipientStatus():

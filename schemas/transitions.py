@@ -15,7 +15,7 @@ Table = dict[S, dict[str, tuple[S, ...]]]
 _HANDLING = ("reassign", "report_progress", "request_extension", "decide_extension")
 _CHASING = ("mark_deadline_approaching", "mark_deadline_missed")
 # Facts flowing back from recipients keep arriving whatever the sender does with its own copy.
-_RECIPIENTS = ("record_delivery", "record_recipient_status", "record_recall_answer")
+_RECIPIENTS = ("record_delivery", "record_deliveries", "record_recipient_status", "record_recall_answer")
 # A delivered copy learns of its sender's recall in any state but recalled, and answers it.
 _ASKED = "mark_recall_requested"
 

@@ -22,6 +22,7 @@ from deploy.config.settings import Settings
 from tests.bench import (
     bench_audit,
     bench_command,
+    bench_fanout,
     bench_files,
     bench_freshness,
     bench_projection,
@@ -53,6 +54,7 @@ ALL = [
     "queries",
     "audit",
     "files",
+    "fanout",
 ]
 NEEDS_DATASET = {"relay_throughput", "projection_throughput", "rebuild", "queries", "audit"}
 LONG_EVENTS = 1000
@@ -145,6 +147,7 @@ async def main(names: list[str]) -> int:
     await step("command_throughput", bench_command.run, ctx)
     await step("freshness", bench_freshness.run, ctx)
     await step("files", bench_files.run, ctx)
+    await step("fanout", bench_fanout.run, ctx)
     if NEEDS_DATASET & set(names):
         print("[bench] building the dataset …", flush=True)
         meta["dataset"] = await build_dataset(ctx)

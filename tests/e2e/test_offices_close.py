@@ -115,6 +115,16 @@ async def test_closing_hands_each_open_document_to_the_successor(
     draft = await act(http, successor["clerk"], draft, "issue", recipients=[CITY])
     assert draft["number_code"] == "01-CV/ĐU"
 
+    # the successor registers the city's copy: the city sees it under the office it addressed
+    taken = (await _read(http, successor["clerk"], copy, after)).json()
+    await act(http, successor["clerk"], taken, "register")
+
+    async def reported() -> bool:
+        got = (await _read(http, city["clerk"], sent["id"])).json()
+        return any(d["office_id"] == "qu-10" and d["state"] == "registered" for d in got["deliveries"])
+
+    await wait_until(reported, what="the copy's registration on the city's deliveries")
+
     # the closed office's register still reads, with both of its entries
     register = await http.get(
         "/v1/offices/qu-10/registers/incoming",

@@ -88,6 +88,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "mark_deadline_approaching": {"assignment_id": "A1"},
     "mark_deadline_missed": {"assignment_id": "A1"},
     "record_delivery": {"office_id": "o2", "document_id": "copy-o2"},
+    "record_deliveries": {"deliveries": [{"office_id": "o2", "document_id": "copy-o2"}]},
     "record_recipient_status": {"office_id": "o2", "document_id": "copy-o2", "state": "registered"},
     "record_signatures": {"results": [{"sha256": SHA, "signature": {"status": "unsigned", "signers": []}}]},
     "grant_access": {"user": "u-reader"},

@@ -143,6 +143,7 @@ def test_issued_can_be_replaced_corrected_recalled_or_archived() -> None:
         "declassify",
         "grant_access",
         "recall",
+        "record_deliveries",
         "record_delivery",
         "record_recall_answer",
         "record_recipient_status",
