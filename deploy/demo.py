@@ -11,6 +11,7 @@ chains are real. Seeds only an empty store; deterministic for a given seed.
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import sys
 import time
@@ -84,6 +85,7 @@ TYPES = ["CV", "CV", "CV", "TB", "KH", "BC", "HD", "QD", "CT", "KL", "CTr", "QC"
 DEMO_TERM = SetTerm(starts_on=date(2025, 10, 16), label="Nhiệm kỳ 2025–2030")
 DEMO_TERM_SET_AT = datetime(2025, 10, 16, 2, 0, tzinfo=UTC)
 SIGNER = {"signer_name": "Nguyễn Văn Minh", "signer_position": "Phó Bí thư", "authority": "T/M"}
+SEEDING_AT_ONCE = 4  # documents written at the same time
 HISTORY_FROM = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)  # the demo's first day, half a year before the change
 CLOSE_AT = datetime(2025, 6, 30, 9, 0, tzinfo=UTC)  # 16:00 in Hồ Chí Minh City, the districts' last day
 BASIS = "Nghị quyết 1685/NQ-UBTVQH15 ngày 16/6/2025; Quyết định của Ban Thường vụ Thành ủy"
@@ -129,7 +131,7 @@ class Seeder:
     ) -> None:
         self.pool, self.directory, self.rng, self.now = pool, directory, rng, now
         self.offices: list[Office] = list(directory)
-        self.events = 0
+        self.tally = {"events": 0}  # shared by the forks
         self.files, self.ca = files, ca
         self.closing: dict[str, list[str]] = {}  # the offices that close at CLOSE_AT, and their successors
 
@@ -161,6 +163,16 @@ class Seeder:
             }
         ]
 
+    @property
+    def events(self) -> int:
+        return self.tally["events"]
+
+    def fork(self, seed_value: int) -> Seeder:
+        """The same seeder with a random source of its own: documents seeded at once stay deterministic."""
+        other = copy.copy(self)
+        other.rng = random.Random(seed_value)
+        return other
+
     def actor(self, office: Office, role: str) -> Actor:
         return Actor(user=f"{role}@{office.id}", office=office.id, roles=(role,))
 
@@ -171,7 +183,7 @@ class Seeder:
         )
         res = await handle(self.pool, request, self.directory)
         doc.version = res.state.version
-        self.events += len(res.events)
+        self.tally["events"] += len(res.events)
         return doc
 
     def open_at(self, at: datetime) -> list[Office]:
@@ -202,7 +214,7 @@ class Seeder:
             doc.version = exc.current_version
             return False
         doc.version = res.state.version
-        self.events += len(res.events)
+        self.tally["events"] += len(res.events)
         return True
 
     def later(self, at: datetime, min_h: float, max_h: float) -> datetime:
@@ -350,7 +362,7 @@ class Seeder:
 
 async def seed(settings: Settings, documents: int = 600, seed_value: int = 2026, quiet: bool = False) -> int:
     """Seed `documents` documents from January 2025 to now into an empty store; returns events written."""
-    pool = await create_pool(settings.app_dsn, min_size=1, max_size=4)
+    pool = await create_pool(settings.app_dsn, min_size=1, max_size=SEEDING_AT_ONCE + 2)
     try:
         if await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
             if not quiet:
@@ -368,39 +380,47 @@ async def seed(settings: Settings, documents: int = 600, seed_value: int = 2026,
             if not quiet:
                 print(f"[vanthu] demo data: {what} ({time.monotonic() - began:.1f}s)", flush=True)
 
-        first = min(HISTORY_FROM, now - timedelta(days=365))
-        span = (now - first).total_seconds()
-        starts = sorted(first + timedelta(seconds=rng.uniform(0, span)) for _ in range(documents))
-        directives = [(at, summary) for at, summary in DIRECTIVES if at < now]
-        plan = sorted([(at, "", None) for at in starts] + [(at, "all", s) for at, s in directives])
-        closed = False
-        for i, (start, what, summary) in enumerate(plan, 1):
-            if not closed and start >= CLOSE_AT:
-                async with pool.acquire() as conn:
-                    handed = await seeder.close_districts(conn)
-                closed = True
-                closing = f"{len(seeder.closing)} district offices closed on {CLOSED_ON}"
-                say(f"{closing}, {handed} open documents handed over")
-            if what == "all":
-                await seeder.outgoing(city, start, to_all=summary)
-                continue
-            # the city office carries more weight than any single committee
-            at_work = seeder.open_at(start)
-            office = city if rng.random() < 0.3 else rng.choice([o for o in at_work if o is not city])
-            roll = rng.random()
-            if roll < 0.6:
-                await seeder.incoming(office, start)
-            elif roll < 0.85:
-                await seeder.outgoing(office, start)
-            else:
-                await seeder.task(office, start)
-            if i % 100 == 0 or i == len(plan):
-                say(f"{i}/{len(plan)} documents, {seeder.events} events")
         async with pool.acquire() as conn:  # số đi of each type starts at 01 in the 2025–2030 term
             for office in seeder.open_at(DEMO_TERM_SET_AT):
                 admin = Actor(user=f"admin@{office.id}", office=office.id, roles=("admin",))
                 await set_term(conn, office.id, DEMO_TERM, admin, DEMO_TERM_SET_AT)
         say(f"the 2025–2030 term set in {len(seeder.open_at(DEMO_TERM_SET_AT))} offices")
+        first = min(HISTORY_FROM, now - timedelta(days=365))
+        span = (now - first).total_seconds()
+        starts = sorted(first + timedelta(seconds=rng.uniform(0, span)) for _ in range(documents))
+        directives = [(at, summary) for at, summary in DIRECTIVES if at < now]
+        plan = sorted([(at, "", None) for at in starts] + [(at, "all", s) for at, s in directives])
+        seeds = [rng.getrandbits(64) for _ in plan]
+        done = 0
+        gate = asyncio.Semaphore(SEEDING_AT_ONCE)
+
+        async def one(start: datetime, what: str, summary: str | None, seed_of: int) -> None:
+            nonlocal done
+            async with gate:
+                forked = seeder.fork(seed_of)
+                if what == "all":
+                    await forked.outgoing(city, start, to_all=summary)
+                else:  # the city office carries more weight than any single committee
+                    others = [o for o in forked.open_at(start) if o is not city]
+                    office = city if forked.rng.random() < 0.3 else forked.rng.choice(others)
+                    roll = forked.rng.random()
+                    if roll < 0.6:
+                        await forked.incoming(office, start)
+                    elif roll < 0.85:
+                        await forked.outgoing(office, start)
+                    else:
+                        await forked.task(office, start)
+            done += 1
+            if done % 100 == 0 or done == len(plan):
+                say(f"{done}/{len(plan)} documents, {seeder.events} events")
+
+        # Documents are independent of each other: a few at a time, the districts' before they close.
+        items = [(at, what, summary, n) for (at, what, summary), n in zip(plan, seeds, strict=True)]
+        await asyncio.gather(*(one(*item) for item in items if item[0] < CLOSE_AT))
+        async with pool.acquire() as conn:
+            handed = await seeder.close_districts(conn)
+        say(f"{len(seeder.closing)} district offices closed on {CLOSED_ON}, {handed} documents handed over")
+        await asyncio.gather(*(one(*item) for item in items if item[0] >= CLOSE_AT))
         return seeder.events
     finally:
         await pool.close()
