@@ -47,7 +47,7 @@ class Projector:
 
     async def start(self) -> asyncpg.Pool:
         if self.pool is None:
-            self.pool = await create_pool(self.config.dsn, min_size=1, max_size=6)
+            self.pool = await create_pool(self.config.dsn, min_size=1, max_size=8)
         return self.pool
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:

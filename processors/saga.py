@@ -41,7 +41,7 @@ MAX_ATTEMPTS = 5
 BACKOFF_S = 1.0  # the wait after the first failure, doubled after each next one
 MAX_BACKOFF_S = 60.0
 _COPIES = uuid5(NAMESPACE_URL, "https://vanthu/delivered-copy")
-DELIVERY_WORKERS = 3  # copies created at once (the processor's pool has 6 connections)
+DELIVERY_WORKERS = 6  # copies created at once (the processor's pool has 8 connections)
 MAX_REFS = 1000  # deliveries recorded in one write
 BATCH_FROM = 8  # deliveries of one document pending together: created a few at a time, recorded at once
 

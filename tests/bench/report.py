@@ -186,6 +186,14 @@ def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     for row in rows(results):
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    earlier = [
+        f"{name} {r['date'][:10]}"
+        for name, r in results.items()
+        if r.get("date", "")[:10] != meta["date"][:10]
+    ]
+    if earlier:  # kept from earlier runs: each on its own date and machine (results.json has both)
+        lines.append("Rows from earlier runs: " + ", ".join(earlier) + ".")
+        lines.append("")
     lines.append(meta.get("cores_note", ""))
     return "\n".join(lines) + "\n"
 
