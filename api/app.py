@@ -1,4 +1,4 @@
-"""The HTTP API application (FastAPI): routers, auth, the error model, request ids, CORS."""
+"""The HTTP API application (FastAPI): routers, auth, the error model, request ids, CORS, offline docs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.feed_hub.stop()
             await app.state.pool.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships, not a CDN: the offices have no internet
+    app = FastAPIOffline(
         title="vanthu",
         version="0.1.0",
         description="Documents and deadlines for committee offices: actions in, read models out.",
