@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import audit, calendar, documents, errors, feed, files, metrics, office_reads, offices, ops
 from api.auth import Verifier
 from api.feed_hub import FeedHub
+from api.ui import pages as ui_pages
 from deploy.config.db import create_pool
 from deploy.config.offices import load_offices
 from deploy.config.settings import Settings
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (offices, office_reads, feed, documents, files, calendar, audit):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
+    ui_pages.install(app)  # the web pages under /ui
     return app
 
 
