@@ -105,6 +105,12 @@ def forms_for(principal: Principal, doc: Mapping[str, Any]) -> list[Form]:
             continue
         if action == "request_extension" and _pending_extension(doc):
             continue
+        # a copy answers a recall only while its sender's request waits for an answer
+        asked = doc.get("recall_request") or {}
+        if action in ("confirm_recall", "refuse_recall") and (not asked or asked.get("answer")):
+            continue
+        if action == "recall" and doc["kind"] != "outgoing":  # the sender recalls its own original
+            continue
         out.append(FORMS[action])
     return out
 
