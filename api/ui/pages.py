@@ -280,6 +280,8 @@ async def _document_page(
             due_soon_days=offices.due_soon_days(principal.office, settings.due_soon_days),
         )
         events = [] if doc is None or is_act_stream(document_id) else await store.history(conn, document_id)
+    if doc is None and error:  # a refused action on a document the read models do not hold yet
+        return _bad_request(request, error, status)
     if doc is None:
         return _bad_request(request, "Văn bản không tồn tại hoặc bạn không có quyền xem.", 404)
     doc = jsonable_encoder(doc)

@@ -1,0 +1,120 @@
+"""The pages' rules that need no browser: who may sign in how, the cookie, CSRF on every form, and a form
+that posts a command goes through the API's own checks (roles, If-Match) and appends nothing else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.auth import issue_token
+from api.ui.session import COOKIE
+from deploy.config.db import create_pool
+from deploy.config.settings import Settings
+from tests.unit.lifecycle import create_body
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+OFFICE = "tu-hcm"
+
+
+async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    app.state.pool = await create_pool(settings.app_dsn, min_size=1, max_size=5)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vanthu.test") as c:
+            yield c
+    finally:
+        await app.state.pool.close()
+
+
+@pytest.fixture
+async def own_secret(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app signing with a secret of its own, as any deployment but a laptop does."""
+    async for c in _client(api_settings.with_(jwt_secret="a-deployment-secret-that-is-long-enough-0123")):
+        yield c
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "the page carries no CSRF value"
+    return found.group(1)
+
+
+async def _signed_in(client: httpx.AsyncClient, role: str) -> None:
+    answer = await client.post("/ui/signin", content=f"office={OFFICE}&role={role}&clearance=", headers=FORM)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui", answer.text
+    assert COOKIE in client.cookies
+
+
+async def test_a_page_without_a_token_sends_the_browser_to_sign_in(client: httpx.AsyncClient) -> None:
+    for path in ("/ui", "/ui/deadlines", "/ui/city", "/ui/documents/x", "/ui/feed"):
+        answer = await client.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/signin", path
+    client.cookies.set(COOKIE, "not-a-token", domain="vanthu.test", path="/ui")
+    assert (await client.get("/ui")).status_code == 303
+
+
+async def test_demo_users_sign_in_only_with_the_development_secret(
+    client: httpx.AsyncClient, own_secret: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    assert "Đăng nhập thử nghiệm" in (await client.get("/ui/signin")).text
+    await _signed_in(client, "leader")
+    cookie = next(c for c in client.cookies.jar if c.name == COOKIE)
+    assert cookie.path == "/ui" and cookie.has_nonstandard_attr("HttpOnly")
+
+    page = (await own_secret.get("/ui/signin")).text
+    assert "Đăng nhập thử nghiệm" not in page and 'name="token"' in page
+    refused = await own_secret.post("/ui/signin", content=f"office={OFFICE}&role=leader", headers=FORM)
+    assert refused.status_code == 403 and COOKIE not in own_secret.cookies
+    # a token from the deployment's identity provider (here: signed with its secret) signs in
+    token = issue_token(
+        api_settings.with_(jwt_secret="a-deployment-secret-that-is-long-enough-0123"),
+        office=OFFICE,
+        roles=["clerk"],
+    )
+    answer = await own_secret.post("/ui/signin", content=f"token={token}", headers=FORM)
+    assert answer.status_code == 303 and COOKIE in own_secret.cookies
+    # a development token is no token there
+    dev = issue_token(api_settings, office=OFFICE, roles=["admin"])
+    assert (await own_secret.post("/ui/signin", content=f"token={dev}", headers=FORM)).status_code == 401
+
+
+async def test_a_form_without_its_csrf_value_changes_nothing(client: httpx.AsyncClient) -> None:
+    await _signed_in(client, "clerk")
+    body = "issuing_body=Ban+A&number_code=1-CV%2FA&document_date=2026-01-05&document_type=CV&summary=X"
+    forged = await client.post("/ui/documents/new", content=body, headers=FORM)
+    assert forged.status_code == 403
+    csrf = _csrf((await client.get("/ui/documents/new")).text)
+    made = await client.post("/ui/documents/new", content=f"{body}&csrf={csrf}", headers=FORM)
+    assert made.status_code == 303 and made.headers["location"].startswith("/ui/documents/")
+
+
+async def test_a_form_posts_the_api_command_with_its_checks(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    """Roles and If-Match are the API's: a specialist's register is refused, a stale version is a 409
+    that says so, the clerk's register at the current version is taken."""
+    clerk = {"Authorization": f"Bearer {issue_token(api_settings, office=OFFICE, roles=['clerk'])}"}
+    created = await client.post("/v1/documents", json=create_body("incoming", OFFICE), headers=clerk)
+    doc_id = created.json()["id"]
+    await _signed_in(client, "specialist")
+    csrf = _csrf((await client.get("/ui/deadlines")).text)
+    form = f"action=register&version=1&csrf={csrf}"
+    refused = await client.post(f"/ui/documents/{doc_id}/actions", content=form, headers=FORM)
+    assert refused.status_code == 403, refused.text
+    await _signed_in(client, "clerk")
+    csrf = _csrf((await client.get("/ui/deadlines")).text)
+    stale = await client.post(
+        f"/ui/documents/{doc_id}/actions", content=f"action=register&version=7&csrf={csrf}", headers=FORM
+    )
+    assert stale.status_code == 409 and "người khác cập nhật" in stale.text
+    taken = await client.post(
+        f"/ui/documents/{doc_id}/actions", content=f"action=register&version=1&csrf={csrf}", headers=FORM
+    )
+    assert taken.status_code == 303, taken.text
+    events = (await client.get(f"/v1/documents/{doc_id}/events", headers=clerk)).json()["items"]
+    assert [e["type"] for e in events] == ["DocumentReceived", "DocumentRegistered"]
