@@ -36,6 +36,7 @@ def _where_to_look(settings: Settings, api: str) -> str:
         [
             "",
             "vanthu is running:",
+            f"  web pages      {api}/ui   (sign in as any demo user: office, role, clearance)",
             f"  API            {api}   (docs: {api}/docs, readiness: {api}/readyz, metrics: {api}/metrics)",
             f"  Kafka          {settings.bootstrap}   topic {settings.events_topic}",
             f"  PostgreSQL     {settings.dsn}",

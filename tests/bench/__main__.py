@@ -29,6 +29,7 @@ from tests.bench import (
     bench_queries,
     bench_rebuild,
     bench_relay,
+    bench_ui,
 )
 from tests.bench.common import (
     LOADGEN_CPU,
@@ -53,10 +54,11 @@ ALL = [
     "rebuild",
     "queries",
     "audit",
+    "ui_overview",
     "files",
     "fanout",
 ]
-NEEDS_DATASET = {"relay_throughput", "projection_throughput", "rebuild", "queries", "audit"}
+NEEDS_DATASET = {"relay_throughput", "projection_throughput", "rebuild", "queries", "audit", "ui_overview"}
 LONG_EVENTS = 1000
 CORES_NOTE = (
     f"Cores: servers under test (the API, the CRUD baseline) pinned to core {SERVER_CPU} with taskset, the "
@@ -160,13 +162,14 @@ async def main(names: list[str]) -> int:
                 await bench_relay.relay(ctx)
             await step("projection_throughput", bench_projection.run, ctx)
             await step("rebuild", bench_rebuild.run, ctx, pin=False)
-            if {"queries", "audit"} & set(names):
+            if {"queries", "audit", "ui_overview"} & set(names):
                 services = Services(ctx.dataset.settings)
                 try:
                     services.api()
                     ctx.server_pids = {"api": services.pid("api")}
                     await step("queries", bench_queries.run, ctx, services.base_url)
                     await step("audit", bench_audit.run, ctx, services.base_url)
+                    await step("ui_overview", bench_ui.run, ctx, services.base_url)
                 finally:
                     services.stop_all()
             for r in results.values():

@@ -138,6 +138,19 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                 _ok(v["events_per_s"] >= 50_000),
             )
         )
+    r = results.get("ui_overview")
+    if r and "error" not in r:
+        out.append(
+            (
+                f"ui_overview (office with {_fmt(r['documents'])} documents)",
+                f"GET /ui p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; "
+                f"city view p50 {r['city_view']['p50_ms']} ms",
+                "—",
+                "—",
+                f"< {r['target_ms']:.0f} ms",
+                _ok(r["met"]),
+            )
+        )
     r = results.get("files")
     if r and "error" not in r:
         out.append(

@@ -57,6 +57,8 @@ async def test_an_incoming_document_from_intake_to_assignment_live_on_every_page
     unit = top.units[0]
     summary = f"Về việc chuẩn bị hội nghị sơ kết {uuid.uuid4().hex[:6]}"
     clerk, leader, specialist = [await open_person(browser, system.base_url) for _ in range(3)]
+    await clerk.page.goto("/ui/signin")
+    await check_page(clerk, "dang-nhap")
     await sign_in(clerk, top.id, "clerk")
     await sign_in(leader, top.id, "leader")
     await sign_in(specialist, top.id, "specialist")
