@@ -63,7 +63,8 @@ async def delivery_progress(conn: Conn, office_id: str, viewer: Viewer) -> list[
     rows = await conn.fetch(
         f"""SELECT x.office_id, {_PROGRESS}
             FROM {S}.deliveries x JOIN {S}.documents d ON d.id = x.source_document_id
-            WHERE d.office_id = $1 AND {_visible("d", "$1", "$2", viewer.clearance_rank)}
+            WHERE x.source_office_id = $1 AND d.office_id = $1
+              AND {_visible("d", "$1", "$2", viewer.clearance_rank)}
             GROUP BY x.office_id ORDER BY x.office_id""",
         office_id,
         viewer.user_id,

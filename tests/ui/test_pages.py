@@ -131,8 +131,45 @@ async def test_an_incoming_document_from_intake_to_assignment_live_on_every_page
     )
     selector = f'td[data-unit="{unit.id}"][data-count="open_within_deadline"] .v'
     await wait_until(lambda: _changed(leader.page, selector, before), what="the unit's open count +1")
+    # the register comes down as a spreadsheet
+    async with leader.page.expect_download() as download:
+        await leader.page.click("text=Sổ đăng ký văn bản đến")
+    assert (await download.value).suggested_filename.endswith(".xlsx")
     for person in (clerk, leader, specialist):
         await person.context.close()
+
+
+async def test_a_document_page_opens_its_signed_file_and_shows_the_signature_result(
+    browser: Any, system: System, http: httpx.AsyncClient, offices: tuple[Office, Office]
+) -> None:
+    top, _ = offices
+    clerk = system.token(top.id, "clerk", clearance="tuyet_mat")
+    listed = await http.get(
+        f"/v1/offices/{top.id}/documents", params={"kind": "incoming", "limit": 100}, headers=clerk
+    )
+    with_file = None
+    for item in listed.json()["items"]:
+        doc = (await http.get(f"/v1/documents/{item['id']}", headers=clerk)).json()
+        if any(a.get("signature") for a in doc["attachments"]):
+            with_file = doc
+            break
+    assert with_file is not None, "the demo year has a signed incoming file in the top office"
+    person = await open_person(browser, system.base_url)
+    await sign_in(person, top.id, "clerk", clearance="tuyet_mat")
+    await person.page.goto(f"/ui/documents/{with_file['id']}")
+    attachment = with_file["attachments"][0]
+    status = attachment["signature"]["status"]
+    await person.page.wait_for_selector(f".sig-{status}")
+    await check_page(person)
+    async with person.page.expect_response(lambda r: attachment["sha256"] in r.url) as opened:
+        await person.page.click(f"a[href$='/files/{attachment['sha256']}']")
+    answer = await opened.value
+    assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
+    # the bytes themselves (the browser shows the PDF in its viewer), with the same user's cookie
+    link = await person.page.evaluate("location.pathname")
+    fetched = await person.context.request.get(link)
+    assert fetched.status == 200 and (await fetched.body())[:5] == b"%PDF-"
+    await person.context.close()
 
 
 async def _changed(page: Any, selector: str, before: int) -> bool:
