@@ -55,7 +55,8 @@ async def test_an_incoming_document_from_intake_to_assignment_live_on_every_page
 ) -> None:
     top, _ = offices
     unit = top.units[0]
-    summary = f"Về việc chuẩn bị hội nghị sơ kết {uuid.uuid4().hex[:6]}"
+    # markup in a summary is text on every page (Jinja escapes it), never an element
+    summary = f"Về việc chuẩn bị hội nghị sơ kết <b>{uuid.uuid4().hex[:6]}</b>"
     clerk, leader, specialist = [await open_person(browser, system.base_url) for _ in range(3)]
     await clerk.page.goto("/ui/signin")
     await check_page(clerk, "dang-nhap")
