@@ -20,14 +20,16 @@ from fastapi.templating import Jinja2Templates
 
 from api import documents, feed, files, office_reads
 from api.auth import ROLES, Forbidden, Principal, Unauthenticated, issue_token
-from api.deps import OfficesDep, Pool, SettingsDep
+from api.deps import OfficesDep, PgPool, Pool, SettingsDep
 from api.errors import Problem
 from api.permissions import may_see, viewer_of
 from api.reads import record_secret_read, record_secret_reads, wait_for_position
 from api.ui import words
 from api.ui.actions import FORMS, body_of, forms_for
 from api.ui.session import COOKIE, SignInNeeded, UiUser, check_csrf, dev_sign_in
+from deploy.config.db import Conn
 from deploy.config.offices import Offices, UnknownOffice
+from deploy.config.settings import Settings
 from processors import boards, queries
 from processors.queries import Viewer
 from producers import store
@@ -189,7 +191,7 @@ async def overview(
 
 
 async def _deadlines(
-    conn: Any,
+    conn: Conn,
     office: str,
     viewer: Viewer,
     due_soon: int,
@@ -259,9 +261,9 @@ async def deadlines_page(
 async def _document_page(
     request: Request,
     principal: Principal,
-    pool: Any,
+    pool: PgPool,
     offices: Offices,
-    settings: Any,
+    settings: Settings,
     document_id: str,
     *,
     error: str | None = None,
