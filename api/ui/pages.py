@@ -33,6 +33,7 @@ from deploy.config.settings import Settings
 from processors import boards, queries
 from processors.queries import Viewer
 from producers import store
+from producers.closures import closures
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from schemas.acts import is_act_stream
 from schemas.deadlines import OFFICE_ZONE, local_date
@@ -90,12 +91,16 @@ def _bad_request(request: Request, message: str, status: int = 400) -> HTMLRespo
 
 
 @router.get("/signin")
-async def sign_in_page(request: Request, offices: OfficesDep) -> HTMLResponse:
+async def sign_in_page(request: Request, offices: OfficesDep, pool: Pool) -> HTMLResponse:
+    async with pool.acquire() as conn:
+        closed = await closures(conn)
     return _page(
         request,
         "signin.html",
         dev=dev_sign_in(request),
-        offices=sorted(offices, key=lambda o: (o.parent_id is not None, o.name)),
+        offices=sorted(
+            (o for o in offices if o.id not in closed), key=lambda o: (o.parent_id is not None, o.name)
+        ),
         roles=ROLES,
     )
 
@@ -468,9 +473,12 @@ async def city(request: Request, principal: UiUser, pool: Pool, offices: Offices
         return _bad_request(request, "Trang toàn thành chỉ dành cho văn phòng cấp trên cùng.", 403)
     today = _today()
     start = date(today.year, 1, 1)
-    children = sorted((o for o in offices if o.parent_id == home.id), key=lambda o: o.name)
     viewer = viewer_of(principal)
     async with pool.acquire() as conn:
+        closed = await closures(conn)  # closed offices handed their documents over: the open ones are shown
+        children = sorted(
+            (o for o in offices if o.parent_id == home.id and o.id not in closed), key=lambda o: o.name
+        )
         progress = {r["office_id"]: r for r in await boards.delivery_progress(conn, home.id, viewer)}
         issued = await boards.latest_issued(conn, home.id, viewer, limit=10)
     gate = asyncio.Semaphore(CITY_CONNECTIONS)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from deploy.browser import chromium
@@ -138,10 +139,13 @@ async def demo(system: System) -> None:  # noqa: F811 (the fixture imported abov
 
 
 @pytest.fixture(scope="module")
-def offices(system: System) -> tuple[Office, Office]:  # noqa: F811 (the fixture imported above)
+def offices(system: System, demo: None) -> tuple[Office, Office]:  # noqa: F811 (the fixture imported above)
     """The top office and one office under it, from the configuration (never fixed ids: the demo's
     offices change)."""
     configured = load_offices(system.settings.offices_file)
+    open_now = {o["id"] for o in httpx.get(f"{system.base_url}/v1/offices", timeout=30).json()["items"]}
     top = next(o for o in configured if o.parent_id is None)
-    below = sorted((o for o in configured if o.parent_id == top.id), key=lambda o: o.id)[0]
+    below = sorted((o for o in configured if o.parent_id == top.id and o.id in open_now), key=lambda o: o.id)[
+        0
+    ]
     return top, below
