@@ -18,6 +18,7 @@ from api.errors import Problem
 from api.reads import record_secret_reads, wait_for_position
 from deploy.config.offices import Offices
 from processors import queries
+from processors.cursors import BadCursor
 from processors.queries import Viewer
 from schemas.deadlines import local_date
 from schemas.enums import STATE_NAMES, type_name
@@ -81,10 +82,8 @@ async def office_documents(
                 limit=limit,
                 cursor=cursor,
             )
-        except (ValueError, TypeError, IndexError) as exc:  # a cursor that is not one of ours
-            raise Problem(
-                422, "validation", "Invalid request", f"cursor: not a cursor from this API ({exc})"
-            ) from exc
+        except BadCursor as exc:
+            raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
         pool, principal, ((d["id"], d["secrecy"]) for d in page.items), request.url.path
     )
@@ -100,24 +99,37 @@ async def office_deadlines(
     offices: OfficesDep,
     settings: SettingsDep,
     due_within: Annotated[int, Query(ge=0, le=365, description="working days")] = 5,
+    status: Annotated[queries.DeadlineFilter | None, Query(description="one status only")] = None,
+    unit: Annotated[str | None, Query(max_length=100, description="one lead unit only")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
     after: After = None,
 ) -> dict[str, Any]:
-    """Open assignments overdue or due within N working days, most urgent first."""
+    """Open assignments overdue or due within N working days, most urgent first, with cursor paging."""
     viewer = viewer_for(principal, office, offices)
     if after is not None:
         await wait_for_position(pool, after, settings.read_wait_ms)
     async with pool.acquire() as conn:
-        items = await queries.deadlines(
-            conn,
-            office,
-            viewer,
-            due_within=due_within,
-            due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
-        )
+        try:
+            page = await queries.deadlines(
+                conn,
+                office,
+                viewer,
+                due_within=due_within,
+                status=status,
+                unit=unit,
+                limit=limit,
+                cursor=cursor,
+                due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
+            )
+        except BadCursor as exc:
+            raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
-        pool, principal, ((d["document_id"], d["secrecy"]) for d in items), request.url.path
+        pool, principal, ((d["document_id"], d["secrecy"]) for d in page.items), request.url.path
     )
-    return {"items": jsonable_encoder(items)}
+    return {"items": jsonable_encoder(page.items), "next_cursor": page.next_cursor}
 
 
 def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:

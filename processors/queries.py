@@ -9,14 +9,13 @@ stored due date, today's date and the calendar.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from deploy.config.db import Conn
+from processors import cursors
 from processors.schema import LIVE_SCHEMA
 from producers.acts import load_calendar
 from schemas.calendar import Calendar
@@ -24,6 +23,7 @@ from schemas.deadlines import assignment_view, deadline_view, local_date
 from schemas.enums import Secrecy
 
 S = LIVE_SCHEMA
+ONE_DAY = timedelta(days=1)
 DEFAULT_DUE_SOON_DAYS = 3  # as Settings.due_soon_days; callers pass the office's own window
 
 
@@ -179,16 +179,6 @@ async def applied_version(conn: Conn, document_id: str) -> int | None:
     return version
 
 
-def _encode_cursor(created_at: datetime | None, document_id: str) -> str:
-    raw = json.dumps([created_at.isoformat() if created_at else None, document_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
-    raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    return (datetime.fromisoformat(raw[0]) if raw[0] else None, str(raw[1]))
-
-
 LIST_COLUMNS = """d.id, d.kind, d.office_id, d.state, d.version, d.document_type, d.summary, d.title,
     d.number_code, d.issuing_body, d.urgency, d.secrecy, d.incoming_number, d.outgoing_number,
     d.holder_unit, d.holder_user, d.source_office_id, d.source_document_id, d.created_at, d.updated_at,
@@ -248,7 +238,7 @@ async def list_documents(
             f"WHERE ft.search @@ websearch_to_tsquery('public.vn', {p}))))"
         )
     if cursor:
-        at, last_id = _decode_cursor(cursor)
+        at, last_id = cursors.decode("documents", cursor, (datetime, str))
         where.append(f"(o.created_at, d.id) < ({arg(at)}::timestamptz, {arg(last_id)})")
     limit = max(1, min(limit, 500))
     rows = await conn.fetch(
@@ -259,8 +249,13 @@ async def list_documents(
     )
     items = [dict(r) for r in rows[:limit]]
     more = len(rows) > limit
-    next_cursor = _encode_cursor(items[-1]["created_at"], items[-1]["id"]) if more and items else None
+    next_cursor = (
+        cursors.encode("documents", [items[-1]["created_at"], items[-1]["id"]]) if more and items else None
+    )
     return Page(items, next_cursor)
+
+
+DeadlineFilter = Literal["overdue", "due_soon", "on_time"]
 
 
 async def deadlines(
@@ -269,30 +264,63 @@ async def deadlines(
     viewer: Viewer,
     *,
     due_within: int,
+    status: DeadlineFilter | None = None,
+    unit: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
     today: date | None = None,
     due_soon_days: int = DEFAULT_DUE_SOON_DAYS,
     calendar: Calendar | None = None,
-) -> list[dict[str, Any]]:
+) -> Page:
     """Open assignments of the office that are overdue or due within `due_within` working days, most
-    urgent first."""
+    urgent first (due date, then document and assignment id: a total order, so a keyset cursor sees each
+    once); `status` keeps one status, `unit` one lead unit. Raises BadCursor for a cursor not ours."""
     if viewer.office_id != office_id:
-        return []
+        return Page([], None)
     day = _today(today)
     cal = calendar or await load_calendar(conn)
     horizon = cal.add_working_days(day, due_within)
+    # A status is a range of due dates on `day`: overdue before it; due soon while the working days left
+    # are at most `due_soon_days`, i.e. before the day `due_soon_days + 1` working days on; on time after.
+    soon_ends = cal.add_working_days(day, due_soon_days + 1)
+    low, high = {
+        None: (None, horizon),
+        "overdue": (None, day - ONE_DAY),
+        "due_soon": (day, min(horizon, soon_ends - ONE_DAY)),
+        "on_time": (soon_ends, horizon),
+    }[status]
+    args: list[Any] = [office_id, viewer.user_id, high]
+    where = [
+        "a.office_id = $1",
+        "a.ended_at IS NULL",
+        "a.due_date <= $3",
+        _visible("d", "$1", "$2", viewer.clearance_rank),
+    ]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if low is not None:
+        where.append(f"a.due_date >= {arg(low)}")
+    if unit is not None:
+        where.append(f"a.lead_unit = {arg(unit)}")
+    if cursor:
+        due, document, assignment = cursors.decode("deadlines", cursor, (date, str, str))
+        where.append(
+            f"(a.due_date, a.document_id, a.assignment_id) > ({arg(due)}, {arg(document)}, {arg(assignment)})"
+        )
+    limit = max(1, min(limit, 500))
     rows = await conn.fetch(
         f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, d.secrecy, a.assignment_id,
                    a.lead_unit, a.lead_user, a.due_date
             FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
-            WHERE a.office_id = $1 AND a.ended_at IS NULL AND a.due_date <= $2
-              AND {_visible("d", "$1", "$3", viewer.clearance_rank)}
-            ORDER BY a.due_date, a.document_id""",
-        office_id,
-        horizon,
-        viewer.user_id,
+            WHERE {" AND ".join(where)}
+            ORDER BY a.due_date, a.document_id, a.assignment_id LIMIT {arg(limit + 1)}""",
+        *args,
     )
     out = []
-    for r in rows:
+    for r in rows[:limit]:
         lead = {"unit": r["lead_unit"]} if r["lead_unit"] else {"user": r["lead_user"]}
         out.append(
             {
@@ -305,7 +333,14 @@ async def deadlines(
                 **deadline_view(r["due_date"], day, None, due_soon_days, cal),
             }
         )
-    return out
+    more = len(rows) > limit
+    last = out[-1] if out else None
+    next_cursor = (
+        cursors.encode("deadlines", [last["due_date"], last["document_id"], last["assignment_id"]])
+        if more and last
+        else None
+    )
+    return Page(out, next_cursor)
 
 
 _COUNTS = (
