@@ -212,3 +212,32 @@ async def test_a_cursor_not_written_by_the_deadlines_list_is_refused(db: Any, cu
         return
     with pytest.raises(BadCursor, match="cursor"):
         await deadlines(db, "o1", O1, due_within=3, today=TODAY, cursor=cursor)
+
+
+async def test_no_listing_index_holds_a_column_that_changes_with_most_events(db: Any) -> None:
+    """The listing row changes with nearly every event (state, version, holder, updated_at); an index on any
+    of those would make each of those updates write every index of the row instead of staying HOT."""
+    hot = {"state", "version", "holder_unit", "holder_user", "updated_at", "secrecy", "secrecy_rank"}
+    rows = await db.fetch(
+        """SELECT i.relname AS name, a.attname AS col FROM pg_index x
+           JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+           JOIN pg_namespace n ON n.oid = t.relnamespace
+           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)
+           WHERE n.nspname = 'rm' AND t.relname = 'listing'"""
+    )
+    indexed = {r["col"] for r in rows}
+    assert {"office_id", "created_at", "document_id"} <= indexed
+    assert not indexed & hot
+
+
+async def test_lists_and_search_read_the_listing_rows_as_documents_change(db: Any) -> None:
+    log = Log()
+    await apply_batch(db, log.append(story("d1", incoming_body("o1", "Quyết định khen thưởng"), [])))
+    [row] = (await list_documents(db, "o1", O1, q="khen thuong")).items
+    assert (row["id"], row["state"], row["version"]) == ("d1", "received", 1)
+    more = story("d1", incoming_body("o1", "Quyết định khen thưởng"), [{"action": "register"}])[1:]
+    await apply_batch(db, log.append(more))
+    [row] = (await list_documents(db, "o1", O1, kind="incoming")).items
+    assert (row["state"], row["version"]) == ("registered", 2)
+    assert (await list_documents(db, "o1", O1, q="125-qđ/btc")).items[0]["id"] == "d1"
+    assert (await list_documents(db, "o1", O1, q="126")).items == []
