@@ -25,7 +25,7 @@ from schemas.enums import DocumentKind, Secrecy
 from schemas.state import DocumentState
 
 Key = tuple[str, str, date, str, int]  # office, unit, day, measure, secrecy rank
-EVER = date(1, 1, 1)  # the day of the `assignments` measure
+EVER = date.min  # the day of the `assignments` measure (asyncpg stores date.min as -infinity)
 
 
 def contributions(state: DocumentState | None) -> Counter[Key]:
