@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import audit, calendar, documents, errors, feed, files, metrics, office_reads, offices, ops
 from api.auth import Verifier
+from api.deps import open_pool
 from api.feed_hub import FeedHub
 from api.ui import pages as ui_pages
-from deploy.config.db import create_pool
 from deploy.config.offices import load_offices
 from deploy.config.settings import Settings
 from producers.filestore import file_store, sweep_spool
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.app_dsn, min_size=2, max_size=20)
+        app.state.pool = await open_pool(settings.app_dsn)
         swept = sweep_spool(app.state.files.spool_dir)
         if swept:
             log.info("removed %d half-written uploads left by an earlier process", swept)

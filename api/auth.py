@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,14 @@ class Verifier:
     lifetime; `iss` when an issuer is configured; a few seconds of clock skew; HS256 only while no JWKS is
     configured; never a reserved system user."""
 
-    def __init__(self, settings: Settings) -> None:
+    CACHE_SIZE = 10_000  # verified tokens kept (a few hundred bytes each)
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        # token -> (principal, the instant it stops being valid: exp + leeway, as jwt.decode judges it).
+        # Only what passed every rule is kept, and the only rule time can break later is exp: iat and
+        # nbf only grow truer. A cached token still expires on time, judged at every use.
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self.secret = settings.jwt_secret
         self.issuer = settings.jwt_issuer or None
         self.audience = settings.jwt_audience
@@ -109,12 +117,34 @@ class Verifier:
         if not authorization:
             raise Unauthenticated("an Authorization: Bearer <token> header is required")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        known = self._verified.get(token)
+        if known is not None:
+            principal, until = known
+            if self.clock() < until:
+                return principal
+            del self._verified[token]
+            raise Unauthenticated("the token has expired")
+        principal, until = self._verify(token)
+        self._remember(token, principal, until)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, until: float) -> None:
+        if len(self._verified) >= self.CACHE_SIZE:
+            now = self.clock()
+            for stale in [t for t, (_, u) in self._verified.items() if u <= now]:
+                del self._verified[stale]
+            while len(self._verified) >= self.CACHE_SIZE:  # the oldest kept go first
+                del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, until)
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
-            key, algorithms = self._key(token.strip())
+            key, algorithms = self._key(token)
             claims = jwt.decode(
-                token.strip(),
+                token,
                 key,
                 algorithms=algorithms,
                 issuer=self.issuer,
@@ -133,7 +163,7 @@ class Verifier:
             raise Unauthenticated(
                 f"the token lives {lifetime} s; at most {self.max_lifetime} s (exp - iat) are accepted"
             )
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"]) + self.leeway
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

@@ -12,6 +12,7 @@ import asyncpg
 from fastapi import Depends, Header, Request
 
 from api.auth import Principal
+from deploy.config.db import create_pool
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 from producers.filestore import FileStore
@@ -27,6 +28,19 @@ if TYPE_CHECKING:
     PgPool = asyncpg.Pool[Any]
 else:
     PgPool = asyncpg.Pool  # asyncpg's Pool is generic only in its stubs
+
+
+async def _keep_session(conn: Any) -> None:
+    """Release a pool connection as it is: asyncpg still ends a transaction left open and drops Python
+    listeners, but sends no reset query (RESET ALL, UNLISTEN *, CLOSE ALL, advisory unlock): a round trip
+    on every release, for session state the API never leaves (the feed LISTENs on a connection of its own;
+    no route SETs, holds a session lock or keeps a cursor)."""
+
+
+async def open_pool(dsn: str, min_size: int = 2, max_size: int = 20) -> PgPool:
+    """The API's connection pool."""
+    created: PgPool = await create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session)
+    return created
 
 
 async def pool(request: Request) -> PgPool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -18,6 +20,7 @@ from api.errors import Problem
 from api.reads import record_secret_reads, wait_for_position
 from deploy.config.offices import Offices
 from processors import queries
+from processors.cursors import BadCursor
 from processors.queries import Viewer
 from schemas.deadlines import local_date
 from schemas.enums import STATE_NAMES, type_name
@@ -46,7 +49,22 @@ def viewer_for(principal: Principal, office: str, offices: Offices) -> Viewer:
     return Viewer(office_id=office, user_id=principal.user, clearance=principal.clearance)
 
 
-@router.get("/documents")
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_answer(content: Any) -> Response:
+    """A JSON answer encoded once, straight to bytes, in the form FastAPI's own encoder gives (dates in
+    ISO 8601): no jsonable_encoder pass and no response-model validation pass before it."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_plain)
+    return Response(body.encode(), media_type="application/json")
+
+
+@router.get("/documents", response_model=None)
 async def office_documents(
     office: OfficeId,
     request: Request,
@@ -62,7 +80,7 @@ async def office_documents(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     after: After = None,
-) -> dict[str, Any]:
+) -> Response:
     """The office's documents (its own and those addressed to it), newest first, with cursor paging."""
     viewer = viewer_for(principal, office, offices)
     if after is not None:
@@ -81,17 +99,15 @@ async def office_documents(
                 limit=limit,
                 cursor=cursor,
             )
-        except (ValueError, TypeError, IndexError) as exc:  # a cursor that is not one of ours
-            raise Problem(
-                422, "validation", "Invalid request", f"cursor: not a cursor from this API ({exc})"
-            ) from exc
+        except BadCursor as exc:
+            raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
         pool, principal, ((d["id"], d["secrecy"]) for d in page.items), request.url.path
     )
-    return {"items": jsonable_encoder(page.items), "next_cursor": page.next_cursor}
+    return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/deadlines")
+@router.get("/deadlines", response_model=None)
 async def office_deadlines(
     office: OfficeId,
     request: Request,
@@ -100,24 +116,37 @@ async def office_deadlines(
     offices: OfficesDep,
     settings: SettingsDep,
     due_within: Annotated[int, Query(ge=0, le=365, description="working days")] = 5,
+    status: Annotated[queries.DeadlineFilter | None, Query(description="one status only")] = None,
+    unit: Annotated[str | None, Query(max_length=100, description="one lead unit only")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
     after: After = None,
-) -> dict[str, Any]:
-    """Open assignments overdue or due within N working days, most urgent first."""
+) -> Response:
+    """Open assignments overdue or due within N working days, most urgent first, with cursor paging."""
     viewer = viewer_for(principal, office, offices)
     if after is not None:
         await wait_for_position(pool, after, settings.read_wait_ms)
     async with pool.acquire() as conn:
-        items = await queries.deadlines(
-            conn,
-            office,
-            viewer,
-            due_within=due_within,
-            due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
-        )
+        try:
+            page = await queries.deadlines(
+                conn,
+                office,
+                viewer,
+                due_within=due_within,
+                status=status,
+                unit=unit,
+                limit=limit,
+                cursor=cursor,
+                due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
+            )
+        except BadCursor as exc:
+            raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
-        pool, principal, ((d["document_id"], d["secrecy"]) for d in items), request.url.path
+        pool, principal, ((d["document_id"], d["secrecy"]) for d in page.items), request.url.path
     )
-    return {"items": jsonable_encoder(items)}
+    return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
 def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:
@@ -128,7 +157,7 @@ def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:
     return start, end
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=None)
 async def office_stats(
     office: OfficeId,
     request: Request,
@@ -137,7 +166,7 @@ async def office_stats(
     offices: OfficesDep,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Counts for the office and per lead unit over a period (default: this year to today)."""
     viewer = viewer_for(principal, office, offices)
     start, end = _period(date_from, date_to)
@@ -145,7 +174,7 @@ async def office_stats(
         result = await queries.stats(conn, office, start, end, viewer=viewer)
         counted = await queries.counted_secret(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, request.url.path)
-    return {"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **jsonable_encoder(result)}
+    return json_answer({"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **result})
 
 
 # The columns of NĐ 30 Phụ lục IV, as printed: names, not ids or codes; states in Vietnamese; "ký nhận"

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from deploy.config.db import Conn
+from processors.calendar_days import is_publication, write_calendar
 from processors.deadletters import DeadLetter, write_dead_letters
 from processors.documents import (
     Changes,
@@ -164,17 +165,20 @@ async def apply_batch(
 
         dead: list[DeadLetter] = []
         decoded: list[tuple[Record, Envelope]] = []
+        published: list[tuple[Record, Envelope]] = []  # the calendar's publications
         for record in accepted:
             try:
                 envelope = _decode(record)
-                if not is_act_stream(envelope.stream_id):  # a term or a calendar: no document to change
+                if not is_act_stream(envelope.stream_id):
                     decoded.append((record, envelope))
+                elif is_publication(envelope):  # else a term: nothing in the read models
+                    published.append((record, envelope))
             except Exception as exc:
                 dead.append(DeadLetter(record, "undecodable", f"{type(exc).__name__}: {exc}"))
 
         if unwritable is not None:
-            dead += [DeadLetter(r, "unwritable", unwritable, e) for r, e in decoded]
-            decoded = []
+            dead += [DeadLetter(r, "unwritable", unwritable, e) for r, e in [*decoded, *published]]
+            decoded, published = [], []
         ids = sorted({e.stream_id for _, e in decoded})
         changes = Changes(
             await load_states(conn, s, ids, cache),
@@ -209,7 +213,8 @@ async def apply_batch(
             newest[record.tp] = max(newest.get(record.tp, envelope.occurred_at), envelope.occurred_at)
             result.applied += 1
 
-        await write_documents(conn, s, changes.changed, changes.last_types)
+        await write_documents(conn, s, changes)
+        await write_calendar(conn, s, [e for _, e in published])
         await write_event_ids(conn, s, changes.new_ids)
         await write_dead_letters(conn, s, dead)
         tps = sorted(result.offsets)

@@ -139,7 +139,7 @@ async def retry(conn: Conn, schema: str = LIVE_SCHEMA, document_id: str | None =
                     stopped.add(envelope.stream_id)
                 continue
             resolved.append(key)  # applied now, or the document already had it
-        await write_documents(conn, s, changes.changed, changes.last_types)
+        await write_documents(conn, s, changes)
         await write_event_ids(conn, s, changes.new_ids)
         await conn.executemany(
             f"""UPDATE {s}.dead_letters SET status = 'resolved', resolved_at = clock_timestamp()
@@ -228,7 +228,7 @@ async def settle(conn: Conn, letter: Letter, action: str, reason: str, schema: s
                 changes.pass_over(envelope, _record(row))
             except Refused as refused:
                 raise SettleError(f"{letter_name(letter)}: {refused.error}") from refused
-            await write_documents(conn, s, changes.changed, changes.last_types)
+            await write_documents(conn, s, changes)
             await write_event_ids(conn, s, changes.new_ids)
         await conn.execute(
             f"""UPDATE {s}.dead_letters SET status = $4, resolved_at = clock_timestamp(),

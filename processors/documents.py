@@ -15,9 +15,10 @@ from typing import Any
 from uuid import UUID
 
 from deploy.config.db import Conn
+from processors.counters import write_counters
 from processors.feed import notifications
 from processors.records import Record
-from processors.rows import CHILD_TABLES, DOCUMENT_COLUMNS, document_rows
+from processors.rows import CHILD_TABLES, DOCUMENT_COLUMNS, LISTING_COLUMNS, Row, document_rows
 from processors.tasks import Task, saga_tasks
 from schemas.envelope import Envelope
 from schemas.evolve import evolve
@@ -74,6 +75,12 @@ class Changes:
     # (document, version) -> (event id, sha256 of the record's bytes) applied, as far as loaded
     event_ids: dict[tuple[str, int], Applied] = field(default_factory=dict)
     new_ids: dict[tuple[str, int], Applied] = field(default_factory=dict)  # applied by this transaction
+    # each changed document as it was before this transaction changed it (None: it did not exist)
+    before: dict[str, DocumentState | None] = field(default_factory=dict)
+
+    def _changing(self, document: str) -> None:
+        if document not in self.before:
+            self.before[document] = self.states.get(document)
 
     def apply(self, envelope: Envelope, record: Record, effects: bool) -> bool:
         """Apply one event in version order: True when applied, False when the document already has this
@@ -96,6 +103,7 @@ class Changes:
             after = evolve(before, envelope)
         except Exception as exc:
             raise Refused("unappliable", f"{type(exc).__name__}: {exc}") from exc
+        self._changing(document)
         self.states[document] = self.changed[document] = after
         self.last_types[document] = envelope.type
         self.event_ids[(document, envelope.version)] = self.new_ids[(document, envelope.version)] = _applied(
@@ -117,6 +125,7 @@ class Changes:
                 f"skip: the read model holds v{before.version}; only v{before.version + 1} can be skipped "
                 + ("(never a document's first event: park it)" if before.version == 0 else ""),
             )
+        self._changing(document)
         self.states[document] = self.changed[document] = before.model_copy(
             update={"version": envelope.version}
         )
@@ -166,10 +175,10 @@ async def write_event_ids(conn: Conn, s: str, ids: Mapping[tuple[str, int], Appl
         )
 
 
-async def write_documents(
-    conn: Conn, s: str, states: Mapping[str, DocumentState], last_types: Mapping[str, str]
-) -> None:
-    """Replace every row of these documents with the rows of their new states."""
+async def write_documents(conn: Conn, s: str, changes: Changes) -> None:
+    """Replace every row of the documents `changes` changed with the rows of their new states, and move
+    the statistics counters by the difference between their old and new states."""
+    states, last_types = changes.changed, changes.last_types
     if not states:
         return
     ids = list(states)
@@ -189,3 +198,50 @@ async def write_documents(
         rows = [row for b in built for row in b.children[table]]
         if rows:
             await conn.copy_records_to_table(table, records=rows, columns=list(columns), schema_name=s)
+    await _write_listing(conn, s, ids, [row for b in built for row in b.listing])
+    await write_counters(conn, s, changes.before, states)
+
+
+async def _write_listing(conn: Conn, s: str, ids: list[str], rows: list[Row]) -> None:
+    """Upsert the listing rows of these documents, leaving alone a row that did not change (most events
+    change none of what a list shows but the state and version), and drop rows of offices that no
+    longer list a document."""
+    await conn.execute(
+        f"""DELETE FROM {s}.listing l WHERE l.document_id = ANY($1::text[])
+              AND (l.office_id, l.document_id) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))""",
+        ids,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+    )
+    if not rows:
+        return
+    # One statement for the whole batch, each column as an array (a row's attached files as one text,
+    # split again in SQL): an INSERT per row cost as much as every other table of the batch together.
+    cols = ", ".join(LISTING_COLUMNS)
+    arrays = ", ".join(f"${n}::{_LISTING_TYPES.get(c, 'text')}[]" for n, c in enumerate(LISTING_COLUMNS, 1))
+    values = ", ".join(
+        "string_to_array(attachments, ',')" if c == "attachments" else c for c in LISTING_COLUMNS
+    )
+    shown = LISTING_COLUMNS[2:]
+    files = LISTING_COLUMNS.index("attachments")
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    columns[files] = [",".join(a) for a in columns[files]]
+    await conn.execute(
+        f"""INSERT INTO {s}.listing AS l ({cols})
+            SELECT {values} FROM unnest({arrays}) AS x({cols})
+            ON CONFLICT (office_id, document_id) DO UPDATE SET
+                {", ".join(f"{c} = EXCLUDED.{c}" for c in shown)}
+            WHERE ({", ".join(f"l.{c}" for c in shown)})
+                IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in shown)})""",
+        *columns,
+    )
+
+
+_LISTING_TYPES = {
+    "version": "integer",
+    "secrecy_rank": "smallint",
+    "incoming_number": "integer",
+    "outgoing_number": "integer",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+}

@@ -9,21 +9,23 @@ stored due date, today's date and the calendar.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from deploy.config.db import Conn
+from processors import cursors
+from processors.calendar_days import after_working_days_sql, ordinal_sql
 from processors.schema import LIVE_SCHEMA
 from producers.acts import load_calendar
 from schemas.calendar import Calendar
-from schemas.deadlines import assignment_view, deadline_view, local_date
+from schemas.deadlines import assignment_view, local_date, open_deadline_sql
 from schemas.enums import Secrecy
 
 S = LIVE_SCHEMA
+MAX_CHAR = "\U0010ffff"  # sorts after every text that starts the same
+MAX_RANK = max(s.rank for s in Secrecy)  # sees everything (stats for internal use)
 DEFAULT_DUE_SOON_DAYS = 3  # as Settings.due_soon_days; callers pass the office's own window
 
 
@@ -72,14 +74,23 @@ def _visible(
     alias: str, office_param: str, user_param: str, clearance_rank: int = 0, owner: str | None = None
 ) -> str:
     """SQL form of `visible`: the viewer's office owns the document, and may see its secrecy level
-    (clearance, a grant, or its creator). `owner`: the column naming the owning office, when not the
-    document's own (a register row stays with the office that registered it after a hand-over)."""
-    rank = f"(CASE {alias}.secrecy {_RANK_CASES} ELSE 0 END)"
-    owner = owner or f"{alias}.office_id"
+    (clearance, a grant, or its creator). `alias` is a `documents` row, or a `listing` row (`l`), which
+    carries its document's office, secrecy rank and creator. `owner`: the column naming the owning
+    office, when not the document's own (a register row stays with the office that registered it after a
+    hand-over)."""
+    if alias == "l":
+        office, rank, document = "l.document_office_id", "l.secrecy_rank", "l.document_id"
+    else:
+        office, rank, document = (
+            f"{alias}.office_id",
+            f"(CASE {alias}.secrecy {_RANK_CASES} ELSE 0 END)",
+            f"{alias}.id",
+        )
+    office = owner or office
     return (
-        f"({owner} = {office_param} AND ({alias}.secrecy IS NULL OR {alias}.secrecy = 'thuong' "
-        f"OR {rank} <= {int(clearance_rank)} OR {alias}.created_by = {user_param} "
-        f"OR EXISTS (SELECT 1 FROM {S}.document_access x WHERE x.document_id = {alias}.id "
+        f"({office} = {office_param} AND ({rank} <= {int(clearance_rank)} "
+        f"OR {alias}.created_by = {user_param} "
+        f"OR EXISTS (SELECT 1 FROM {S}.document_access x WHERE x.document_id = {document} "
         f"AND x.user_id = {user_param})))"
     )
 
@@ -179,20 +190,10 @@ async def applied_version(conn: Conn, document_id: str) -> int | None:
     return version
 
 
-def _encode_cursor(created_at: datetime | None, document_id: str) -> str:
-    raw = json.dumps([created_at.isoformat() if created_at else None, document_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
-    raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    return (datetime.fromisoformat(raw[0]) if raw[0] else None, str(raw[1]))
-
-
-LIST_COLUMNS = """d.id, d.kind, d.office_id, d.state, d.version, d.document_type, d.summary, d.title,
-    d.number_code, d.issuing_body, d.urgency, d.secrecy, d.incoming_number, d.outgoing_number,
-    d.holder_unit, d.holder_user, d.source_office_id, d.source_document_id, d.created_at, d.updated_at,
-    o.relation"""
+LIST_COLUMNS = """l.document_id AS id, l.kind, l.document_office_id AS office_id, l.state, l.version,
+    l.document_type, l.summary, l.title, l.number_code, l.issuing_body, l.urgency, l.secrecy,
+    l.incoming_number, l.outgoing_number, l.holder_unit, l.holder_user, l.source_office_id,
+    l.source_document_id, l.created_at, l.updated_at, l.relation"""
 
 
 async def list_documents(
@@ -209,58 +210,74 @@ async def list_documents(
     limit: int = 50,
     cursor: str | None = None,
     today: date | None = None,
-    calendar: Calendar | None = None,
 ) -> Page:
     """An office's documents, newest first; `q` is accent-insensitive full text over trích yếu, số ký hiệu
-    and issuing body; `overdue` / `due_within` (working days) look at open assignments as of today."""
+    and issuing body; `overdue` / `due_within` (working days) look at open assignments as of today.
+    Reads the listing rows only, in the order of an index on (office, [kind,] created_at, id), from the
+    cursor on. Raises BadCursor for a cursor not ours."""
     if viewer.office_id != office_id:
         return Page([], None)
     day = _today(today)
     args: list[Any] = [office_id, viewer.user_id]
-    where = ["o.office_id = $1", _visible("d", "$1", "$2", viewer.clearance_rank)]
+    where = ["l.office_id = $1", _visible("l", "$1", "$2", viewer.clearance_rank)]
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
     if kind:
-        where.append(f"d.kind = {arg(kind)}")
+        where.append(f"l.kind = {arg(kind)}")
     if state:
-        where.append(f"d.state = {arg(state)}")
+        where.append(f"l.state = {arg(state)}")
     if relation:
-        where.append(f"o.relation = {arg(relation)}")
-    open_late = f"SELECT 1 FROM {S}.assignments a WHERE a.document_id = d.id AND a.ended_at IS NULL"
+        where.append(f"l.relation = {arg(relation)}")
+    open_late = f"SELECT 1 FROM {S}.assignments a WHERE a.document_id = l.document_id AND a.ended_at IS NULL"
     if overdue is True:
         where.append(f"EXISTS ({open_late} AND a.due_date < {arg(day)})")
     elif overdue is False:
         where.append(f"NOT EXISTS ({open_late} AND a.due_date < {arg(day)})")
     if due_within is not None:
-        horizon = (calendar or await load_calendar(conn)).add_working_days(day, due_within)
-        where.append(f"EXISTS ({open_late} AND a.due_date <= {arg(horizon)})")
+        horizon = after_working_days_sql(S, f"{arg(day)}::date", f"{arg(due_within)}::int")
+        where.append(f"EXISTS ({open_late} AND a.due_date <= {horizon})")
     if q and q.strip():
-        p = arg(q.strip())
+        # The text query and the number prefix are worked out first and bound as values, so the index
+        # scans take them as keys and no plan evaluates them per row; a prefix is the range of texts from
+        # it up to it followed by the last code point (text_pattern_ops compares bytes).
+        terms = await conn.fetchrow(
+            "SELECT websearch_to_tsquery('public.vn', $1)::text AS query, "
+            "public.vn_unaccent(lower($1)) AS prefix",
+            q.strip(),
+        )
+        assert terms is not None  # a SELECT without FROM answers one row
+        query, prefix = arg(terms["query"]), terms["prefix"]
+        number = "public.vn_unaccent(lower(l.number_code))"
         where.append(
-            f"(d.search @@ websearch_to_tsquery('public.vn', {p}) "
-            f"OR public.vn_unaccent(lower(d.number_code)) LIKE public.vn_unaccent(lower({p})) || '%' "
-            # the text of attached PDFs: the matching files by their index, then the documents holding one
-            f"OR d.data -> 'attachments' @> ANY (ARRAY(SELECT jsonb_build_array(jsonb_build_object("
-            f"'sha256', ft.sha256)) FROM public.file_texts ft "
-            f"WHERE ft.search @@ websearch_to_tsquery('public.vn', {p}))))"
+            f"(l.search @@ {query}::tsquery "
+            f"OR ({number} ~>=~ {arg(prefix)} AND {number} ~<~ {arg(prefix + MAX_CHAR)}) "
+            # the text of attached PDFs: the matching files by their index, then this office's documents
+            # holding one
+            f"OR l.attachments && ARRAY(SELECT ft.sha256 FROM public.file_texts ft "
+            f"WHERE ft.search @@ {query}::tsquery))"
         )
     if cursor:
-        at, last_id = _decode_cursor(cursor)
-        where.append(f"(o.created_at, d.id) < ({arg(at)}::timestamptz, {arg(last_id)})")
+        at, last_id = cursors.decode("documents", cursor, (datetime, str))
+        where.append(f"(l.created_at, l.document_id) < ({arg(at)}::timestamptz, {arg(last_id)})")
     limit = max(1, min(limit, 500))
     rows = await conn.fetch(
-        f"""SELECT {LIST_COLUMNS} FROM {S}.document_offices o JOIN {S}.documents d ON d.id = o.document_id
+        f"""SELECT {LIST_COLUMNS} FROM {S}.listing l
             WHERE {" AND ".join(where)}
-            ORDER BY o.created_at DESC, d.id DESC LIMIT {arg(limit + 1)}""",
+            ORDER BY l.created_at DESC, l.document_id DESC LIMIT {arg(limit + 1)}""",
         *args,
     )
     items = [dict(r) for r in rows[:limit]]
     more = len(rows) > limit
-    next_cursor = _encode_cursor(items[-1]["created_at"], items[-1]["id"]) if more and items else None
+    next_cursor = (
+        cursors.encode("documents", [items[-1]["created_at"], items[-1]["id"]]) if more and items else None
+    )
     return Page(items, next_cursor)
+
+
+DeadlineFilter = Literal["overdue", "due_soon", "on_time"]
 
 
 async def deadlines(
@@ -269,43 +286,79 @@ async def deadlines(
     viewer: Viewer,
     *,
     due_within: int,
+    status: DeadlineFilter | None = None,
+    unit: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
     today: date | None = None,
     due_soon_days: int = DEFAULT_DUE_SOON_DAYS,
-    calendar: Calendar | None = None,
-) -> list[dict[str, Any]]:
+) -> Page:
     """Open assignments of the office that are overdue or due within `due_within` working days, most
-    urgent first."""
+    urgent first (due date, then document and assignment id: a total order, so a keyset cursor sees each
+    once); `status` keeps one status, `unit` one lead unit. Status and working days left are computed in
+    SQL from the working-day ordinals (processors/calendar_days.py), and the page is read in the order of
+    the open assignments' index. Raises BadCursor for a cursor not ours."""
     if viewer.office_id != office_id:
-        return []
-    day = _today(today)
-    cal = calendar or await load_calendar(conn)
-    horizon = cal.add_working_days(day, due_within)
+        return Page([], None)
+    args: list[Any] = [office_id, viewer.user_id, _today(today), due_within, due_soon_days]
+    status_sql, left_sql = open_deadline_sql(
+        "a.due_date", "dc.ordinal", "$3::date", ordinal_sql(S, "$3::date"), "$5"
+    )
+    where = [
+        "a.office_id = $1",
+        "a.ended_at IS NULL",
+        f"a.due_date <= {after_working_days_sql(S, '$3::date', '$4::int')}",
+        _visible("l", "$1", "$2", viewer.clearance_rank),
+    ]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    # A status is a range of due dates: overdue before today; due soon from today until the day
+    # `due_soon_days + 1` working days on; on time from then.
+    if status == "overdue":
+        where.append("a.due_date < $3")
+    elif status is not None:
+        soon_ends = after_working_days_sql(S, "$3::date", f"{arg(due_soon_days + 1)}::int")
+        where.append(
+            f"a.due_date >= {soon_ends}"
+            if status == "on_time"
+            else f"a.due_date >= $3 AND a.due_date < {soon_ends}"
+        )
+    if unit is not None:
+        where.append(f"a.lead_unit = {arg(unit)}")
+    if cursor:
+        due, document, assignment = cursors.decode("deadlines", cursor, (date, str, str))
+        where.append(
+            f"(a.due_date, a.document_id, a.assignment_id) > ({arg(due)}, {arg(document)}, {arg(assignment)})"
+        )
+    limit = max(1, min(limit, 500))
     rows = await conn.fetch(
-        f"""SELECT a.document_id, coalesce(d.summary, d.title) AS summary, d.secrecy, a.assignment_id,
-                   a.lead_unit, a.lead_user, a.due_date
-            FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
-            WHERE a.office_id = $1 AND a.ended_at IS NULL AND a.due_date <= $2
-              AND {_visible("d", "$1", "$3", viewer.clearance_rank)}
-            ORDER BY a.due_date, a.document_id""",
-        office_id,
-        horizon,
-        viewer.user_id,
+        f"""SELECT a.document_id, a.assignment_id, coalesce(l.summary, l.title) AS summary, l.secrecy,
+                   a.lead_unit, a.lead_user, a.due_date,
+                   {status_sql} AS status, {left_sql} AS working_days_left
+            FROM {S}.assignments a
+            JOIN {S}.listing l ON l.office_id = a.office_id AND l.document_id = a.document_id
+            LEFT JOIN {S}.calendar_days dc ON dc.day = a.due_date
+            WHERE {" AND ".join(where)}
+            ORDER BY a.due_date, a.document_id, a.assignment_id LIMIT {arg(limit + 1)}""",
+        *args,
     )
     out = []
-    for r in rows:
-        lead = {"unit": r["lead_unit"]} if r["lead_unit"] else {"user": r["lead_user"]}
-        out.append(
-            {
-                "document_id": r["document_id"],
-                "assignment_id": r["assignment_id"],
-                "summary": r["summary"],
-                "secrecy": r["secrecy"],
-                "lead": lead,
-                "due_date": r["due_date"],
-                **deadline_view(r["due_date"], day, None, due_soon_days, cal),
-            }
-        )
-    return out
+    for r in rows[:limit]:
+        item = dict(r)
+        lead_unit, lead_user = item.pop("lead_unit"), item.pop("lead_user")
+        item["lead"] = {"unit": lead_unit} if lead_unit else {"user": lead_user}
+        out.append(item)
+    more = len(rows) > limit
+    last = out[-1] if out else None
+    next_cursor = (
+        cursors.encode("deadlines", [last["due_date"], last["document_id"], last["assignment_id"]])
+        if more and last
+        else None
+    )
+    return Page(out, next_cursor)
 
 
 _COUNTS = (
@@ -329,36 +382,79 @@ async def stats(
 ) -> dict[str, Any]:
     """Báo cáo tình hình giải quyết văn bản: counts for the office and per lead unit over [from, to].
     Open work is judged as of min(to, today). Secret documents count only for a viewer who may see them
-    (no viewer: everything, for internal use)."""
+    (no viewer: everything, for internal use): the counters (processors/counters.py) up to the viewer's
+    clearance, and, counted from their rows, the few documents above it the viewer sees as their creator
+    or by a grant."""
     as_of = min(date_to, _today(today))
-    # $4 is the viewing user; without a viewer it is still bound (NULL) so every query has the same params
-    seen = (
-        _visible("d", "$1", "$4", viewer.clearance_rank)
-        if viewer is not None
-        else "($4::text IS NULL OR true)"
+    rank = MAX_RANK if viewer is None else viewer.clearance_rank
+    rows = await conn.fetch(
+        f"""SELECT unit_id, measure,
+                   sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
+                   sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past
+            FROM {S}.stat_counts
+            WHERE office_id = $1 AND secrecy_rank <= $4
+              AND (measure IN ('open', 'assignments') OR day BETWEEN $2 AND $3)
+            GROUP BY unit_id, measure""",
+        office_id,
+        date_from,
+        date_to,
+        rank,
+        as_of,
     )
-    user = viewer.user_id if viewer is not None else None
     total = dict.fromkeys(_COUNTS, 0)
-    total["received"] = int(
-        await conn.fetchval(
-            f"""SELECT count(*) FROM {S}.documents d WHERE d.office_id = $1 AND d.kind = 'incoming'
-                AND (d.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3 AND {seen}""",
-            office_id,
-            date_from,
-            date_to,
-            user,
-        )
+    units: dict[str | None, dict[str, Any]] = {}
+
+    def unit(unit_id: str | None) -> dict[str, Any]:
+        return units.setdefault(unit_id, {"unit_id": unit_id, **dict.fromkeys(_COUNTS, 0)})
+
+    for r in rows:
+        measure, n, past = r["measure"], int(r["n"] or 0), int(r["past"] or 0)
+        if measure in ("received", "issued") and r["unit_id"] == "":
+            total[measure] += n
+            continue
+        counts = unit(r["unit_id"] or None)
+        if measure == "assigned":
+            counts["received"] += n
+        elif measure == "open":
+            counts["open_within_deadline"] += n
+            counts["open_past_deadline"] += past
+        elif measure in ("completed_on_time", "completed_late"):
+            counts[measure] += n
+    if viewer is not None and rank < MAX_RANK and viewer.user_id is not None:
+        await _count_granted(conn, office_id, date_from, date_to, as_of, viewer, total, unit)
+    listed = sorted(units.values(), key=lambda u: (u["unit_id"] is None, u["unit_id"] or ""))
+    for u in listed:
+        for k in _COUNTS[2:]:
+            total[k] += u[k]
+    return {"total": total, "units": listed}
+
+
+async def _count_granted(
+    conn: Conn,
+    office_id: str,
+    date_from: date,
+    date_to: date,
+    as_of: date,
+    viewer: Viewer,
+    total: dict[str, int],
+    unit: Any,
+) -> None:
+    """Add the documents above the viewer's clearance that the viewer sees as their creator or by a grant
+    (the rest of the visibility rule), counted from their rows as the counters count."""
+    ids = [r["document_id"] for r in await _secret_seen(conn, office_id, viewer, above_clearance=True)]
+    if not ids:
+        return
+    docs = await conn.fetch(
+        f"""SELECT count(*) FILTER (WHERE d.kind = 'incoming'
+                   AND (d.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3) AS received,
+                   count(*) FILTER (WHERE d.issued_on BETWEEN $2 AND $3) AS issued
+            FROM {S}.documents d WHERE d.id = ANY($1::text[])""",
+        ids,
+        date_from,
+        date_to,
     )
-    total["issued"] = int(
-        await conn.fetchval(
-            f"""SELECT count(*) FROM {S}.documents d WHERE d.office_id = $1 AND d.issued_on BETWEEN $2 AND $3
-                AND {seen}""",
-            office_id,
-            date_from,
-            date_to,
-            user,
-        )
-    )
+    total["received"] += int(docs[0]["received"])
+    total["issued"] += int(docs[0]["issued"])
     rows = await conn.fetch(
         f"""SELECT a.lead_unit AS unit_id,
               count(*) FILTER (WHERE (a.assigned_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3)
@@ -367,34 +463,51 @@ async def stats(
                   AS completed_on_time,
               count(*) FILTER (WHERE a.completed_on BETWEEN $2 AND $3 AND a.completed_on > a.due_date)
                   AS completed_late,
-              count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date >= $5) AS open_within_deadline,
-              count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date < $5) AS open_past_deadline
-            FROM {S}.assignments a JOIN {S}.documents d ON d.id = a.document_id
-            WHERE a.office_id = $1 AND {seen}
-            GROUP BY a.lead_unit ORDER BY a.lead_unit NULLS LAST""",
-        office_id,
+              count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date >= $4) AS open_within_deadline,
+              count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date < $4) AS open_past_deadline
+            FROM {S}.assignments a WHERE a.document_id = ANY($1::text[])
+            GROUP BY a.lead_unit""",
+        ids,
         date_from,
         date_to,
-        user,
         as_of,
     )
-    units = []
     for r in rows:
-        unit = {"unit_id": r["unit_id"], "issued": 0, **{k: int(r[k]) for k in _COUNTS if k != "issued"}}
-        units.append(unit)
-        for k in _COUNTS[2:]:
-            total[k] += unit[k]
-    return {"total": total, "units": units}
+        counts = unit(r["unit_id"])
+        for k in _COUNTS:
+            if k != "issued":
+                counts[k] += int(r[k])
+
+
+async def _secret_seen(conn: Conn, office_id: str, viewer: Viewer, *, above_clearance: bool) -> list[Any]:
+    """The office's secret documents the viewer may see (with their secrecy): all of them up to the
+    viewer's clearance unless `above_clearance`, and those above it the viewer created or was granted."""
+    rank = int(viewer.clearance_rank)
+    mine = f"""SELECT l.document_id, l.secrecy FROM {S}.listing l
+               WHERE l.office_id = $1 AND l.secrecy_rank > $3 AND l.created_by = $2
+                 AND {_visible("l", "$1", "$2", rank)}
+               UNION
+               SELECT l.document_id, l.secrecy FROM {S}.document_access x
+               JOIN {S}.listing l ON l.office_id = $1 AND l.document_id = x.document_id
+               WHERE x.user_id = $2 AND l.secrecy_rank > $3 AND {_visible("l", "$1", "$2", rank)}"""
+    cleared = f"""UNION SELECT l.document_id, l.secrecy FROM {S}.listing l
+                  WHERE l.office_id = $1 AND l.document_office_id = $1
+                    AND l.secrecy_rank > 0 AND l.secrecy_rank <= $3"""
+    return list(
+        await conn.fetch(mine if above_clearance else f"{mine} {cleared}", office_id, viewer.user_id, rank)
+    )
 
 
 async def counted_secret(
     conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
 ) -> list[tuple[str, str]]:
     """The secret documents `stats` counts for this viewer over [from, to] (for the secret-read log)."""
+    ids = [r["document_id"] for r in await _secret_seen(conn, office_id, viewer, above_clearance=False)]
+    if not ids:
+        return []
     rows = await conn.fetch(
         f"""SELECT d.id, d.secrecy FROM {S}.documents d
-            WHERE d.office_id = $1 AND coalesce(d.secrecy, 'thuong') <> 'thuong'
-              AND {_visible("d", "$1", "$4", viewer.clearance_rank)}
+            WHERE d.id = ANY($1::text[])
               AND ((d.kind = 'incoming'
                     AND (d.created_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3)
                    OR d.issued_on BETWEEN $2 AND $3
@@ -403,10 +516,9 @@ async def counted_secret(
                             OR (a.assigned_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date BETWEEN $2 AND $3
                             OR a.completed_on BETWEEN $2 AND $3)))
             ORDER BY d.id""",
-        office_id,
+        ids,
         date_from,
         date_to,
-        viewer.user_id,
     )
     return [(r["id"], r["secrecy"]) for r in rows]
 

@@ -173,6 +173,10 @@ COMPARED_TABLES: dict[str, str] = {
     "outgoing_register": "*",
     "deliveries": "*",
     "document_access": "*",
+    "listing": "*",
+    "calendar_publications": "*",
+    "calendar_days": "*",
+    "stat_counts": "*",
     "offsets": 'projection, topic, partition, "offset", last_occurred_at',
     "dead_letters": 'topic, partition, "offset", document_id, version, event_type, reason, key, value',
 }

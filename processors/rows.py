@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from schemas.enums import DocumentKind
+from schemas.enums import DocumentKind, Secrecy
 from schemas.state import DocumentState
 from schemas.upcasting import current_type
 
@@ -109,6 +109,33 @@ DELIVERY_COLUMNS = (
     "updated_at",
 )
 ACCESS_COLUMNS = ("document_id", "user_id")
+LISTING_COLUMNS = (
+    "office_id",
+    "document_id",
+    "relation",
+    "document_office_id",
+    "kind",
+    "state",
+    "version",
+    "document_type",
+    "summary",
+    "title",
+    "number_code",
+    "issuing_body",
+    "urgency",
+    "secrecy",
+    "secrecy_rank",
+    "created_by",
+    "incoming_number",
+    "outgoing_number",
+    "holder_unit",
+    "holder_user",
+    "source_office_id",
+    "source_document_id",
+    "created_at",
+    "updated_at",
+    "attachments",
+)
 
 # Child tables are replaced wholesale for every document a batch changed.
 CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -128,6 +155,7 @@ Row = tuple[Any, ...]
 class DocumentRows:
     document: Row
     children: dict[str, list[Row]]
+    listing: list[Row]  # one per office that lists it (upserted, not replaced: its updates stay HOT)
 
 
 def _value(x: Any) -> Any:
@@ -282,4 +310,36 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
         )
     for user in state.access:
         children["document_access"].append((state.id, user))
-    return DocumentRows(document, children)
+    return DocumentRows(document, children, listing_rows(state, children["document_offices"]))
+
+
+def listing_rows(state: DocumentState, offices: list[Row]) -> list[Row]:
+    """The listing row of the document in each office that lists it (its `document_offices` rows)."""
+    current = state.current_assignment
+    source = state.source
+    secrecy = _value(state.secrecy)
+    shown = (
+        state.office_id,
+        _value(state.kind),
+        _value(state.state),
+        state.version,
+        _value(state.document_type),
+        state.summary,
+        state.title,
+        state.number_code,
+        state.issuing_body,
+        _value(state.urgency),
+        secrecy,
+        Secrecy.rank_of(secrecy),
+        state.created_by,
+        state.incoming_number,
+        state.outgoing_number,
+        None if current is None else current.lead.unit,
+        None if current is None else current.lead.user,
+        None if source is None else source.office_id,
+        None if source is None else source.document_id,
+        state.created_at,
+        state.updated_at,
+        [a.sha256 for a in state.attachments],
+    )
+    return [(office, document, relation, *shown) for office, document, relation, _ in offices]

@@ -86,6 +86,22 @@ def deadline_view(
     return {"status": status, "working_days_left": left}
 
 
+def open_deadline_sql(
+    due: str, due_ordinal: str, today: str, today_ordinal: str, soon: str
+) -> tuple[str, str]:
+    """`deadline_view` of an open assignment as SQL expressions (status, working_days_left), for queries
+    that filter and page by it: the same rule, given the working-day ordinals of the due date and of
+    today (working days d with a < d <= b are ordinal(b) - ordinal(a)) and the due-soon window `soon`.
+    tests/processors/test_calendar_days.py holds it to `deadline_view`."""
+    between = f"({due_ordinal} - {today_ordinal})"
+    left = f"(CASE WHEN {today} <= {due} THEN {between} ELSE least(-1, {between}) END)"
+    status = (
+        f"(CASE WHEN {today} > {due} THEN 'overdue' WHEN {between} <= {soon} THEN 'due_soon' "
+        "ELSE 'on_time' END)"
+    )
+    return status, left
+
+
 def _day(value: Any) -> Any:
     return date.fromisoformat(value) if isinstance(value, str) else value
 

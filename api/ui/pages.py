@@ -9,7 +9,7 @@ import json
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -31,6 +31,7 @@ from deploy.config.db import Conn
 from deploy.config.offices import Offices, UnknownOffice
 from deploy.config.settings import Settings
 from processors import boards, queries
+from processors.cursors import BadCursor
 from processors.queries import Viewer
 from producers import store
 from producers.closures import closures
@@ -205,19 +206,20 @@ async def _deadlines(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the office's open assignments, most urgent first, filtered by status and lead unit.
-
-    The deadlines query returns the whole list today; the cursor is the position after the page's last
-    item. (When the paged query of issue 16 lands, this calls it with the same arguments.)"""
-    items = await queries.deadlines(conn, office, viewer, due_within=DEADLINE_HORIZON, due_soon_days=due_soon)
-    if status:
-        items = [d for d in items if d["status"] == status]
-    if unit:
-        items = [d for d in items if d["lead"].get("unit") == unit]
-    begin = int(cursor) if cursor and cursor.isdigit() else 0
-    page = items[begin : begin + limit]
-    more = begin + limit < len(items)
-    return page, str(begin + limit) if more else None
+    """A page of the office's open assignments, most urgent first, filtered by status and lead unit: the
+    API's paged query (keyset cursor). Raises BadCursor for a cursor the query did not write."""
+    page = await queries.deadlines(
+        conn,
+        office,
+        viewer,
+        due_within=DEADLINE_HORIZON,
+        status=cast(queries.DeadlineFilter, status) if status else None,
+        unit=unit,
+        limit=limit,
+        cursor=cursor,
+        due_soon_days=due_soon,
+    )
+    return page.items, page.next_cursor
 
 
 @router.get("/deadlines")
@@ -240,10 +242,20 @@ async def deadlines_page(
     if unit and unit not in names:
         return _bad_request(request, f"Đơn vị xử lý không hợp lệ: {unit}", 422)
     due_soon = offices.due_soon_days(office, settings.due_soon_days)
-    async with pool.acquire() as conn:
-        items, next_cursor = await _deadlines(
-            conn, office, viewer_of(principal), due_soon, status or None, unit or None, cursor or None, PAGE
-        )
+    try:
+        async with pool.acquire() as conn:
+            items, next_cursor = await _deadlines(
+                conn,
+                office,
+                viewer_of(principal),
+                due_soon,
+                status or None,
+                unit or None,
+                cursor or None,
+                PAGE,
+            )
+    except BadCursor:
+        return _bad_request(request, "Con trỏ trang không hợp lệ: hãy mở lại danh sách từ trang đầu.", 422)
     await record_secret_reads(
         pool, principal, ((d["document_id"], d["secrecy"]) for d in items), "/ui/deadlines"
     )

@@ -9,7 +9,7 @@ import pytest
 
 from api.app import create_app
 from api.auth import issue_token
-from deploy.config.db import create_pool
+from api.deps import open_pool
 from deploy.config.settings import Settings
 
 
@@ -21,7 +21,7 @@ def api_settings(settings: Settings, database: str) -> Settings:
 @pytest.fixture
 async def client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(api_settings)
-    app.state.pool = await create_pool(api_settings.app_dsn, min_size=1, max_size=10)
+    app.state.pool = await open_pool(api_settings.app_dsn, min_size=1, max_size=10)
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://vanthu.test") as c:

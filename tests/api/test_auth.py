@@ -160,3 +160,43 @@ def test_outside_development_the_built_in_secret_is_refused() -> None:
         Verifier(Settings.from_env({"VANTHU_ENVIRONMENT": "production"}))
     strong = "a-production-secret-that-is-long-enough-0123456789"
     Verifier(Settings.from_env({"VANTHU_ENVIRONMENT": "production", "VANTHU_JWT_SECRET": strong}))
+
+
+def test_a_verified_token_is_kept_until_it_expires_and_then_refused_on_time() -> None:
+    s = Settings.from_env({})
+    now = [time.time()]
+    verifier = Verifier(s, clock=lambda: now[0])
+    claims = _fresh()
+    token = _bearer(jwt.encode(claims, s.jwt_secret))
+    assert verifier.verify(token).user == "ld.an"
+    verifier.secret = "another secret that would refuse the token if it were decoded again"
+    assert verifier.verify(token).user == "ld.an"  # kept: not decoded again
+    now[0] = float(claims["exp"]) + s.jwt_leeway_seconds - 0.5  # type: ignore[arg-type]
+    assert verifier.verify(token).user == "ld.an"  # still within the tolerated skew
+    now[0] += 1
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(token)
+    with pytest.raises(Unauthenticated):  # and it is not kept any more
+        verifier.verify(token)
+
+
+def test_only_tokens_that_pass_every_rule_are_kept() -> None:
+    s = Settings.from_env({})
+    verifier = Verifier(s)
+    too_long = _bearer(jwt.encode(_fresh(exp=int(time.time()) + 48 * 3600), s.jwt_secret))
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="lives"):
+            verifier.verify(too_long)
+    system = _bearer(jwt.encode(_fresh(sub="system"), s.jwt_secret))
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="reserved"):
+            verifier.verify(system)
+
+
+def test_the_kept_tokens_are_bounded() -> None:
+    s = Settings.from_env({})
+    verifier = Verifier(s)
+    verifier.CACHE_SIZE = 3
+    tokens = [_bearer(jwt.encode(_fresh(sub=f"u{i}"), s.jwt_secret)) for i in range(5)]
+    assert [verifier.verify(t).user for t in tokens] == [f"u{i}" for i in range(5)]
+    assert len(verifier._verified) == 3

@@ -1,18 +1,20 @@
 """queries: inbox, deadlines, stats and full-text search through the API over the rebuilt read models of
-the whole dataset, at a fixed rate (p50/p99, open loop), then stepped up to the highest rate whose p99
-stays within 50 ms."""
+the whole dataset: each kind alone for one client (p50/p99, closed loop), the mix at a fixed rate
+(p50/p99, open loop), then stepped up to the highest rate whose p99 stays within 50 ms. The plans of the
+list queries, `EXPLAIN (ANALYZE, BUFFERS)` over the same read models, go to tests/bench/plans/."""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
 from tests.bench.common import CpuMeter, latency_ms, seconds
-from tests.bench.loadgen import open_loop, summary
+from tests.bench.loadgen import closed_loop, open_loop, summary
 from tests.bench.system import token_headers
 
 FIXED_RATE = 300
@@ -26,10 +28,12 @@ QUERIES = {
 }
 
 
-def make_call(ctx: Any, base_url: str, per_kind: dict[str, list[float]]) -> Any:
+def make_call(
+    ctx: Any, base_url: str, per_kind: dict[str, list[float]], kinds: list[str] | None = None
+) -> Any:
     offices = ctx.dataset.offices
     headers = {o: token_headers(ctx.settings, o, "clerk", "leader") for o in offices}
-    kinds = list(QUERIES)
+    kinds = kinds or list(QUERIES)
     urls = {
         (k, o): f"{base_url}/v1/offices/{o}/{QUERIES[k][0]}?{urlencode(QUERIES[k][1])}"
         for k in kinds
@@ -62,8 +66,17 @@ async def at_rate(ctx: Any, base_url: str, rate: float, duration: float) -> dict
     }
 
 
+async def alone(ctx: Any, base_url: str, kind: str, duration: float) -> dict[str, Any]:
+    """One client asking one kind of query over and over, round robin over the offices."""
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    run = await closed_loop(make_call(ctx, base_url, per_kind, [kind]), 1, duration)
+    return {**latency_ms(run.latencies), "statuses": dict(run.statuses)}
+
+
 async def run(ctx: Any, base_url: str) -> dict[str, Any]:
     await at_rate(ctx, base_url, 100, seconds(5, 2))  # warm caches and connections
+    one_client = {k: await alone(ctx, base_url, k, seconds(10, 3)) for k in QUERIES}
+    plans = await explain_plans(ctx)
     fixed = await at_rate(ctx, base_url, FIXED_RATE, seconds(30, 5))
     steps, highest = [], None
     for rate in STEPS:
@@ -74,6 +87,8 @@ async def run(ctx: Any, base_url: str) -> dict[str, Any]:
             break
         highest = rate
     return {
+        "one_client": one_client,
+        "plans": plans,
         "fixed_rate": fixed,
         "p50_ms": fixed["p50_ms"],
         "p99_ms": fixed["p99_ms"],
@@ -87,3 +102,60 @@ async def run(ctx: Any, base_url: str) -> dict[str, Any]:
             "read_models": "the rebuilt read models of the whole dataset",
         },
     }
+
+
+class _Explaining:
+    """A connection that answers each query a query function sends and keeps its plan, run with the same
+    arguments: `EXPLAIN (ANALYZE, BUFFERS)` of exactly what the API runs."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.plans: list[str] = []
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        plan = await self.conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+        self.plans.append(sql.strip() + "\n\n" + "\n".join(r[0] for r in plan))
+        return await self.conn.fetch(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+async def explain_plans(ctx: Any) -> dict[str, str]:
+    """The plans of the list queries for the office with the most documents, written to plans/."""
+    from datetime import date
+
+    from deploy.config.db import connect
+    from processors import queries
+    from processors.queries import Viewer
+
+    conn = await connect(ctx.dataset.settings.dsn)
+    try:
+        office = await conn.fetchval(
+            "SELECT office_id FROM rm.listing GROUP BY office_id ORDER BY count(*) DESC LIMIT 1"
+        )
+        rows = await conn.fetchval("SELECT count(*) FROM rm.listing WHERE office_id = $1", office)
+        viewer = Viewer(office, f"leader@{office}")
+        calls = {
+            "inbox": lambda c: queries.list_documents(c, office, viewer, kind="incoming", limit=20),
+            "search": lambda c: queries.list_documents(c, office, viewer, q="quyết định", limit=20),
+            "deadlines": lambda c: queries.deadlines(c, office, viewer, due_within=3),
+            "stats": lambda c: queries.stats(c, office, date(2026, 1, 1), date(2026, 12, 31), viewer=viewer),
+        }
+        written = {}
+        PLANS.mkdir(exist_ok=True)
+        for kind, call in calls.items():
+            explaining = _Explaining(conn)
+            await call(explaining)
+            await call(explaining)  # the second run, with warm caches, is the one kept
+            text = f"-- {kind}: office {office} ({rows:,} documents)\n\n" + "\n\n".join(
+                explaining.plans[len(explaining.plans) // 2 :]
+            )
+            (PLANS / f"{kind}.txt").write_text(text + "\n")
+            written[kind] = str((PLANS / f"{kind}.txt").relative_to(PLANS.parent.parent.parent))
+        return written
+    finally:
+        await conn.close()
+
+
+PLANS = Path(__file__).resolve().parent / "plans"

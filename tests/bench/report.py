@@ -104,15 +104,27 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     if r and "error" not in r:
         by = _get(r, "fixed_rate", "by_query") or {}
         detail = ", ".join(f"{k} {v['p50_ms']}/{v['p99_ms']}" for k, v in by.items())
+        alone = r.get("one_client") or {}
+        one = ", ".join(f"{k} {v['p50_ms']}/{v['p99_ms']}" for k, v in alone.items())
+        highest = r["highest_rate_p99_within_50ms"]
+        met = (
+            r["p99_ms"] is not None
+            and r["p99_ms"] <= 20
+            and bool(alone)
+            and all(v["p50_ms"] is not None and v["p50_ms"] <= 3 for v in alone.values())
+            and highest is not None
+            and highest >= 1000
+        )
         out.append(
             (
                 "queries (300 req/s, mixed)",
                 f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms ({detail} ms p50/p99); "
-                f"highest rate with p99 ≤ 50 ms: {_fmt(r['highest_rate_p99_within_50ms'])}/s",
+                f"one client: {one or '—'} ms p50/p99; "
+                f"highest rate with p99 ≤ 50 ms: {_fmt(highest)}/s",
                 "—",
                 "—",
-                "p99 ≤ 20 ms at 300/s",
-                _ok(r["p99_ms"] is not None and r["p99_ms"] <= 20),
+                "p99 ≤ 20 ms at 300/s; one client p50 ≤ 3 ms; ≥ 1,000/s with p99 ≤ 50 ms",
+                _ok(met),
             )
         )
     r = results.get("audit")

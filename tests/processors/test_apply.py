@@ -14,7 +14,14 @@ REGISTER = {"action": "register"}
 
 async def _snapshot(db: Any) -> list[Any]:
     out = []
-    for table in ("documents", "assignments", "document_offices", "deliveries", "incoming_register"):
+    for table in (
+        "documents",
+        "assignments",
+        "document_offices",
+        "deliveries",
+        "incoming_register",
+        "listing",
+    ):
         out.append(await db.fetch(f"SELECT * FROM rm.{table} ORDER BY 1, 2"))
     return out
 

@@ -1,0 +1,87 @@
+"""The office lists over HTTP: paged answers, and cursors a client made up or edited answer a 422."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from fastapi.encoders import jsonable_encoder
+
+from api.deps import open_pool
+from api.office_reads import json_answer
+from deploy.config.settings import Settings
+from processors import cursors
+
+Token = Callable[..., dict[str, str]]
+
+
+async def test_the_deadlines_answer_is_a_page(client: httpx.AsyncClient, token: Token) -> None:
+    resp = await client.get(
+        "/v1/offices/tu-hcm/deadlines",
+        params={"due_within": 10, "limit": 500, "status": "overdue", "unit": "van-phong"},
+        headers=token("tu-hcm", "leader"),
+    )
+    assert resp.status_code == 200
+    assert resp.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("route", ["deadlines", "documents"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        cursors.encode("deadlines", ["2026-13-45", "d1", "a1"]),
+        cursors.encode("documents", ["yesterday", "d1"]),
+        cursors.encode("documents", ["2026-03-02T09:00:00", "d1"]),  # no time zone
+        cursors.encode("documents", ["2026-03-02T09:00:00+07:00", "\ud800"]),
+    ],
+)
+async def test_a_made_up_cursor_is_a_422_with_a_message(
+    client: httpx.AsyncClient, token: Token, route: str, cursor: str
+) -> None:
+    resp = await client.get(
+        f"/v1/offices/tu-hcm/{route}", params={"cursor": cursor}, headers=token("tu-hcm", "leader")
+    )
+    assert resp.status_code == 422, resp.text
+    assert "cursor" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"status": "late"}, {"cursor": "x" * 501}])
+async def test_deadline_parameters_out_of_range_are_a_422(
+    client: httpx.AsyncClient, token: Token, params: dict[str, object]
+) -> None:
+    resp = await client.get("/v1/offices/tu-hcm/deadlines", params=params, headers=token("tu-hcm", "leader"))
+    assert resp.status_code == 422
+
+
+def test_lists_are_encoded_once_in_the_form_fastapi_would_give() -> None:
+    content = {
+        "items": [
+            {
+                "id": uuid.UUID(int=7),
+                "created_at": datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+                "due_date": date(2026, 3, 9),
+                "summary": "Quyết định về việc thành lập tổ công tác",
+                "lead": {"unit": None},
+            }
+        ],
+        "next_cursor": None,
+    }
+    answer = json_answer(content)
+    assert answer.media_type == "application/json"
+    assert json.loads(answer.body) == jsonable_encoder(content)
+
+
+async def test_the_api_pool_releases_connections_without_a_reset_round_trip(api_settings: Settings) -> None:
+    pool = await open_pool(api_settings.app_dsn, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("SET application_name = 'vanthu-probe'")
+        async with pool.acquire() as conn:  # the same connection: no RESET ALL was sent on release
+            assert await conn.fetchval("SHOW application_name") == "vanthu-probe"
+    finally:
+        await pool.close()
