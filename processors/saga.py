@@ -128,7 +128,7 @@ async def _create_copy(
     )
     try:
         await ws.handle(
-            pool, HandleRequest(command, document_id=copy, expected_version=0, actor=system_actor(office_id))
+            HandleRequest(command, document_id=copy, expected_version=0, actor=system_actor(office_id))
         )
     except VersionConflict:
         pass  # the copy exists: an earlier run created it
@@ -163,7 +163,6 @@ async def _record_delivery(
     pool: asyncpg.Pool, ws: WriteSide, source_id: str, source_office: str, office_id: str, copy: str
 ) -> None:
     await ws.handle(
-        pool,
         HandleRequest(
             RecordDelivery(office_id=office_id, document_id=copy),
             document_id=source_id,
@@ -181,7 +180,6 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
     # The copy's events can be projected before its delivery was recorded: record it first (idempotent).
     await _record_delivery(pool, ws, source_id, source_office, office, copy)
     await ws.handle(
-        pool,
         HandleRequest(
             RecordRecipientStatus(office_id=office, document_id=copy, state=RecipientState(payload["state"])),
             document_id=source_id,
@@ -195,7 +193,6 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
 async def recall_copy(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
     """Tell a delivered copy that its sender recalled the original (once)."""
     await ws.handle(
-        pool,
         HandleRequest(
             MarkRecallRequested(reason=payload["reason"]),
             document_id=payload["copy_document_id"],
@@ -209,7 +206,6 @@ async def recall_copy(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]
 async def report_recall_answer(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
     """Record a recipient's answer to a recall on the issuing document (once)."""
     await ws.handle(
-        pool,
         HandleRequest(
             RecordRecallAnswer(
                 office_id=payload["office_id"],
@@ -252,7 +248,7 @@ async def send_correction(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, 
     )
     try:
         await ws.handle(
-            pool, HandleRequest(command, document_id=notice, expected_version=0, actor=system_actor(office))
+            HandleRequest(command, document_id=notice, expected_version=0, actor=system_actor(office))
         )
     except VersionConflict:
         pass  # an earlier run created it
@@ -263,7 +259,6 @@ async def mark_replaced(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
     """Name, on the old copy, the replacement's copy in the same office (once)."""
     replacement = copy_id(payload["replacement_id"], payload["office_id"])
     await ws.handle(
-        pool,
         HandleRequest(
             MarkReplaced(replacement_document_id=replacement),
             document_id=payload["copy_document_id"],
