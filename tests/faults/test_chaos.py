@@ -251,6 +251,7 @@ async def test_quick_each_service_killed_once_and_poison_on_the_topic(
 
 
 @pytest.mark.faults
+@pytest.mark.timeout(2400)  # 23 faults, each followed by a quiesced `audit compare`, on a shared machine
 async def test_full_kills_broker_and_postgres_restarts_and_poison_lose_nothing(private_stack: Any) -> None:
     started = time.monotonic()
     stack = private_stack
