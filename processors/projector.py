@@ -56,7 +56,7 @@ class Projector:
         """The write side the saga and the chaser record through, as the services' role."""
         async with self._write_lock:
             if self.write_pool is None:
-                self.write_pool = await create_pool(self.config.write_dsn, min_size=1, max_size=4)
+                self.write_pool = await create_pool(self.config.write_dsn, min_size=1, max_size=8)
         if not with_files:
             return WriteSide(self.config.offices, self.write_pool)
         roots = tuple(load_roots(self.config.trust_roots))

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from deploy.config.db import Conn
 from deploy.config.offices import Offices
 from producers.filestore import FileStore
 from producers.handler import HandleRequest, HandleResult, handle
@@ -24,8 +25,9 @@ class WriteSide:
     files: FileStore | None = None  # where attached files are read from (None: files are not examined)
     trust_roots: tuple[Any, ...] = ()  # the CA certificates signatures must chain to (asn1crypto)
 
-    async def handle(self, request: HandleRequest) -> HandleResult:
-        return await handle(self.pool, request, self.offices)
+    async def handle(self, request: HandleRequest, conn: Conn | None = None) -> HandleResult:
+        """`request` through the write side, on `conn` (one of `pool`'s, held by the caller) or the pool."""
+        return await handle(conn if conn is not None else self.pool, request, self.offices)
 
 
 def system_actor(office_id: str) -> Actor:
