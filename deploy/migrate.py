@@ -14,6 +14,8 @@ from deploy.config.db import connect
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK = 0x76616E7468  # advisory lock key: one migrator at a time per database
+# Run after every migration run: the processors' role gets the tables later migrations added (0061).
+_GRANTS = "public.vanthu_processor_grants()"
 
 
 class MigrationError(RuntimeError):
@@ -77,6 +79,8 @@ async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS) -> list[s
                     m.checksum,
                 )
             applied.append(f"{m.version:04d}_{m.name}")
+        if await conn.fetchval("SELECT to_regprocedure($1) IS NOT NULL", _GRANTS):
+            await conn.execute(f"SELECT {_GRANTS}")
         return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)

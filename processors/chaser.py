@@ -89,7 +89,6 @@ async def chase(
             chase_one, what = MarkIssueOverdue(), "issue"
         try:
             await ws.handle(
-                pool,
                 HandleRequest(
                     chase_one,
                     document_id=p["id"],
@@ -126,7 +125,7 @@ async def chase(
                     idempotency_key=f"deadline-{what}:{r['document_id']}:{r['assignment_id']}:{due}",
                     now=now,
                 )
-                await ws.handle(pool, request)
+                await ws.handle(request)
                 if what == "approaching":
                     run.approaching += 1
                 else:

@@ -11,7 +11,8 @@ from producers.filestore import FileStore, file_store
 
 @dataclass(frozen=True)
 class ProcessorConfig:
-    dsn: str
+    dsn: str  # the processors' own role: the read models, never the event store
+    write_dsn: str  # the services' role, which the saga and the chaser record their commands through
     bootstrap: str
     topic: str
     offices: Offices  # the saga names senders and the chaser reads each office's window from these
@@ -32,7 +33,8 @@ class ProcessorConfig:
     def from_env(cls, settings: Settings | None = None) -> ProcessorConfig:
         s = settings or Settings.from_env()
         return cls(
-            dsn=s.dsn,
+            dsn=s.processor_dsn,
+            write_dsn=s.app_dsn,
             bootstrap=s.bootstrap,
             topic=s.events_topic,
             offices=configured_offices(s),

@@ -60,7 +60,6 @@ async def check_file(pool: asyncpg.Pool[Any], ws: WriteSide, payload: dict[str, 
         check = await asyncio.to_thread(verify, data, ws.trust_roots)  # not_pdf for anything else
         command = RecordSignatures(results=(FileSignature(sha256=sha256, signature=check),))
         await ws.handle(
-            pool,
             HandleRequest(
                 command,
                 document_id=payload["document_id"],

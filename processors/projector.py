@@ -35,7 +35,9 @@ class Projector:
         self.config = config
         self.seek = seek
         self.cache = StateCache()
-        self.pool: asyncpg.Pool | None = None
+        self.pool: asyncpg.Pool | None = None  # the processors' own role
+        self.write_pool: asyncpg.Pool | None = None  # the services' role, for the saga and the chaser
+        self._write_lock = asyncio.Lock()  # the saga and the chaser start at once: one pool for both
         self.saga_wakeup = asyncio.Event()
         self.applied = 0
         self.batches = 0
@@ -49,6 +51,16 @@ class Projector:
         if self.pool is None:
             self.pool = await create_pool(self.config.dsn, min_size=1, max_size=8)
         return self.pool
+
+    async def write_side(self, with_files: bool = False) -> WriteSide:
+        """The write side the saga and the chaser record through, as the services' role."""
+        async with self._write_lock:
+            if self.write_pool is None:
+                self.write_pool = await create_pool(self.config.write_dsn, min_size=1, max_size=8)
+        if not with_files:
+            return WriteSide(self.config.offices, self.write_pool)
+        roots = tuple(load_roots(self.config.trust_roots))
+        return WriteSide(self.config.offices, self.write_pool, self.config.files, roots)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         """A new assignment: forget seeks in flight; the first batch checks each partition's position."""
@@ -142,12 +154,11 @@ class Projector:
 
     async def run_saga(self) -> None:
         """Run queued saga tasks when a batch queues some, and every second in any case."""
-        roots = tuple(load_roots(self.config.trust_roots))
-        ws = WriteSide(self.config.offices, self.config.files, roots)
         if not self.config.run_saga:
             log.warning("delivery saga off (VANTHU_PROCESSOR_SAGA=0)")
             return
         pool = await self.start()
+        ws = await self.write_side(with_files=True)
         while True:
             try:
                 await asyncio.wait_for(self.saga_wakeup.wait(), timeout=1.0)
@@ -164,7 +175,7 @@ class Projector:
         if not self.config.run_saga:
             return
         pool = await self.start()
-        ws = WriteSide(self.config.offices)
+        ws = await self.write_side()
         run = await chaser.chase(pool, ws, datetime.now(UTC), self.config.due_soon_days)
         if run.approaching or run.missed or run.failed:
             log.info("chaser: %s", run)
@@ -173,14 +184,15 @@ class Projector:
         """Delete the uploads that no document attached in time (with the saga: one place, one pass)."""
         if not self.config.run_saga or self.config.files is None:
             return 0
-        pool = await self.start()
+        ws = await self.write_side()  # uploads are the write side's records
         older_than = timedelta(hours=self.config.unattached_hours)
-        collected = await collect_unattached(pool, self.config.files, older_than)
+        collected = await collect_unattached(ws.pool, self.config.files, older_than)
         if collected:
             log.info("collected %d uploaded files that no document attached", collected)
         return collected
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+        for pool in (self.pool, self.write_pool):
+            if pool is not None:
+                await pool.close()
+        self.pool = self.write_pool = None

@@ -131,6 +131,8 @@ async def rebuild(
     await consumer.start()
     try:
         await conn.execute("SELECT public.vanthu_rm_create($1)", build)
+        # The processors' role writes what it swaps in as rm (whatever tables later migrations added).
+        await conn.execute("SELECT public.vanthu_processor_schema_grants($1)", build)
         tps = [TopicPartition(topic, p) for p in await partitions(consumer, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

@@ -41,7 +41,7 @@ MAX_ATTEMPTS = 5
 BACKOFF_S = 1.0  # the wait after the first failure, doubled after each next one
 MAX_BACKOFF_S = 60.0
 _COPIES = uuid5(NAMESPACE_URL, "https://vanthu/delivered-copy")
-DELIVERY_WORKERS = 6  # copies created at once (the processor's pool has 8 connections)
+DELIVERY_WORKERS = 6  # copies created at once (the write side's pool in the processors has 8 connections)
 MAX_REFS = 1000  # deliveries recorded in one write
 BATCH_FROM = 8  # deliveries of one document pending together: created a few at a time, recorded at once
 
@@ -62,9 +62,9 @@ async def deliver(pool: asyncpg.Pool, ws: WriteSide, source_document_id: str, of
     """Create the copy (once) and record the delivery on the issuing document (once)."""
     source = await _issued(pool, source_document_id)
     assert source.office_id is not None  # _issued checked it
-    copy = await _create_copy(pool, ws, source, office_id)
+    copy = await _create_copy(None, ws, source, office_id)
     await _record_delivery(pool, ws, source.id, source.office_id, office_id, copy)
-    await _hand_over_if_closed(pool, ws, {office_id: copy})
+    await _hand_over_if_closed(ws, {office_id: copy})
     return copy
 
 
@@ -78,7 +78,7 @@ async def deliver_all(
     made: dict[str, str] = {}
 
     async def worker(share: list[str]) -> None:  # one connection each: no pool round trip per copy
-        async with pool.acquire() as conn:
+        async with ws.pool.acquire() as conn:
             for office_id in share:
                 made[office_id] = await _create_copy(conn, ws, source, office_id)
 
@@ -87,7 +87,6 @@ async def deliver_all(
     refs = tuple(DeliveryRef(office_id=o, document_id=c) for o, c in copies.items())
     for at in range(0, len(refs), MAX_REFS):
         await ws.handle(
-            pool,
             HandleRequest(
                 RecordDeliveries(deliveries=refs[at : at + MAX_REFS]),
                 document_id=source.id,
@@ -95,7 +94,7 @@ async def deliver_all(
                 actor=system_actor(source.office_id),
             ),
         )
-    await _hand_over_if_closed(pool, ws, copies)
+    await _hand_over_if_closed(ws, copies)
 
 
 async def _issued(pool: asyncpg.Pool, source_document_id: str) -> DocumentState:
@@ -108,9 +107,7 @@ async def _issued(pool: asyncpg.Pool, source_document_id: str) -> DocumentState:
     return source
 
 
-async def _create_copy(
-    pool: asyncpg.Pool | Conn, ws: WriteSide, source: DocumentState, office_id: str
-) -> str:
+async def _create_copy(conn: Conn | None, ws: WriteSide, source: DocumentState, office_id: str) -> str:
     assert source.office_id is not None and source.document_type is not None and source.issued_on is not None
     copy = copy_id(source.id, office_id)
     sender = ws.offices.get(source.office_id)
@@ -128,20 +125,19 @@ async def _create_copy(
     )
     try:
         await ws.handle(
-            pool, HandleRequest(command, document_id=copy, expected_version=0, actor=system_actor(office_id))
+            HandleRequest(command, document_id=copy, expected_version=0, actor=system_actor(office_id)), conn
         )
     except VersionConflict:
         pass  # the copy exists: an earlier run created it
     return copy
 
 
-async def _hand_over_if_closed(pool: asyncpg.Pool, ws: WriteSide, copies: dict[str, str]) -> None:
+async def _hand_over_if_closed(ws: WriteSide, copies: dict[str, str]) -> None:
     """A copy issued before its recipient closed and delivered after it goes on to the successor."""
-    async with pool.acquire() as conn:
+    async with ws.pool.acquire() as conn:  # the write side's index: the processors' role does not read it
         closed = await closures(conn, copies)
     for office_id, closure in closed.items():
         await ws.handle(
-            pool,
             HandleRequest(
                 HandOver(to_office=closure.successors[0], closed_on=closure.closed_on, basis=closure.basis),
                 document_id=copies[office_id],
@@ -163,7 +159,6 @@ async def _record_delivery(
     pool: asyncpg.Pool, ws: WriteSide, source_id: str, source_office: str, office_id: str, copy: str
 ) -> None:
     await ws.handle(
-        pool,
         HandleRequest(
             RecordDelivery(office_id=office_id, document_id=copy),
             document_id=source_id,
@@ -181,7 +176,6 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
     # The copy's events can be projected before its delivery was recorded: record it first (idempotent).
     await _record_delivery(pool, ws, source_id, source_office, office, copy)
     await ws.handle(
-        pool,
         HandleRequest(
             RecordRecipientStatus(office_id=office, document_id=copy, state=RecipientState(payload["state"])),
             document_id=source_id,
@@ -195,7 +189,6 @@ async def report_status(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
 async def recall_copy(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
     """Tell a delivered copy that its sender recalled the original (once)."""
     await ws.handle(
-        pool,
         HandleRequest(
             MarkRecallRequested(reason=payload["reason"]),
             document_id=payload["copy_document_id"],
@@ -209,7 +202,6 @@ async def recall_copy(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]
 async def report_recall_answer(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, Any]) -> None:
     """Record a recipient's answer to a recall on the issuing document (once)."""
     await ws.handle(
-        pool,
         HandleRequest(
             RecordRecallAnswer(
                 office_id=payload["office_id"],
@@ -252,7 +244,7 @@ async def send_correction(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, 
     )
     try:
         await ws.handle(
-            pool, HandleRequest(command, document_id=notice, expected_version=0, actor=system_actor(office))
+            HandleRequest(command, document_id=notice, expected_version=0, actor=system_actor(office))
         )
     except VersionConflict:
         pass  # an earlier run created it
@@ -263,7 +255,6 @@ async def mark_replaced(pool: asyncpg.Pool, ws: WriteSide, payload: dict[str, An
     """Name, on the old copy, the replacement's copy in the same office (once)."""
     replacement = copy_id(payload["replacement_id"], payload["office_id"])
     await ws.handle(
-        pool,
         HandleRequest(
             MarkReplaced(replacement_document_id=replacement),
             document_id=payload["copy_document_id"],

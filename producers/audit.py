@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from deploy.config.db import Conn
 from producers.anchoring import Anchor, _anchor, _block
 from producers.hashing import GENESIS, AnchorHasher, event_hash
+from producers.store import snapshot_matches
 from producers.witness import Statement
 from schemas.envelope import Envelope
 from schemas.evolve import evolve
@@ -324,7 +325,7 @@ async def _check_snapshots(conn: Conn, found: _Collector) -> None:
                     stream_id,
                     snap["version"],
                 )
-            elif snap["state"] != json.loads(json.dumps(state.to_dict(), ensure_ascii=False)):
+            elif not snapshot_matches(snap["state"], state):
                 found.add(
                     "snapshot",
                     event["position"],

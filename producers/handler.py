@@ -164,7 +164,7 @@ async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResu
         appended = await store.append(conn, envelopes, loaded.last_hash)
         after = fold(envelopes, state)
         if store.snapshot_due(state.version, after.version):
-            await store.save_snapshot(conn, after, appended[-1].hash)
+            await store.save_snapshot(conn, after)
         position = appended[-1].position
     else:  # the decider found nothing to record (e.g. a deadline already marked): a no-op, not an error
         after = state

@@ -52,6 +52,7 @@ class Relay:
             settings.witness_path,
             ensure_key(settings.anchor_key_path),
             interval_s=settings.witness_interval,
+            events_topic=settings.events_topic,
         )
         return cls(settings.app_dsn, settings.bootstrap, settings.events_topic, witness=witness)
 

@@ -212,6 +212,7 @@ class Witness:
     file: Path
     key: Ed25519PrivateKey
     interval_s: float = 2.0  # a head at least this often, events or not
+    events_topic: str | None = None  # the anchors topic is made as durable as this one
     anchor_age_s: float = 60.0
     rounds: int = 0
     _published_seq: int = 0  # anchors up to here are on the topic
@@ -269,16 +270,31 @@ class Witness:
         await asyncio.get_running_loop().run_in_executor(None, self._publish)
         return signed
 
+    def _ensure_topic(self) -> None:
+        """Create the anchors topic (compacted) with the events topic's replication and min.insync.replicas:
+        the witness must survive what the events survive. Without an events topic, the broker's default."""
+        from producers.topics import durability, ensure_topic
+
+        like = durability(self.bootstrap, self.events_topic) if self.events_topic else None
+        replication, configs = like if like is not None else (-1, {})
+        ensure_topic(self.bootstrap, self.topic, 1, replication, {"cleanup.policy": "compact", **configs})
+        have = durability(self.bootstrap, self.topic)
+        if like is not None and have is not None and have[0] < like[0]:
+            log.warning(
+                "witness: %s has replication %d, its events topic %s has %d: raise it with "
+                "kafka-reassign-partitions",
+                self.topic, have[0], self.events_topic, like[0],
+            )  # fmt: skip
+
     def _publish(self) -> None:
         if not self._pending:
             return
         try:
             if self._producer is None:
                 from producers.publishing import make_producer
-                from producers.topics import ensure_topic
 
                 if not self._topic_ready:
-                    ensure_topic(self.bootstrap, self.topic, 1, configs={"cleanup.policy": "compact"})
+                    self._ensure_topic()
                     self._topic_ready = True
                 self._producer = make_producer(self.bootstrap, client_id="vanthu-witness")
             pending = list(self._pending.values())

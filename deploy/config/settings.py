@@ -67,6 +67,11 @@ class Settings:
         "defaults to VANTHU_PG_DSN with the user vanthu_app.",
         "",
     )
+    pg_processor_dsn: str = _doc(
+        "DSN of the processors' own role (read models, offsets, dead letters, feed; no write to events, "
+        "anchors or snapshots); defaults to VANTHU_PG_DSN with the user vanthu_processor.",
+        "",
+    )
     offices_file: Path = _doc(
         "JSON file of the offices and their units (id, name, code, parent_id, units).",
         REPO_ROOT / "deploy" / "offices.json",
@@ -197,6 +202,11 @@ class Settings:
         return self.pg_app_dsn or with_user(self.dsn, APP_ROLE)
 
     @property
+    def processor_dsn(self) -> str:
+        """The DSN of the processors' own role (vanthu_processor), which cannot write the event store."""
+        return self.pg_processor_dsn or with_user(self.dsn, PROCESSOR_ROLE)
+
+    @property
     def anchor_key_path(self) -> Path:
         return Path(self.anchor_key_file) if self.anchor_key_file else self.data_dir / "anchor-ed25519.key"
 
@@ -220,6 +230,7 @@ class Settings:
 
 
 APP_ROLE = "vanthu_app"  # created by migration 0002; INSERT/SELECT only on the event store
+PROCESSOR_ROLE = "vanthu_processor"  # created by migration 0061; the read models, never the event store
 
 
 def with_user(dsn: str, user: str) -> str:

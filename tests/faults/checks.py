@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,18 +87,18 @@ class Verdict:
     details: list[str] = field(default_factory=list)
 
 
-async def settle(settings: Settings, within: float = 240) -> None:
-    """Wait until the relay has published everything and the processor applied everything, twice over
-    (the saga and the chaser write more events as they see earlier ones)."""
+async def settle(settings: Settings, within: float = 240, quiet_s: float = 2.0) -> None:
+    """Wait until the relay has published everything and the processor applied everything, and nothing new
+    came for `quiet_s` (the saga and the chaser write more events as they see earlier ones)."""
     from deploy.config.db import connect
 
     conn = await connect(settings.dsn)
     try:
-        stable = 0
+        since = time.monotonic()  # when the counts last changed, or the copies were last apart
         last: tuple[Any, ...] = ()
 
         async def quiet() -> bool:
-            nonlocal stable, last
+            nonlocal since, last
             outbox = await conn.fetchval("SELECT count(*) FROM outbox")
             store = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
             applied = await conn.fetchval(
@@ -107,15 +108,31 @@ async def settle(settings: Settings, within: float = 240) -> None:
             ends = await asyncio.to_thread(end_offsets, settings.bootstrap, settings.events_topic)
             now = (outbox, store, applied, sum(ends.values()))
             caught_up = outbox == 0 and applied == sum(ends.values())
-            stable = stable + 1 if caught_up and now == last else 0
+            if not caught_up or now != last:
+                since = time.monotonic()
             last = now
-            return stable >= 10  # two seconds without anything new
+            return time.monotonic() - since >= quiet_s
 
         await wait_until(
             quiet, within, "the relay and the processor to catch up", every=0.2, ignoring=(OSError,)
         )
     finally:
         await conn.close()
+
+
+async def compare_quiet(settings: Settings, quiet_s: float) -> tuple[int, list[str]]:
+    """`vanthu audit compare` once the relay and the processor have caught up and stayed idle `quiet_s`
+    (the caller has stopped the workload): its mismatches and the first differences it names."""
+    from deploy.config.db import connect
+    from processors.compare import compare
+
+    await settle(settings, quiet_s=quiet_s)
+    conn = await connect(settings.dsn)
+    try:
+        report = await compare(conn, settings.bootstrap, settings.events_topic)
+    finally:
+        await conn.close()
+    return report.mismatches, [f"compare: {d.describe()}" for d in report.differences[:10]]
 
 
 async def verify(settings: Settings, acks: list[Ack], poison_sent: int) -> Verdict:

@@ -24,7 +24,7 @@ import pytest
 
 from deploy.config.settings import REPO_ROOT, Settings
 from deploy.procs import port_open
-from tests.faults.checks import Verdict, settle, verify
+from tests.faults.checks import Verdict, compare_quiet, settle, verify
 from tests.faults.poison import poison_records, send_poison
 from tests.faults.services import PROCESSES, Services, api_settings
 from tests.faults.workload import Workload
@@ -41,6 +41,8 @@ class Recovery:
     down_s: float  # how long it was down on purpose
     recovery_s: float  # from the restart to a write acknowledged and visible in the read models
     acks_while_down: int = 0
+    compare_mismatches: int = -1  # `audit compare` once the workload stopped and everything caught up
+    quiesce_s: float = 0.0  # from stopping the workload to the end of that compare
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Run:
     rng: random.Random
     recoveries: list[Recovery] = field(default_factory=list)
     poison_sent: int = 0
+    compare_details: list[str] = field(default_factory=list)
 
     async def fault(
         self, kind: str, target: str, inject: Callable[[], Awaitable[None]], restore: Any
@@ -140,19 +143,34 @@ def private_stack(settings: Settings) -> Iterator[Any]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+# Idle time `audit compare` waits for after each fault: longer than the chaser's interval in these runs
+# (tests/faults/services.py), so no chasing event lands between the copies it reads.
+QUIET_S = 6.0
+
+
 async def _chaos(run: Run, plan: list[Callable[[], Awaitable[None]]]) -> None:
+    """Each step (one fault) under the workload; then quiesce (stop the workload, let the relay and the
+    processor catch up) and hold store, topic and read models to each other with `audit compare`."""
     stop = asyncio.Event()
     supervisor = asyncio.create_task(run.services.supervise(stop))
-    load = asyncio.create_task(run.workload.run(stop))
     try:
         await run.workload.probe()
         for step in plan:
-            await step()
-            if load.done():
-                load.result()  # a workload crash is a test failure, not a silent stop
+            pause = asyncio.Event()
+            load = asyncio.create_task(run.workload.run(pause))
+            try:
+                await step()
+            finally:
+                pause.set()
+                await load  # a workload crash is a test failure, not a silent stop
+            quiesced = time.monotonic()
+            mismatches, details = await compare_quiet(run.services.settings, QUIET_S)
+            run.recoveries[-1].compare_mismatches = mismatches
+            run.recoveries[-1].quiesce_s = round(time.monotonic() - quiesced, 2)
+            run.compare_details += [f"after {run.recoveries[-1].fault} {run.recoveries[-1].target}: {d}"
+                                    for d in details]  # fmt: skip
     finally:
         stop.set()
-        await load
         await supervisor
 
 
@@ -168,6 +186,7 @@ def _check(verdict: Verdict, run: Run) -> None:
     assert verdict.dead_lettered == run.poison_sent, verdict.details
     assert verdict.audit_ok, verdict.audit
     assert verdict.compare_mismatches == 0, verdict.details
+    assert [r.compare_mismatches for r in run.recoveries] == [0] * len(run.recoveries), run.compare_details
 
 
 def _report(path: Path, verdict: Verdict, run: Run, started: float, mode: str) -> dict[str, Any]:
@@ -187,7 +206,11 @@ def _report(path: Path, verdict: Verdict, run: Run, started: float, mode: str) -
         "committed_without_an_answer": verdict.committed_without_answer,
         "manual_repairs": 0,
         "audit": verdict.audit,
-        "compare_mismatches": verdict.compare_mismatches,
+        # `audit compare` after every fault (quiesced) and once at the end; each fault's own is in `recovery`
+        "compare_mismatches": verdict.compare_mismatches
+        + sum(max(r.compare_mismatches, 0) for r in run.recoveries),
+        "compare_runs": 1 + sum(r.compare_mismatches >= 0 for r in run.recoveries),
+        "compare_mismatches_at_the_end": verdict.compare_mismatches,
         "requests": run.workload.attempts,
         "retried_requests": run.workload.retries,
         "unplanned_restarts": run.services.unplanned_restarts,
@@ -228,6 +251,7 @@ async def test_quick_each_service_killed_once_and_poison_on_the_topic(
 
 
 @pytest.mark.faults
+@pytest.mark.timeout(2400)  # 23 faults, each followed by a quiesced `audit compare`, on a shared machine
 async def test_full_kills_broker_and_postgres_restarts_and_poison_lose_nothing(private_stack: Any) -> None:
     started = time.monotonic()
     stack = private_stack

@@ -52,7 +52,7 @@ async def test_the_data_folder_lost_under_load_is_restored_to_the_last_acknowled
     from tests.toolkit import OFFICES
 
     data = REPO_ROOT / ".stack" / f"backup-{uuid.uuid4().hex[:8]}"
-    s = settings.with_(data_dir=data, pg_port=_free_port(), pg_dsn="", pg_app_dsn="")
+    s = settings.with_(data_dir=data, pg_port=_free_port(), pg_dsn="", pg_app_dsn="", pg_processor_dsn="")
     pg = Postgres(s)
     folder = data / "backup"
     backup: subprocess.Popen[bytes] | None = None

@@ -29,10 +29,10 @@ async def _project(db: Any) -> None:
 async def test_chasing_appends_one_event_per_threshold(database: str, db: Any) -> None:
     from producers.handler import HandleRequest, handle
 
-    ws = WriteSide(OFFICES)
     office = next(o for o in OFFICES if o.due_soon_days is None).id  # the default window applies
     clerk = Actor(user="u-clerk", office=office, roles=("clerk", "leader"))
     pool = await create_pool(database)
+    ws = WriteSide(OFFICES, pool)
     try:
         create = parse_create(incoming_body(office))
         v = (
@@ -77,10 +77,10 @@ async def test_chasing_appends_one_event_per_threshold(database: str, db: Any) -
 async def test_intake_and_issue_are_chased_once_when_late(database: str, db: Any) -> None:
     from producers.handler import HandleRequest, handle
 
-    ws = WriteSide(OFFICES)
     office = next(iter(OFFICES)).id
     clerk = Actor(user="u-clerk", office=office, roles=("clerk", "leader", "specialist"))
     pool = await create_pool(database)
+    ws = WriteSide(OFFICES, pool)
 
     async def run(document_id: str, bodies: list[dict[str, Any]], create: dict[str, Any]) -> None:
         v = 0

@@ -93,7 +93,7 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
 
         # The saga runs again over the same facts (a redelivery, a restart): still one copy per district.
         await db.execute("UPDATE public.processor_tasks SET status = 'pending' WHERE kind = 'deliver'")
-        ws = WriteSide(OFFICES)
+        ws = WriteSide(OFFICES, pool)
         await run_tasks(pool, ws)
         stored = await db.fetchval(
             """SELECT count(*) FROM events

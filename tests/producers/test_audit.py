@@ -192,3 +192,37 @@ async def test_an_altered_snapshot_is_found_and_one_off_the_chain_is_not_used(
     await tamper(admin, "UPDATE snapshots SET hash = '\\x00'::bytea WHERE stream_id = $1", args=(stream,))
     async with pool.acquire() as conn:
         assert (await load(conn, stream)).state == doc.state
+
+
+async def test_a_forged_snapshot_naming_its_events_hash_is_not_used_and_the_services_cannot_add_one(
+    pool: asyncpg.Pool[Any], admin: Any
+) -> None:
+    from producers.store import load
+    from tests.producers.conftest import ASSIGN, TASK, act, create
+
+    doc = await act(pool, await create(pool, TASK), ASSIGN)
+    for i in range(101):
+        doc = await act(pool, doc, {"action": "report_progress", "percent": i % 101})
+    stream = doc.state.id
+    real = await admin.fetchrow("SELECT state, hash FROM snapshots WHERE stream_id = $1", stream)
+    assert real is not None  # saved by the store, as the services' role, with the append of v100
+    async with pool.acquire() as conn:
+        assert (await load(conn, stream)).state == doc.state  # proven once, then trusted
+        forged = {**real["state"], "title": "Giả mạo", "office_id": "qu-1"}
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "INSERT INTO snapshots (stream_id, version, state, hash) VALUES ($1, 101, $2, $3)",
+                stream,
+                {**forged, "version": 101},
+                real["hash"],
+            )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="only by the transaction"):
+            await conn.execute(
+                "SELECT public.vanthu_save_snapshot($1, 101, $2)", stream, {**forged, "version": 101}
+            )
+
+    # Whoever can write the table anyway (the owner) puts a forged state behind the right hash.
+    await tamper(admin, "UPDATE snapshots SET state = $2 WHERE stream_id = $1", args=(stream, forged))
+    async with pool.acquire() as conn:
+        loaded = await load(conn, stream)
+    assert loaded.state == doc.state and loaded.state.office_id == "tu-hcm"

@@ -204,3 +204,26 @@ async def test_while_kafka_is_away_anchors_and_heads_are_still_signed_into_the_f
     finally:
         stop.set()
         await running
+
+
+async def test_the_anchors_topic_is_as_durable_as_the_events_topic_on_the_3_broker_cluster(
+    cluster: Any, pool: asyncpg.Pool[Any], app_dsn: str, tmp_path: Path
+) -> None:
+    from producers.topics import durability, ensure_topic
+
+    bootstrap = cluster.cluster_bootstrap
+    events = f"test.events.{uuid.uuid4().hex[:12]}"
+    ensure_topic(bootstrap, events, 2, 3, configs={"min.insync.replicas": "2"})
+    witness = Witness(
+        app_dsn,
+        bootstrap,
+        f"{events}.anchors",
+        tmp_path / "witness.json",
+        ensure_key(tmp_path / "signing.key"),
+        events_topic=events,
+    )
+    await populate(pool, bulk_docs=2, rounds=2)
+    async with pool.acquire() as conn:
+        await witness.once(conn)
+    assert durability(bootstrap, witness.topic) == (3, {"min.insync.replicas": "2"})
+    assert read_topic(bootstrap, witness.topic)  # the signed statements are on it
