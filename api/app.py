@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.feed_hub.stop()
+            if getattr(app.state, "writes", None) is not None:
+                await app.state.writes.wake.close()
             await app.state.pool.close()
 
     app = FastAPI(
