@@ -274,18 +274,15 @@ async def _attempt(
             idempotency_key=a.idempotency_key,
         )
         stream: store.Stream | None = None
+        snapshot_due = store.snapshot_due(state.version, state.version + len(envelopes))
+        if envelopes and snapshot_due and not conn.is_in_transaction():
+            await tx.enter_async_context(conn.transaction())  # a snapshot is kept by its event's transaction
         if envelopes:
             # With a cache the caller wakes the relay after the commit (see RelayWake).
             appended = await store.append(conn, envelopes, loaded.last_hash, notify=cache is None)
             after = fold(envelopes, state)
-            if store.snapshot_due(state.version, after.version):
-                if conn.is_in_transaction():
-                    await store.save_snapshot(conn, after, appended[-1].hash)
-                else:  # the events are committed: a snapshot not kept is only a longer read later
-                    try:
-                        await store.save_snapshot(conn, after, appended[-1].hash)
-                    except asyncpg.PostgresError as exc:
-                        log.warning("snapshot of %s at %d not kept: %s", after.id, after.version, exc)
+            if snapshot_due:
+                await store.save_snapshot(conn, after, appended[-1].hash)
             position = appended[-1].position
             stream = store.Stream(after, appended[-1].hash, position)
         else:  # the decider found nothing to record (e.g. a deadline already marked): a no-op, not an error
