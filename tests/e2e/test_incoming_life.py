@@ -73,6 +73,10 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     # 9 versions, or 10 when the chaser marked the Thượng khẩn document's intake overdue before it was
     # registered (urgent ones are chased at once; under load the signature check leaves it the time)
     assert doc["state"] == "filed" and doc["version"] in (9, 10)
+    if doc["version"] == 10:
+        history = (await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)).json()
+        types = [e["type"] for e in history["items"]]
+        assert types.count("IntakeOverdue") == 1, types
 
     # read your own write from the read models
     read = await http.get(f"/v1/documents/{doc['id']}", params={"after": doc["_position"]}, headers=clerk)
