@@ -59,10 +59,12 @@ async def test_conflicting_actions_through_two_api_processes(system: System, sec
         wins: Counter[str] = Counter()
         for round_ in range(ROUNDS):
 
-            async def attempt(client: httpx.AsyncClient, doc: dict[str, Any], n: int) -> httpx.Response:
+            async def attempt(
+                client: httpx.AsyncClient, doc: dict[str, Any], n: int, r: int = round_
+            ) -> httpx.Response:
                 return await client.post(
                     f"/v1/documents/{doc['id']}/actions",
-                    json={"action": "report_progress", "percent": round_, "note": f"ghi {n}"},
+                    json={"action": "report_progress", "percent": r, "note": f"ghi {n}"},
                     headers={**specialist, "If-Match": f'"{doc["version"]}"'},
                 )
 
