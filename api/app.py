@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.feed_hub.stop()
+            if getattr(app.state, "writes", None) is not None:
+                await app.state.writes.wake.close()
             await app.state.pool.close()
 
     # Swagger UI and ReDoc from the assets fastapi-offline ships, not a CDN: the offices have no internet

@@ -16,6 +16,7 @@ from deploy.config.db import create_pool
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 from producers.filestore import FileStore
+from producers.handler import WritePath
 
 
 async def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
@@ -48,6 +49,15 @@ async def pool(request: Request) -> PgPool:
     return pg
 
 
+async def write_path(request: Request) -> WritePath:
+    """The process's write path on its pool (made on first use, and again if the pool was replaced)."""
+    state = request.app.state
+    w: WritePath | None = getattr(state, "writes", None)
+    if w is None or w.pool is not state.pool:
+        w = state.writes = WritePath(state.pool)
+    return w
+
+
 async def settings(request: Request) -> Settings:
     s: Settings = request.app.state.settings
     return s
@@ -68,3 +78,4 @@ Pool = Annotated[PgPool, Depends(pool)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 OfficesDep = Annotated[Offices, Depends(offices)]
 FilesDep = Annotated[FileStore, Depends(file_store)]
+Writes = Annotated[WritePath, Depends(write_path)]

@@ -13,23 +13,25 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.auth import Forbidden
-from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
+from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep, Writes
 from api.document_body import document_body
 from api.errors import Problem, not_found
 from api.files import with_stored_files
 from api.names import check_names
 from api.permissions import CREATE_ROLES, may_see, require_action, viewer_of
 from api.reads import record_secret_read, wait_for_position
+from deploy.config.db import Conn
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 from processors import queries
 from producers import store
 from producers.handler import HandleRequest, HandleResult, handle
 from schemas.acts import is_act_stream
+from schemas.commands import Command
 from schemas.envelope import EnvelopeError
 from schemas.evolve import StreamError, evolve, fold
 from schemas.parsing import COMMANDS_BY_ACTION, parse_action, parse_create
-from schemas.state import initial_state
+from schemas.state import DocumentState, initial_state
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
@@ -93,6 +95,7 @@ def _as_secret_as_ever(events: list[store.Appended]) -> dict[str, Any]:
 async def create_document(
     principal: CurrentUser,
     pool: Pool,
+    writes: Writes,
     offices: OfficesDep,
     settings: SettingsDep,
     body: Annotated[dict[str, Any], Body()],
@@ -118,7 +121,7 @@ async def create_document(
     create = HandleRequest(
         command, document_id=doc_id, expected_version=0, actor=principal.actor, idempotency_key=key
     )
-    result = await handle(pool, create, offices)
+    result = await handle(writes, create, offices)
     named: list[str] = []
     if result.duplicates:
         async with pool.acquire() as conn:
@@ -134,49 +137,54 @@ async def act(
     pool: Pool,
     offices: OfficesDep,
     settings: SettingsDep,
+    writes: Writes,
     body: Annotated[dict[str, Any], Body()],
     if_match: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Take an action on a document; If-Match must carry the version the client saw."""
-    async with pool.acquire() as conn:
-        current = (await store.load(conn, document_id)).state
-    if current.version == 0:
-        raise not_found(f"document {document_id}")
-    if not may_see(principal, current.to_dict()):
-        raise not_found(f"document {document_id}")
-    if if_match is None:
-        raise Problem(
-            428,
-            "precondition-required",
-            "If-Match required",
-            'send If-Match: "<version>" with the version you saw',
-        )
-    m = _ETAG.match(if_match)
-    if m is None:
-        raise Problem(400, "bad-if-match", "Bad If-Match", f'If-Match must look like "3", got {if_match!r}')
-    assert current.kind is not None
+    m = None if if_match is None else _ETAG.match(if_match)
     action = body.get("action")
     request.state.action = action if action in COMMANDS_BY_ACTION else "unknown"  # bounded label values
-    if action in COMMANDS_BY_ACTION:  # who may act is answered before what the body lacks
-        require_action(principal, str(action), current.office_id)
-    if action == "declassify" and not principal.cleared_for(
-        None if current.secrecy is None else current.secrecy.value
-    ):
-        raise Forbidden(f"declassify: only a leader cleared for {current.secrecy} lowers it")
-    refuse_nul(body)
-    if action == "revise":
-        body = await with_stored_files(pool, body, principal.office, current.kind)
-    command = parse_action(current.kind, body)
-    check_names(command, current.office_id, offices)
+
+    async def prepare(current: DocumentState, conn: Conn) -> Command:
+        """The caller's checks, on the one load of the action, in the order errors are answered."""
+        if current.version == 0 or not may_see(principal, current.to_dict()):
+            raise not_found(f"document {document_id}")
+        if if_match is None:
+            raise Problem(
+                428,
+                "precondition-required",
+                "If-Match required",
+                'send If-Match: "<version>" with the version you saw',
+            )
+        if m is None:
+            raise Problem(
+                400, "bad-if-match", "Bad If-Match", f'If-Match must look like "3", got {if_match!r}'
+            )
+        assert current.kind is not None
+        if action in COMMANDS_BY_ACTION:  # who may act is answered before what the body lacks
+            require_action(principal, str(action), current.office_id)
+        if action == "declassify" and not principal.cleared_for(
+            None if current.secrecy is None else current.secrecy.value
+        ):
+            raise Forbidden(f"declassify: only a leader cleared for {current.secrecy} lowers it")
+        refuse_nul(body)
+        checked = body
+        if action == "revise":
+            checked = await with_stored_files(conn, body, principal.office, current.kind)
+        command = parse_action(current.kind, checked)
+        check_names(command, current.office_id, offices)
+        return command
+
     action_request = HandleRequest(
-        command,
+        prepare,
         document_id=document_id,
-        expected_version=int(m.group(1)),
+        expected_version=None if m is None else int(m.group(1)),
         actor=principal.actor,
         idempotency_key=_idempotency_key(principal.user, idempotency_key),
     )
-    result = await handle(pool, action_request, offices)
+    result = await handle(writes, action_request, offices)
     return _answer(result, offices, settings, 200)
 
 

@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
+import asyncpg
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -14,6 +15,7 @@ from api.deps import CurrentUser, FilesDep, PgPool, Pool, SettingsDep
 from api.errors import Problem, declared, not_found
 from api.permissions import may_see
 from api.reads import record_secret_read
+from deploy.config.db import Conn
 from producers import files as records
 from producers import media, store
 from producers.filestore import TooLarge, spool
@@ -124,7 +126,9 @@ async def upload(
     return JSONResponse(body, status_code=201 if stored_now else 200)
 
 
-async def with_stored_files(pool: PgPool, body: dict[str, Any], office: str, kind: str) -> dict[str, Any]:
+async def with_stored_files(
+    pool: PgPool | Conn, body: dict[str, Any], office: str, kind: str
+) -> dict[str, Any]:
     """The body with each attachment completed from its stored file (size, media type, default name and
     role); 422 for a sha256 the office did not upload, or a size or media type that does not match."""
     raw = body.get("attachments")
@@ -133,8 +137,13 @@ async def with_stored_files(pool: PgPool, body: dict[str, Any], office: str, kin
     errors: list[dict[str, str]] = []
     shas = [a.get("sha256") for a in raw]
     wanted = [s for s in shas if isinstance(s, str) and _SHA.match(s)]
-    async with pool.acquire() as conn:
-        found = await records.attach(conn, wanted, office) if wanted else {}
+    if not wanted:
+        found = {}
+    elif isinstance(pool, asyncpg.Pool):
+        async with pool.acquire() as conn:
+            found = await records.attach(conn, wanted, office)
+    else:  # the action's own connection, inside its transaction
+        found = await records.attach(pool, wanted, office)
     default_role = AttachmentRole.SCAN if kind == DocumentKind.INCOMING else AttachmentRole.DRAFT
     completed = []
     for i, item in enumerate(raw):

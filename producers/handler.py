@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +45,8 @@ from schemas.numbering import numbering_needed, with_number
 from schemas.recording import record
 from schemas.state import DocumentState
 
+log = logging.getLogger("vanthu.handler")
+
 MAX_ATTEMPTS = 50  # retries after losing a race for the next version (to the system, or any writer with None)
 _VERSION_TAKEN = "events_stream_id_version_key"
 _COUNTS_DAYS = (AssignDocument, ReassignDocument, RequestExtension, MarkIntakeOverdue, MarkIssueOverdue)
@@ -56,11 +63,16 @@ class HandleResult:
     duplicates: list[str] = field(default_factory=list)
 
 
+# Builds the command once the document is loaded, refusing (by raising) a caller who may not see it or
+# may not take the action: the API's visibility and role checks, run on the one load of the action.
+Prepare = Callable[[DocumentState, Conn], Awaitable[Command]]
+
+
 @dataclass(frozen=True)
 class HandleRequest:
     """One command on one document, as a person or the system asks for it."""
 
-    command: Command
+    command: Command | Prepare
     document_id: str
     expected_version: int | None  # None takes whatever the current version is (system commands)
     actor: Actor
@@ -70,119 +82,229 @@ class HandleRequest:
     correlation_id: UUID | None = None
 
 
+class StateCache:
+    """The documents this process acted on lately, as they were after its last write: an action on a
+    document just acted on loads its newer events only (usually none) instead of decoding its stream.
+    A stale entry costs nothing but a longer read: `store.load` checks the entry's version and hash
+    against the store, and the unique (stream, version) constraint arbitrates every write."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._kept: OrderedDict[str, store.Stream] = OrderedDict()
+
+    def get(self, document_id: str) -> store.Stream | None:
+        kept = self._kept.get(document_id)
+        if kept is not None:
+            self._kept.move_to_end(document_id)
+        return kept
+
+    def put(self, stream: store.Stream) -> None:
+        self._kept[stream.state.id] = stream
+        self._kept.move_to_end(stream.state.id)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+
+class RelayWake:
+    """One NOTIFY for many commits: a wake-up is sent after a commit unless one is already on its way,
+    in which case one more follows it. The relay also polls, in case one is lost."""
+
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self.pool = pool
+        self._sending: asyncio.Task[None] | None = None
+        self._again = False
+
+    def poke(self) -> None:
+        if self._sending is not None and not self._sending.done():
+            self._again = True
+            return
+        self._sending = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        while True:
+            self._again = False
+            try:
+                async with self.pool.acquire() as conn:
+                    await store.wake_relay(conn)
+            except Exception as exc:  # the pool is closing, or Postgres is away: the relay's poll covers it
+                log.debug("relay wake-up not sent: %s", exc)
+                return
+            if not self._again:
+                return
+
+    async def close(self) -> None:
+        if self._sending is not None:
+            with contextlib.suppress(Exception):
+                await self._sending
+
+
+@dataclass
+class WritePath:
+    """What one process keeps between actions on its pool: recent document states and the relay's
+    coalesced wake-up. Without one, `handle` reads every stream afresh and notifies in each append."""
+
+    pool: asyncpg.Pool[Any]
+    cache: StateCache = field(default_factory=StateCache)
+    wake: RelayWake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wake = RelayWake(self.pool)
+
+
 async def handle(
-    pool_or_conn: asyncpg.Pool[Any] | Conn, request: HandleRequest, offices: Offices
+    pool_or_conn: asyncpg.Pool[Any] | Conn | WritePath, request: HandleRequest, offices: Offices
 ) -> HandleResult:
     """Decide the request's command on its document and append its events, or refuse.
 
-    Raises VersionConflict, IdempotencyKeyReused, DocumentNotFound, UnknownOffice, or the decider's
-    DomainError. A stale expected version is accepted when only the system appended since (no person
-    acted meanwhile). `offices` gives the author code written into an outgoing document's ký hiệu.
+    Raises VersionConflict, IdempotencyKeyReused, DocumentNotFound, UnknownOffice, the decider's
+    DomainError, or whatever the request's `prepare` raises. A stale expected version is accepted when
+    only the system appended since (no person acted meanwhile). `offices` gives the author code written
+    into an outgoing document's ký hiệu.
     """
     if request.now is None:
         request = replace(request, now=datetime.now(UTC))
+    if isinstance(pool_or_conn, WritePath):
+        path = pool_or_conn
+        async with path.pool.acquire() as conn:
+            result = await _handle(conn, request, offices, path.cache)
+        if result.events:
+            path.wake.poke()
+        return result
     if isinstance(pool_or_conn, asyncpg.Pool):
         async with pool_or_conn.acquire() as conn:
-            return await _handle(conn, request, offices)
-    return await _handle(pool_or_conn, request, offices)
+            return await _handle(conn, request, offices, None)
+    return await _handle(pool_or_conn, request, offices, None)
 
 
-async def _handle(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResult:
+async def _handle(conn: Conn, a: HandleRequest, offices: Offices, cache: StateCache | None) -> HandleResult:
     for _ in range(MAX_ATTEMPTS):
         try:
-            async with conn.transaction():
-                return await _attempt(conn, a, offices)
+            result, stream = await _attempt(conn, a, offices, cache)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != _VERSION_TAKEN:
                 raise
-        # Another writer appended this version first and has committed by now: the next attempt sees
-        # its event, and refuses with VersionConflict unless only the system acted meanwhile.
+            # Another writer appended this version first and has committed by now: the next attempt
+            # sees its event, and refuses with VersionConflict unless only the system acted meanwhile.
+            continue
+        if cache is not None and stream is not None:
+            cache.put(stream)  # committed: what the next action on this document starts from
+        return result
     raise RuntimeError(f"document {a.document_id}: gave up after {MAX_ATTEMPTS} lost races")
 
 
-async def _attempt(conn: Conn, a: HandleRequest, offices: Offices) -> HandleResult:
+async def _attempt(
+    conn: Conn, a: HandleRequest, offices: Offices, cache: StateCache | None
+) -> tuple[HandleResult, store.Stream | None]:
+    """One try. The common action is read, decided, and written by one statement (atomic on its own);
+    a transaction is opened only when more must be written with the events (a number taken, an
+    idempotency key, an incoming document's duplicate record) or the caller is in one already."""
     assert a.now is not None  # handle() fills it in
-    request_hash = _request_hash(a)
-    if a.idempotency_key is not None:
-        replay = await _replay(conn, a.idempotency_key, request_hash)
-        if replay is not None:
-            return replay
+    async with contextlib.AsyncExitStack() as tx:
+        caller_tx = conn.is_in_transaction()
+        if caller_tx or a.idempotency_key is not None:
+            await tx.enter_async_context(conn.transaction())
+        request_hash = None
+        if a.idempotency_key is not None and not callable(a.command):
+            request_hash = _request_hash(a, a.command)
+            replay = await _replay(conn, a.idempotency_key, request_hash)
+            if replay is not None:
+                return replay, None
 
-    loaded = await store.load(conn, a.document_id)
-    state = loaded.state
-    if state.updated_at is not None and state.updated_at > a.now:
-        # This host's clock is behind the one that wrote the previous event: time never runs backwards
-        # within a document, so the event takes the previous one's time.
-        a = replace(a, now=state.updated_at)
-    assert a.now is not None
-    if a.expected_version is not None and state.version != a.expected_version:
-        if state.version == 0:
+        loaded = await store.load(
+            conn, a.document_id, known=None if cache is None else cache.get(a.document_id)
+        )
+        state = loaded.state
+        command = await a.command(state, conn) if callable(a.command) else a.command
+        if a.idempotency_key is not None and request_hash is None:
+            request_hash = _request_hash(a, command)
+            replay = await _replay(conn, a.idempotency_key, request_hash)
+            if replay is not None:
+                return replay, None
+        if state.updated_at is not None and state.updated_at > a.now:
+            # This host's clock is behind the one that wrote the previous event: time never runs
+            # backwards within a document, so the event takes the previous one's time.
+            a = replace(a, now=state.updated_at)
+        assert a.now is not None
+        if a.expected_version is not None and state.version != a.expected_version:
+            if state.version == 0:
+                raise DocumentNotFound(a.document_id)
+            if not await _only_system_since(conn, a.document_id, a.expected_version, state.version):
+                raise VersionConflict(a.document_id, a.expected_version, state)
+        if state.version == 0 and not isinstance(command, CREATION_COMMANDS):
             raise DocumentNotFound(a.document_id)
-        if not await _only_system_since(conn, a.document_id, a.expected_version, state.version):
-            raise VersionConflict(a.document_id, a.expected_version, state)
-    if state.version == 0 and not isinstance(a.command, CREATION_COMMANDS):
-        raise DocumentNotFound(a.document_id)
 
-    command, warnings, duplicates = a.command, [], []
-    if isinstance(command, (ReceiveDocument, DraftDocument, CreateTask)):
-        delivered = isinstance(command, ReceiveDocument) and command.source is not None
-        await guard_creation(conn, command.office_id, delivered)
-    elif isinstance(command, IssueDocument):
-        await refuse_closed(conn, command.recipients)  # naming the successor to address instead
-    term = None
-    if isinstance(command, IssueDocument) and state.office_id is not None:
-        term = await current_term(conn, state.office_id, local_date(a.now))
-    needed = numbering_needed(command, state, a.now, term)
-    if needed is not None:
-        number = await take_number(conn, needed)
-        code = offices.code(needed.office_id) if isinstance(command, IssueDocument) else None
-        command = with_number(command, number, code, term)
-    if isinstance(command, ReceiveDocument):
-        if command.paper_delivery_of is not None:
-            sender = (await store.load(conn, command.paper_delivery_of)).state
-            command = link_paper_copy(command, sender, state)
-        duplicates = await _note_incoming(conn, a.document_id, command)
-        if duplicates:
-            warnings.append(
-                f"duplicate: {command.number_code} of {command.issuing_body} dated {command.document_date} "
-                f"was already received by office {command.office_id}"
+        warnings: list[str] = []
+        duplicates: list[str] = []
+        if isinstance(command, (ReceiveDocument, DraftDocument, CreateTask)):
+            delivered = isinstance(command, ReceiveDocument) and command.source is not None
+            await guard_creation(conn, command.office_id, delivered)
+        elif isinstance(command, IssueDocument):
+            await refuse_closed(conn, command.recipients)  # naming the successor to address instead
+        term = None
+        if isinstance(command, IssueDocument) and state.office_id is not None:
+            term = await current_term(conn, state.office_id, local_date(a.now))
+        needed = numbering_needed(command, state, a.now, term)
+        if (needed is not None or isinstance(command, ReceiveDocument)) and not conn.is_in_transaction():
+            await tx.enter_async_context(conn.transaction())  # the number or record goes with the events
+        if needed is not None:
+            number = await take_number(conn, needed)
+            code = offices.code(needed.office_id) if isinstance(command, IssueDocument) else None
+            command = with_number(command, number, code, term)
+        if isinstance(command, ReceiveDocument):
+            if command.paper_delivery_of is not None:
+                sender = (await store.load(conn, command.paper_delivery_of)).state
+                command = link_paper_copy(command, sender, state)
+            duplicates = await _note_incoming(conn, a.document_id, command)
+            if duplicates:
+                warnings.append(
+                    f"duplicate: {command.number_code} of {command.issuing_body} dated "
+                    f"{command.document_date} was already received by office {command.office_id}"
+                )
+
+        # Deadlines counted in working days read the published calendar as it is now.
+        calendar = await load_calendar(conn) if isinstance(command, _COUNTS_DAYS) else None
+        events = decide(command, state, a.now, calendar)
+        envelopes = record(
+            events,
+            state,
+            now=a.now,
+            actor=a.actor,
+            causation_id=a.causation_id,
+            correlation_id=a.correlation_id,
+            idempotency_key=a.idempotency_key,
+        )
+        stream: store.Stream | None = None
+        snapshot_due = store.snapshot_due(state.version, state.version + len(envelopes))
+        if envelopes and snapshot_due and not conn.is_in_transaction():
+            await tx.enter_async_context(conn.transaction())  # a snapshot is kept by its event's transaction
+        if envelopes:
+            # With a cache the caller wakes the relay after the commit (see RelayWake).
+            appended = await store.append(conn, envelopes, loaded.last_hash, notify=cache is None)
+            after = fold(envelopes, state)
+            if snapshot_due:
+                await store.save_snapshot(conn, after)
+            position = appended[-1].position
+            stream = store.Stream(after, appended[-1].hash, position)
+        else:  # the decider found nothing to record (e.g. a deadline already marked): a no-op, not an error
+            after = state
+            position = loaded.last_position or await conn.fetchval(
+                "SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1", a.document_id
             )
-
-    # Deadlines counted in working days read the published calendar as it is now.
-    calendar = await load_calendar(conn) if isinstance(command, _COUNTS_DAYS) else None
-    events = decide(command, state, a.now, calendar)
-    envelopes = record(
-        events,
-        state,
-        now=a.now,
-        actor=a.actor,
-        causation_id=a.causation_id,
-        correlation_id=a.correlation_id,
-        idempotency_key=a.idempotency_key,
-    )
-    if envelopes:
-        appended = await store.append(conn, envelopes, loaded.last_hash)
-        after = fold(envelopes, state)
-        if store.snapshot_due(state.version, after.version):
-            await store.save_snapshot(conn, after)
-        position = appended[-1].position
-    else:  # the decider found nothing to record (e.g. a deadline already marked): a no-op, not an error
-        after = state
-        position = loaded.last_position or await conn.fetchval(
-            "SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1", a.document_id
-        )
-    if a.idempotency_key is not None:
-        await conn.execute(
-            "INSERT INTO idempotency_keys (key, request_hash, document_id, version, position, warnings) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            a.idempotency_key,
-            request_hash,
-            a.document_id,
-            after.version,
-            position,
-            warnings,
-        )
-    return HandleResult(after, envelopes, position, warnings, duplicates=duplicates)
+            stream = loaded if loaded.last_position is not None else None
+        if a.idempotency_key is not None:
+            await conn.execute(
+                "INSERT INTO idempotency_keys (key, request_hash, document_id, version, position, warnings) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                a.idempotency_key,
+                request_hash,
+                a.document_id,
+                after.version,
+                position,
+                warnings,
+            )
+    # Kept only by a caller outside a transaction: inside one, the caller may still roll it back.
+    kept = None if caller_tx else stream
+    return HandleResult(after, envelopes, position, warnings, duplicates=duplicates), kept
 
 
 async def _only_system_since(conn: Conn, document_id: str, seen: int, current: int) -> bool:
@@ -199,11 +321,11 @@ async def _only_system_since(conn: Conn, document_id: str, seen: int, current: i
     return not human
 
 
-def _request_hash(a: HandleRequest) -> bytes:
+def _request_hash(a: HandleRequest, command: Command) -> bytes:
     request: dict[str, Any] = {
         "document_id": a.document_id,
-        "action": a.command.action,
-        "command": a.command.model_dump(mode="json", by_alias=True),
+        "action": command.action,
+        "command": command.model_dump(mode="json", by_alias=True),
         "actor": a.actor.to_dict(),
     }
     return hashlib.sha256(canonical_json(request)).digest()

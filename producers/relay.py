@@ -1,12 +1,16 @@
 """The relay: publishes every appended event to Kafka, in per-document order; `python -m producers.relay`.
 
-It drains the outbox (positions queued by the appending transactions) in position order, waits for
-acks=all from the idempotent producer, and only then deletes what it sent. An append that commits late
-simply appears in the outbox late, so nothing is skipped; a crash between the ack and the delete sends
-the same bytes again (at-least-once; consumers dedupe by (stream_id, version)). Woken by NOTIFY at each
-commit, with a slow safety poll. One relay is active at a time (a session advisory lock); others wait
-as standbys and take over when its session ends. Kafka or Postgres going away means: back off, reconnect,
-start again from the outbox.
+It drains the outbox (positions queued by the appending transactions) in position order. A window of
+pages is taken inside one transaction: each page is deleted from the outbox as it is read (so the next
+read, in the same transaction, starts after it) and handed to the idempotent producer without waiting,
+so Postgres reads and Kafka sends overlap; the window's transaction commits only once Kafka acknowledged
+(acks=all) every record in it. A crash or a failed send rolls the window back and its events are sent
+again (at-least-once; consumers dedupe by (stream_id, version)). Every read starts from the lowest
+position still queued, so an append that commits late appears late and is never skipped, and a
+document's events stay in order (its next version cannot commit before the one it follows). Woken by
+NOTIFY after commits, with a slow safety poll. One relay is active at a time (a session advisory lock);
+others wait as standbys and take over when its session ends. Kafka or Postgres going away means: back
+off, reconnect, start again from the outbox.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +30,17 @@ from deploy.config.db import connect
 from deploy.config.settings import Settings
 from producers.anchoring import anchor
 from producers.locks import CHANNEL, LOCK_CLASS, RELAY
-from producers.publishing import SELECT_EVENT, make_producer, publish
+from producers.publishing import SELECT_EVENT, acknowledged, make_producer, send
 from producers.witness import Witness, ensure_key
 
 log = logging.getLogger("vanthu.relay")
+
+# One page: the lowest queued positions, taken out of the outbox (for this transaction) as they are read.
+TAKE_PAGE = (
+    "WITH page AS (SELECT position FROM outbox ORDER BY position LIMIT $1), "
+    "taken AS (DELETE FROM outbox o USING page WHERE o.position = page.position RETURNING o.position) "
+    f"SELECT {SELECT_EVENT} FROM taken JOIN events e ON e.position = taken.position ORDER BY e.position"
+)
 
 
 @dataclass
@@ -36,7 +48,8 @@ class Relay:
     dsn: str  # the services' role (vanthu_app)
     bootstrap: str
     topic: str
-    batch: int = 2000
+    batch: int = 2000  # rows per outbox read
+    window: int = 4  # pages in flight before waiting for Kafka's acknowledgements
     safety_poll_s: float = 5.0  # in case a NOTIFY is lost (e.g. across a reconnect)
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
     max_backoff_s: float = 10.0
@@ -84,6 +97,8 @@ class Relay:
     async def _session(self, stop: asyncio.Event) -> None:
         conn = await connect(self.dsn, server_settings={"application_name": f"vanthu-relay-{os.getpid()}"})
         producer: Any = None
+        # Every producer call runs on this one thread, in the order the pages were read.
+        sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vanthu-relay-send")
         try:
             if not await self._become_active(conn, stop):
                 return
@@ -91,32 +106,49 @@ class Relay:
             wake = asyncio.Event()
             await conn.add_listener(CHANNEL, lambda *_: wake.set())
             loop = asyncio.get_running_loop()
-            producer = await loop.run_in_executor(None, make_producer, self.bootstrap)
+            producer = await loop.run_in_executor(sender, make_producer, self.bootstrap)
             while not stop.is_set():
                 wake.clear()
-                rows = await conn.fetch(
-                    f"SELECT {SELECT_EVENT} FROM outbox o JOIN events e ON e.position = o.position "
-                    "ORDER BY o.position LIMIT $1",
-                    self.batch,
-                )
-                if not rows:
+                sent, more = await self._window(conn, producer, sender)
+                self.published += sent
+                if not more:
                     await anchor(conn, max_age_s=self.anchor_age_s)
+                if not sent:
                     await _wait_any(stop, wake, self.safety_poll_s)
-                    continue
-                await loop.run_in_executor(None, publish, producer, self.topic, rows)
-                await conn.execute(
-                    "DELETE FROM outbox WHERE position = ANY($1::bigint[])", [r["position"] for r in rows]
-                )
-                self.published += len(rows)
-                log.debug("relay: published %d (last position %d)", len(rows), rows[-1]["position"])
-                if len(rows) < self.batch:
-                    await anchor(conn, max_age_s=self.anchor_age_s)
         finally:
             if producer is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.get_running_loop().run_in_executor(None, lambda: producer.close(timeout=5))
+                    await asyncio.get_running_loop().run_in_executor(
+                        sender, lambda: producer.close(timeout=5)
+                    )
+            sender.shutdown(wait=False)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)
+
+    async def _window(
+        self, conn: asyncpg.Connection[Any], producer: Any, sender: ThreadPoolExecutor
+    ) -> tuple[int, bool]:
+        """Take and send up to `window` pages in one transaction, committed once Kafka acknowledged them
+        all. Returns how many events were published and whether a full page was left unread."""
+        loop = asyncio.get_running_loop()
+        sending: list[asyncio.Future[list[Any]]] = []
+        taken, more = 0, False
+        async with conn.transaction():
+            for _ in range(self.window):
+                rows = await conn.fetch(TAKE_PAGE, self.batch)
+                if not rows:
+                    more = False
+                    break
+                sending.append(loop.run_in_executor(sender, send, producer, self.topic, rows))
+                taken += len(rows)
+                more = len(rows) == self.batch
+                if not more:
+                    break
+            if sending:
+                futures = [f for page in await asyncio.gather(*sending) for f in page]
+                await loop.run_in_executor(sender, acknowledged, producer, futures)
+                log.debug("relay: published %d", taken)
+        return taken, more
 
     async def _become_active(self, conn: asyncpg.Connection[Any], stop: asyncio.Event) -> bool:
         announced = False

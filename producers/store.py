@@ -37,10 +37,25 @@ class Appended:
     hash: bytes
 
 
-async def load(conn: Conn, document_id: str, up_to: int | None = None) -> Stream:
-    """The document at its latest version (or at `up_to`), from the newest usable snapshot onward."""
+async def load(conn: Conn, document_id: str, up_to: int | None = None, known: Stream | None = None) -> Stream:
+    """The document at its latest version (or at `up_to`), from the newest usable snapshot onward.
+
+    `known`: the document as this process last saw it. It is used only if the store still holds that
+    version with the same hash; then only the events after it are read and decoded (none, usually)."""
     if is_act_stream(document_id):  # an office's or a calendar's acts: no document
         return Stream(initial_state(document_id), GENESIS, None)
+    if known is not None and up_to is None and known.state.version > 0:
+        rows = await conn.fetch(
+            "SELECT position, body, hash, version FROM events WHERE stream_id = $1 AND version >= $2 "
+            "ORDER BY version",
+            document_id,
+            known.state.version,
+        )
+        if rows and rows[0]["version"] == known.state.version and bytes(rows[0]["hash"]) == known.last_hash:
+            if len(rows) == 1:
+                return Stream(known.state, known.last_hash, rows[0]["position"])
+            state = fold((Envelope.from_json(r["body"]) for r in rows[1:]), known.state)
+            return Stream(state, bytes(rows[-1]["hash"]), rows[-1]["position"])
     limit = up_to if up_to is not None else 2**31 - 1
     # A snapshot is used only where it names its event's hash: one that does not sits off the chain.
     snap = await conn.fetchrow(
@@ -140,13 +155,17 @@ async def outbox_backlog(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM outbox"))
 
 
-async def append(conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes) -> list[Appended]:
-    """Insert `envelopes` (one document, consecutive versions) in the caller's transaction.
+async def append(
+    conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes, *, notify: bool = True
+) -> list[Appended]:
+    """Insert `envelopes` (one document, consecutive versions) and queue them for the relay, in one
+    statement: atomic on its own, or part of the caller's transaction.
 
     Raises asyncpg.UniqueViolationError when another transaction took one of these versions first.
+    `notify=False` leaves waking the relay to the caller, after the commit: a NOTIFY inside the appending
+    transaction makes its commit queue behind every other notifying commit, so appends cannot commit
+    together.
     """
-    if not conn.is_in_transaction():
-        raise RuntimeError("append: call inside a transaction (the positions' lock lasts until it ends)")
     bodies, hashes, prevs = [], [], []
     for envelope in envelopes:
         body = envelope.canonical_bytes()
@@ -155,18 +174,18 @@ async def append(conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes) ->
         bodies.append(body)
         hashes.append(prev_hash)
     # Shared with other appenders, exclusive for the anchorer: once it holds the lock, every position
-    # already handed out belongs to a finished transaction. Taken just before the positions are.
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock_shared($1, $2), pg_notify($3, '')", LOCK_CLASS, APPEND, CHANNEL
-    )
+    # already handed out belongs to a finished transaction. The lock is taken (the `settle` row joined to
+    # every inserted row) before the rows' positions are, and held until the transaction ends.
     positions = await conn.fetch(
-        """
-        WITH ins AS (
+        f"""
+        WITH settle AS MATERIALIZED (
+            SELECT pg_advisory_xact_lock_shared($10, $11){", pg_notify($12, '')" if notify else ""})
+        , ins AS (
             INSERT INTO events (stream_id, version, event_id, type, schema_version, occurred_at,
                                 body, prev_hash, hash)
             SELECT $1, v, i, t, s, o, b, p, h
             FROM unnest($2::int[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[],
-                        $7::bytea[], $8::bytea[], $9::bytea[]) AS u(v, i, t, s, o, b, p, h)
+                        $7::bytea[], $8::bytea[], $9::bytea[]) AS u(v, i, t, s, o, b, p, h), settle
             ORDER BY v
             RETURNING position, version)
         , queued AS (INSERT INTO outbox (position) SELECT position FROM ins)
@@ -181,6 +200,9 @@ async def append(conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes) ->
         bodies,
         prevs,
         hashes,
+        LOCK_CLASS,
+        APPEND,
+        *([CHANNEL] if notify else []),
     )
     return [Appended(e, r["position"], h) for e, r, h in zip(envelopes, positions, hashes, strict=True)]
 
@@ -191,6 +213,11 @@ async def save_snapshot(conn: Conn, state: DocumentState) -> None:
     await conn.execute(
         "SELECT public.vanthu_save_snapshot($1, $2, $3)", state.id, state.version, state.to_dict()
     )
+
+
+async def wake_relay(conn: Conn) -> None:
+    """Tell the relay that events were committed (it also polls, slowly, in case a wake-up is lost)."""
+    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
 
 
 def snapshot_due(before: int, after: int) -> bool:

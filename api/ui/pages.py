@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from api import documents, feed, files, office_reads
 from api.auth import ROLES, Forbidden, Principal, Unauthenticated, issue_token
-from api.deps import OfficesDep, PgPool, Pool, SettingsDep
+from api.deps import OfficesDep, PgPool, Pool, SettingsDep, Writes
 from api.errors import Problem
 from api.permissions import may_see, viewer_of
 from api.reads import record_secret_read, record_secret_reads, wait_for_position
@@ -348,7 +348,12 @@ async def new_document_page(request: Request, principal: UiUser) -> HTMLResponse
 
 @router.post("/documents/new")
 async def create_incoming(
-    request: Request, principal: UiUser, pool: Pool, offices: OfficesDep, settings: SettingsDep
+    request: Request,
+    principal: UiUser,
+    pool: Pool,
+    writes: Writes,
+    offices: OfficesDep,
+    settings: SettingsDep,
 ) -> Response:
     form, _ = await _form(request)
     if not check_csrf(request, form.get("csrf", "")):
@@ -359,7 +364,13 @@ async def create_incoming(
     body.update(urgency=form.get("urgency", "thuong"), secrecy=form.get("secrecy", "thuong"))
     try:
         answer = await documents.create_document(
-            principal, pool, offices, settings, body, idempotency_key=form.get("idempotency_key") or None
+            principal,
+            pool,
+            writes,
+            offices,
+            settings,
+            body,
+            idempotency_key=form.get("idempotency_key") or None,
         )
     except (Problem, Forbidden, CommandInvalid, DomainError, IdempotencyKeyReused, UnknownOffice) as exc:
         return _page(
@@ -427,6 +438,7 @@ async def act(
     pool: Pool,
     offices: OfficesDep,
     settings: SettingsDep,
+    writes: Writes,
 ) -> Response:
     form, lists = await _form(request)
     if not check_csrf(request, form.get("csrf", "")):
@@ -443,6 +455,7 @@ async def act(
             pool,
             offices,
             settings,
+            writes,
             body_of(action, form, lists),
             if_match=f'"{version}"',
             idempotency_key=form.get("idempotency_key") or None,

@@ -99,7 +99,7 @@ DEV = "vanthu-local-development-only-hs256-secret"
         ({k: v for k, v in _fresh().items() if k != "aud"}, "aud"),
         ({k: v for k, v in _fresh().items() if k != "iat"}, "iat"),
         (_fresh(exp=int(time.time()) + 100 * 365 * 86400), "lives"),
-        (_fresh(iat=int(time.time()) - 48 * 3600, exp=int(time.time()) + 60), "lives"),
+        (_fresh(iat=int(time.time()) - 48 * 3600), "lives"),  # exp an hour after collection, not a minute
         (_fresh(iat=int(time.time()) + 120), "iat"),
         (_fresh(sub="system"), "reserved"),
         (_fresh(sub="system:saga"), "reserved"),

@@ -70,13 +70,20 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     doc = await act(http, specialist, doc, "report_progress", percent=60, note="Đã có dự thảo")
     doc = await act(http, specialist, doc, "complete", result="Đã trình báo cáo")
     doc = await act(http, clerk, doc, "file", dossier="HS-2026-VT-01")
-    assert doc["state"] == "filed" and doc["version"] == 9
+    # 9 versions, or 10 when the chaser marked the Thượng khẩn document's intake overdue before it was
+    # registered (urgent ones are chased at once; under load the signature check leaves it the time)
+    assert doc["state"] == "filed" and doc["version"] in (9, 10)
+    if doc["version"] == 10:
+        history = (await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)).json()
+        types = [e["type"] for e in history["items"]]
+        assert types.count("IntakeOverdue") == 1, types
 
     # read your own write from the read models
     read = await http.get(f"/v1/documents/{doc['id']}", params={"after": doc["_position"]}, headers=clerk)
     assert read.status_code == 200, read.text
     got = read.json()
-    assert got["state"] == "filed" and got["version"] == 9 and read.headers["etag"] == '"9"'
+    assert got["state"] == "filed" and got["version"] == doc["version"]
+    assert read.headers["etag"] == f'"{doc["version"]}"'
     assert got["assignments"][0]["status"] == "completed_on_time"
 
     listed = await http.get(f"/v1/offices/{CITY}/documents", params={"q": "van thu luu tru"}, headers=clerk)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import pytest
 
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
-from producers.handler import HandleRequest, handle
-from producers.store import load
+from producers.handler import HandleRequest, WritePath, handle
+from producers.store import Stream, load
 from schemas.decider import DomainError
 from schemas.parsing import parse_action, parse_create
 from tests.producers.conftest import ASSIGN, CLERK, INCOMING, NOW, OUTGOING, TASK, act, create, new_id
@@ -266,3 +267,75 @@ async def test_a_lagging_clock_never_stamps_an_event_before_the_one_before_it(
     behind = await act(pool, doc, ASSIGN, now=NOW - timedelta(hours=3))  # another host, its clock behind
     [event] = behind.events
     assert event.occurred_at == NOW
+
+
+async def test_two_write_paths_with_their_own_caches_one_winner_per_version(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    """Two processes' write paths (each with its state cache) racing on one document: the unique
+    (stream, version) constraint stays the arbiter, whatever each cache holds."""
+    paths = [WritePath(pool), WritePath(pool)]
+    created = await create(paths[0], TASK)
+    current = await act(paths[1], created, ASSIGN)
+    for round_ in range(5):
+
+        async def attempt(i: int, at: Any = current, r: int = round_) -> Any:
+            try:
+                body = {"action": "report_progress", "percent": r, "note": f"w{i}"}
+                return await act(paths[i % 2], at, body)
+            except VersionConflict as exc:
+                return exc
+
+        outcomes = await asyncio.gather(*(attempt(i) for i in range(20)))
+        wins = [o for o in outcomes if not isinstance(o, VersionConflict)]
+        assert len(wins) == 1
+        current = wins[0]
+    rows = await admin.fetch(
+        "SELECT version FROM events WHERE stream_id = $1 ORDER BY position", created.state.id
+    )
+    assert [r["version"] for r in rows] == list(range(1, 8))
+    async with pool.acquire() as conn:
+        assert (await load(conn, created.state.id)).state == current.state
+
+
+async def test_a_cache_entry_behind_the_store_or_not_from_it_is_read_past(pool: asyncpg.Pool[Any]) -> None:
+    mine, other = WritePath(pool), WritePath(pool)
+    created = await create(mine, TASK)
+    assigned = await act(mine, created, ASSIGN)  # mine keeps v2
+    progressed = await act(other, assigned, {"action": "report_progress", "percent": 10, "note": "n"})
+    # mine still holds v2: it reads v3 from the store and acts on v3
+    done = await act(mine, progressed, {"action": "report_progress", "percent": 20, "note": "m"})
+    assert done.state.version == 4
+    async with pool.acquire() as conn:
+        assert (await load(conn, created.state.id)).state == done.state
+
+    # an entry whose hash the store does not hold (another database's, or a rewritten one) is not used
+    kept = mine.cache.get(created.state.id)
+    assert kept is not None and kept.state.version == 4
+    forged = kept.state.model_copy(update={"title": "Không phải của kho"})
+    mine.cache.put(Stream(forged, b"\x00" * 32, kept.last_position))
+    after = await act(mine, done, {"action": "report_progress", "percent": 30, "note": "o"})
+    assert after.state.title == done.state.title != "Không phải của kho"
+
+
+async def test_prepare_sees_the_loaded_document_and_its_refusal_writes_nothing(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    path = WritePath(pool)
+    created = await create(path, TASK)
+    seen: list[int] = []
+
+    async def refuse(state: Any, conn: Any) -> Any:
+        seen.append(state.version)
+        raise PermissionError("not yours")
+
+    async def allow(state: Any, conn: Any) -> Any:
+        seen.append(state.version)
+        return parse_action("task", ASSIGN)
+
+    request = HandleRequest(refuse, document_id=created.state.id, expected_version=1, actor=CLERK, now=NOW)
+    with pytest.raises(PermissionError):
+        await handle(path, request, OFFICES)
+    assert await admin.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", created.state.id) == 1
+    result = await handle(path, replace(request, command=allow), OFFICES)
+    assert result.state.version == 2 and seen == [1, 1]
