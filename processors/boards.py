@@ -37,7 +37,7 @@ async def waiting_for_leader(
     )
     rows = await conn.fetch(
         f"""SELECT {LIST_COLUMNS} FROM {S}.documents d
-            JOIN {S}.document_offices o ON o.document_id = d.id AND o.office_id = d.office_id
+            JOIN {S}.listing l ON l.document_id = d.id AND l.office_id = d.office_id
             WHERE d.office_id = $1 AND {seen} AND {_WAITING}
             ORDER BY d.updated_at, d.id LIMIT $3""",
         office_id,
