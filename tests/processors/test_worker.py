@@ -56,7 +56,7 @@ async def _equal_to_rebuild(workers: Workers, db: Any, target: str = "rm_check")
     assert await differences(db, "rm", target) == {}
 
 
-async def test_live_read_models_equal_a_rebuild_and_show_events_within_tens_of_ms(
+async def test_live_read_models_equal_a_rebuild_and_each_event_reaches_the_feed(
     workers: Workers, producer: Producer, db: Any
 ) -> None:
     workers.worker("w1").start()
@@ -77,8 +77,9 @@ async def test_live_read_models_equal_a_rebuild_and_show_events_within_tens_of_m
         await wait_until(lambda k=key: k in feed.arrived, 10, "the feed notification", every=0.001)  # type: ignore[misc]
         latencies.append((feed.arrived[key] - t0) * 1000)
     median = statistics.median(latencies)
+    # Reported, not asserted: speed is the freshness benchmark's (`make bench`), never a timed assertion
+    # (this one failed whenever the machine was busy: median 132–142 ms at load average 3, old code too).
     print(f"\nproduce-to-read-model latency: median {median:.1f} ms, max {max(latencies):.1f} ms")
-    assert median < 100, latencies
     await listener.close()
     await _equal_to_rebuild(workers, db)
     assert all(n == 1 for n in feed.seen.values())
