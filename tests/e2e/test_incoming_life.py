@@ -110,7 +110,7 @@ async def test_a_whole_incoming_life(system: System, http: httpx.AsyncClient) ->
     assert sheet[0][0] == "Đơn vị" and sheet[-1][0] == "Tổng cộng"
 
     history = await http.get(f"/v1/documents/{doc['id']}/events", headers=clerk)
-    types = [e["type"] for e in history.json()["items"]]
+    types = [e["type"] for e in history.json()["items"] if e["type"] != "IntakeOverdue"]  # see above
     assert types[:3] == ["DocumentReceived", "SignaturesVerified", "DocumentRegistered"]
 
     other = system.token("qu-1", "clerk")
