@@ -18,16 +18,22 @@ def api_settings(settings: Settings, database: str) -> Settings:
     return settings.with_(pg_dsn=database)
 
 
-@pytest.fixture
-async def client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(api_settings)
-    app.state.pool = await open_pool(api_settings.app_dsn, min_size=1, max_size=10)
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process on its own pool (opened as the API opens it), driven over ASGI."""
+    app = create_app(settings)
+    app.state.pool = await open_pool(settings.app_dsn, min_size=1, max_size=10)
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://vanthu.test") as c:
             yield c
     finally:
         await app.state.pool.close()
+
+
+@pytest.fixture
+async def client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async for c in app_client(api_settings):
+        yield c
 
 
 @pytest.fixture

@@ -9,32 +9,20 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from api.app import create_app
 from api.auth import issue_token
 from api.ui.session import COOKIE
-from deploy.config.db import create_pool
 from deploy.config.settings import Settings
+from tests.api.conftest import app_client
 from tests.unit.lifecycle import create_body
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 OFFICE = "tu-hcm"
 
 
-async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    app.state.pool = await create_pool(settings.app_dsn, min_size=1, max_size=5)
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://vanthu.test") as c:
-            yield c
-    finally:
-        await app.state.pool.close()
-
-
 @pytest.fixture
 async def own_secret(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app signing with a secret of its own, as any deployment but a laptop does."""
-    async for c in _client(api_settings.with_(jwt_secret="a-deployment-secret-that-is-long-enough-0123")):
+    async for c in app_client(api_settings.with_(jwt_secret="a-deployment-secret-that-is-long-enough-0123")):
         yield c
 
 
