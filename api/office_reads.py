@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
@@ -60,8 +60,7 @@ def _plain(value: Any) -> Any:
 def json_answer(content: Any) -> Response:
     """A JSON answer encoded once, straight to bytes, in the form FastAPI's own encoder gives (dates in
     ISO 8601): no jsonable_encoder pass and no response-model validation pass before it."""
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_plain)
-    return Response(body.encode(), media_type="application/json")
+    return Response(orjson.dumps(content, default=_plain), media_type="application/json")
 
 
 @router.get("/documents", response_model=None)
@@ -171,8 +170,7 @@ async def office_stats(
     viewer = viewer_for(principal, office, offices)
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
-        result = await queries.stats(conn, office, start, end, viewer=viewer)
-        counted = await queries.counted_secret(conn, office, start, end, viewer)
+        result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, request.url.path)
     return json_answer({"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **result})
 
@@ -345,8 +343,7 @@ async def incoming_report(
     viewer = viewer_for(principal, office, offices)
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
-        result = await queries.stats(conn, office, start, end, viewer=viewer)
-        counted = await queries.counted_secret(conn, office, start, end, viewer)
+        result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, request.url.path)
     names = {u.id: u.name for u in offices[office].units}
     units = [

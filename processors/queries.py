@@ -9,6 +9,7 @@ stored due date, today's date and the calendar.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -243,13 +244,8 @@ async def list_documents(
         # The text query and the number prefix are worked out first and bound as values, so the index
         # scans take them as keys and no plan evaluates them per row; a prefix is the range of texts from
         # it up to it followed by the last code point (text_pattern_ops compares bytes).
-        terms = await conn.fetchrow(
-            "SELECT websearch_to_tsquery('public.vn', $1)::text AS query, "
-            "public.vn_unaccent(lower($1)) AS prefix",
-            q.strip(),
-        )
-        assert terms is not None  # a SELECT without FROM answers one row
-        query, prefix = arg(terms["query"]), terms["prefix"]
+        text_query, prefix = await _search_terms(conn, q.strip())
+        query = arg(text_query)
         number = "public.vn_unaccent(lower(l.number_code))"
         where.append(
             f"(l.search @@ {query}::tsquery "
@@ -275,6 +271,29 @@ async def list_documents(
         cursors.encode("documents", [items[-1]["created_at"], items[-1]["id"]]) if more and items else None
     )
     return Page(items, next_cursor)
+
+
+_TERMS: OrderedDict[str, tuple[str, str]] = OrderedDict()  # recent searches' terms (a pure function of q)
+_TERMS_KEPT = 2048
+
+
+async def _search_terms(conn: Conn, q: str) -> tuple[str, str]:
+    """The text query and the accent-free number prefix of `q`, as PostgreSQL's `vn` configuration makes
+    them (immutable functions of `q`: remembered for the searches asked again, a round trip saved)."""
+    known = _TERMS.get(q)
+    if known is not None:
+        _TERMS.move_to_end(q)
+        return known
+    terms = await conn.fetchrow(
+        "SELECT websearch_to_tsquery('public.vn', $1)::text AS query, "
+        "public.vn_unaccent(lower($1)) AS prefix",
+        q,
+    )
+    assert terms is not None  # a SELECT without FROM answers one row
+    _TERMS[q] = found = (terms["query"], terms["prefix"])
+    if len(_TERMS) > _TERMS_KEPT:
+        _TERMS.popitem(last=False)
+    return found
 
 
 DeadlineFilter = Literal["overdue", "due_soon", "on_time"]
@@ -379,12 +398,13 @@ async def stats(
     *,
     viewer: Viewer | None = None,
     today: date | None = None,
+    seen: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Báo cáo tình hình giải quyết văn bản: counts for the office and per lead unit over [from, to].
     Open work is judged as of min(to, today). Secret documents count only for a viewer who may see them
     (no viewer: everything, for internal use): the counters (processors/counters.py) up to the viewer's
     clearance, and, counted from their rows, the few documents above it the viewer sees as their creator
-    or by a grant."""
+    or by a grant. `seen`: the viewer's `_secret_seen` rows, when the caller already read them."""
     as_of = min(date_to, _today(today))
     rank = MAX_RANK if viewer is None else viewer.clearance_rank
     rows = await conn.fetch(
@@ -421,7 +441,7 @@ async def stats(
         elif measure in ("completed_on_time", "completed_late"):
             counts[measure] += n
     if viewer is not None and rank < MAX_RANK and viewer.user_id is not None:
-        await _count_granted(conn, office_id, date_from, date_to, as_of, viewer, total, unit)
+        await _count_granted(conn, office_id, date_from, date_to, as_of, viewer, total, unit, seen)
     listed = sorted(units.values(), key=lambda u: (u["unit_id"] is None, u["unit_id"] or ""))
     for u in listed:
         for k in _COUNTS[2:]:
@@ -438,10 +458,14 @@ async def _count_granted(
     viewer: Viewer,
     total: dict[str, int],
     unit: Any,
+    seen: list[Any] | None = None,
 ) -> None:
     """Add the documents above the viewer's clearance that the viewer sees as their creator or by a grant
     (the rest of the visibility rule), counted from their rows as the counters count."""
-    ids = [r["document_id"] for r in await _secret_seen(conn, office_id, viewer, above_clearance=True)]
+    if seen is None:
+        seen = await _secret_seen(conn, office_id, viewer, above_clearance=True)
+    rank = viewer.clearance_rank
+    ids = [r["document_id"] for r in seen if Secrecy.rank_of(r["secrecy"]) > rank]
     if not ids:
         return
     docs = await conn.fetch(
@@ -499,10 +523,17 @@ async def _secret_seen(conn: Conn, office_id: str, viewer: Viewer, *, above_clea
 
 
 async def counted_secret(
-    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
+    conn: Conn,
+    office_id: str,
+    date_from: date,
+    date_to: date,
+    viewer: Viewer,
+    seen: list[Any] | None = None,
 ) -> list[tuple[str, str]]:
     """The secret documents `stats` counts for this viewer over [from, to] (for the secret-read log)."""
-    ids = [r["document_id"] for r in await _secret_seen(conn, office_id, viewer, above_clearance=False)]
+    if seen is None:
+        seen = await _secret_seen(conn, office_id, viewer, above_clearance=False)
+    ids = [r["document_id"] for r in seen]
     if not ids:
         return []
     rows = await conn.fetch(
@@ -521,6 +552,15 @@ async def counted_secret(
         date_to,
     )
     return [(r["id"], r["secrecy"]) for r in rows]
+
+
+async def stats_and_secrets(
+    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """`stats` and `counted_secret` together, reading the viewer's secret documents once."""
+    seen = await _secret_seen(conn, office_id, viewer, above_clearance=False)
+    result = await stats(conn, office_id, date_from, date_to, viewer=viewer, seen=seen)
+    return result, await counted_secret(conn, office_id, date_from, date_to, viewer, seen)
 
 
 async def register(
