@@ -235,7 +235,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
             (
                 state.id,
                 a.id,
-                state.office_id,
+                a.office_id or state.office_id,  # a closed office's assignments stay its own
                 a.lead.unit,
                 a.lead.user,
                 list(a.cooperating),

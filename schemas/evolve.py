@@ -302,6 +302,11 @@ def _handed_over(state: DocumentState, event: DocumentHandedOver, at: datetime) 
     update: dict[str, Any] = {"office_id": event.to_office, "held_by": (*state.held_by, event.from_office)}
     if event.incoming_number is not None or event.assignment_ended is not None:
         update["assignments_from"] = len(state.assignments)  # what the successor assigns from now on
+        # the assignments made while the closed office held it stay its own (its statistics, its units)
+        update["assignments"] = tuple(
+            a.model_copy(update={"office_id": event.from_office}) if i >= state.assignments_from else a
+            for i, a in enumerate(state.assignments)
+        )
     if event.incoming_number is not None and state.incoming_number is not None:
         kept = Registration(
             office_id=state.registered_in or event.from_office,

@@ -50,6 +50,7 @@ class Assignment(Frozen):
     approaching_marked: bool = False
     missed_marked: bool = False
     extensions: tuple[ExtensionRecord, ...] = ()
+    office_id: str | None = None  # the office that made it, once a closing handed the document on
 
     @property
     def is_open(self) -> bool:

@@ -140,8 +140,8 @@ for _table, _kind in (
     (TASK, DocumentKind.TASK),
 ):
     for _state in OPEN_STATES[_kind]:
-        assigned = _state in (S.ASSIGNED, S.IN_PROGRESS)
-        _table[_state]["hand_over"] = (_UNASSIGNED[_kind],) if assigned else (_state,)
+        assigned = _state in (S.ASSIGNED, S.IN_PROGRESS)  # (a retried hand-over changes nothing)
+        _table[_state]["hand_over"] = (_UNASSIGNED[_kind], _state) if assigned else (_state,)
 
 TRANSITIONS: dict[DocumentKind, Table] = {
     DocumentKind.INCOMING: INCOMING,

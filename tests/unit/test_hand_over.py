@@ -134,3 +134,25 @@ def test_a_hand_over_recorded_before_these_rules_keeps_the_number_and_the_assign
     registers = _registers(after)
     assert set(registers) == {"o1"}  # the row stays with the office that numbered it, as it was
     assert registers["o1"]["recipient"] == "unit-1" and registers["o1"]["handed_to"] == "o2"
+
+
+def test_the_closed_offices_assignments_count_in_its_statistics_not_the_successors() -> None:
+    from processors.counters import contributions
+
+    doc = act(reach(DocumentKind.INCOMING, State.IN_PROGRESS), "report_progress")
+    after, _ = _hand_over(doc, 1)
+    assert [a.office_id for a in after.assignments] == ["o1"]
+    assigned = act(after, "assign")  # the successor's leader's assignment is the successor's own
+    assert [a.office_id for a in assigned.assignments] == ["o1", None]
+    counted = contributions(assigned)
+    by_office = {(office, unit, measure) for office, unit, _, measure, _ in counted}
+    assert ("o1", "unit-1", "assigned") in by_office and ("o1", "unit-1", "assignments") in by_office
+    assert ("o2", "unit-1", "assigned") in by_office and ("o2", "unit-1", "open") in by_office
+    assert ("o1", "unit-1", "open") not in by_office  # ended by the hand-over: nothing open in o1
+    assert sum(n for (office, _, _, measure, _), n in counted.items() if measure == "assigned") == 2
+    # the assignments read model says whose each one is, so the successor's deadlines list only its own
+    from processors.rows import ASSIGNMENT_COLUMNS, document_rows
+
+    rows = document_rows(assigned, "DocumentAssigned").children["assignments"]
+    offices = [dict(zip(ASSIGNMENT_COLUMNS, r, strict=True))["office_id"] for r in rows]
+    assert offices == ["o1", "o2"]
