@@ -85,6 +85,15 @@ async def test_closing_hands_each_open_document_to_the_successor(
     assert sorted(closed.json()["handed_over"]) == sorted([handling["id"], draft["id"], copy])
     after = int(closed.headers["x-vanthu-position"])
 
+    # the position answered is the closing's last event: the other documents' hand-overs, on other
+    # partitions, may reach the read models after it
+    async def all_listed() -> set[str] | None:
+        listed = await http.get("/v1/offices/phuong-hoa-hung/documents", headers=successor["clerk"])
+        ids = {d["id"] for d in listed.json()["items"]}
+        return ids if {handling["id"], draft["id"], copy} <= ids else None
+
+    await wait_until(all_listed, what="the handed-over documents in the successor's list")
+
     # the successor holds them: its list, the document, its history with both holders. The handling
     # document is entered in its register under its own số đến, and the work the district's unit held
     # waits for the successor's leader to assign it
@@ -99,10 +108,6 @@ async def test_closing_hands_each_open_document_to_the_successor(
     )
     (ended,) = doc["assignments"]
     assert ended["lead"]["unit"] == "qu-10.tong-hop" and ended["ended_at"] is not None
-    listed = await http.get(
-        "/v1/offices/phuong-hoa-hung/documents", params={"after": after}, headers=successor["clerk"]
-    )
-    assert {handling["id"], draft["id"], copy} <= {d["id"] for d in listed.json()["items"]}
     events = (await http.get(f"/v1/documents/{handling['id']}/events", headers=successor["clerk"])).json()[
         "items"
     ]
@@ -143,6 +148,13 @@ async def test_closing_hands_each_open_document_to_the_successor(
     doc = await act(http, successor["specialist"], doc, "start")
     doc = await act(http, successor["specialist"], doc, "complete", result="Đã báo cáo Thường trực Đảng ủy")
     assert doc["state"] == "completed"
+    # its statistics count its own unit's work; the district unit's assignment stays the district's
+    for office, staff, unit in ((SUCCESSOR, successor, UNIT), ("qu-10", district, "qu-10.tong-hop")):
+        stats = await http.get(
+            f"/v1/offices/{office}/stats", params={"after": doc["_position"]}, headers=staff["leader"]
+        )
+        assert stats.status_code == 200, stats.text
+        assert [u["unit_id"] for u in stats.json()["units"]] == [unit], (office, stats.json())
     draft = (await _read(http, successor["specialist"], draft["id"], after)).json()
     for action in ("submit_review", "review", "sign"):
         draft = await act(http, successor["admin"], draft, **body(action))
