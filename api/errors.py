@@ -15,7 +15,13 @@ from api import deps
 from api.auth import Forbidden, Unauthenticated
 from api.document_body import document_body
 from deploy.config.offices import UnknownOffice
-from producers.errors import DocumentNotFound, IdempotencyKeyReused, OfficeClosed, VersionConflict
+from producers.errors import (
+    DocumentNotFound,
+    IdempotencyKeyReused,
+    OfficeClosed,
+    OfficeNotOpen,
+    VersionConflict,
+)
 from schemas.decider import DomainError
 from schemas.parsing import CommandInvalid
 
@@ -183,6 +189,18 @@ def install(app: FastAPI) -> None:
             office_id=exc.office_id,
             closed_on=exc.closed_on.isoformat(),
             successors=list(exc.successors),
+        )
+
+    @app.exception_handler(OfficeNotOpen)
+    async def _not_open(request: Request, exc: OfficeNotOpen) -> JSONResponse:
+        return problem_response(
+            request,
+            422,
+            "office-not-open",
+            "Office not open yet",
+            str(exc),
+            office_id=exc.office_id,
+            opened_on=exc.opened_on.isoformat(),
         )
 
     @app.exception_handler(Unauthenticated)

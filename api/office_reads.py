@@ -191,7 +191,7 @@ INCOMING_COLUMNS = [
     ("due_date", "Thời hạn giải quyết"),
     ("progress_name", "Tiến độ giải quyết"),
     ("reply_number_code", "Số, ký hiệu văn bản trả lời"),
-    ("note", "Ghi chú"),
+    ("note_printed", "Ghi chú"),
 ]
 OUTGOING_COLUMNS = [
     ("number", "Số"),
@@ -226,6 +226,10 @@ def _printed(row: dict[str, Any], office: str, offices: Offices) -> dict[str, An
     if "progress" in row:
         out["progress_name"] = STATE_NAMES.get(row["progress"] or "", row["progress"])
         out["recipient_name"] = units.get(row.get("recipient") or "", row.get("recipient"))
+        # bàn giao: where a document a closed office handed over came from, or went to
+        notes = [f"Nhận bàn giao từ {office_name(row['handed_from'])}"] if row.get("handed_from") else []
+        notes += [f"Đã bàn giao cho {office_name(row['handed_to'])}"] if row.get("handed_to") else []
+        out["note_printed"] = "; ".join([*notes, row["note"]] if row.get("note") else notes) or None
     if "recipients" in row:
         out["recipient_names"] = [office_name(o) for o in row["recipients"] or []]
         out["archive_holder_name"] = office_name(row.get("archive_holder"))

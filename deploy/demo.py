@@ -333,13 +333,26 @@ class Seeder:
                     document_id, state.kind.value if state.kind else "incoming", successor, state.version
                 )
                 at = self.later(CLOSE_AT, 24, 24 * 30)
-                if state.state.value == "in_progress" and self.rng.random() < 0.7:
-                    await self.act(doc, "specialist", at, "complete", result="Đảng ủy đã tiếp nhận, xử lý.")
+                if doc.kind == "incoming" and state.state.value == "submitted":
+                    # work the district had assigned waits for the successor's leader (its units now)
+                    if self.rng.random() < 0.7:
+                        await self.carry_on(doc, successor, at)
                 elif state.state.value in ("received", "registered") and self.rng.random() < 0.5:
                     await self.act(
                         doc, "clerk", at, "register" if state.state.value == "received" else "submit"
                     )
         return handed
+
+    async def carry_on(self, doc: Doc, office: Office, at: datetime) -> None:
+        """The successor's leader assigns a handed-over document to one of its units, which handles it."""
+        lead = {"unit": office.units[0].id} if office.units else {"user": f"specialist@{office.id}"}
+        deadline = {"working_days": self.rng.choice([5, 10])}
+        assign = {"lead": lead, "cooperating": [], "directive": "Tiếp tục xử lý.", "deadline": deadline}
+        if not await self.act(doc, "leader", at, "assign", **assign):
+            return
+        at = self.later(at, 2, 48)
+        if await self.act(doc, "specialist", at, "start") and self.rng.random() < 0.7:
+            await self.act(doc, "specialist", self.later(at, 24, 200), "complete", result="Đã xử lý.")
 
     async def task(self, office: Office, start: datetime) -> None:
         rng = self.rng

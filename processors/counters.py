@@ -39,14 +39,14 @@ def contributions(state: DocumentState | None) -> Counter[Key]:
     if state.issued_on is not None:
         out[(office, "", state.issued_on, "issued", rank)] += 1
     for a in state.assignments:
-        unit = a.lead.unit or ""
-        out[(office, unit, EVER, "assignments", rank)] += 1
-        out[(office, unit, local_date(a.assigned_at), "assigned", rank)] += 1
+        unit, made_in = a.lead.unit or "", a.office_id or office  # a closed office's stay with it
+        out[(made_in, unit, EVER, "assignments", rank)] += 1
+        out[(made_in, unit, local_date(a.assigned_at), "assigned", rank)] += 1
         if a.completed_on is not None:
             late = "completed_on_time" if a.completed_on <= a.due_date else "completed_late"
-            out[(office, unit, a.completed_on, late, rank)] += 1
+            out[(made_in, unit, a.completed_on, late, rank)] += 1
         if a.ended_at is None:
-            out[(office, unit, a.due_date, "open", rank)] += 1
+            out[(made_in, unit, a.due_date, "open", rank)] += 1
     return out
 
 

@@ -489,12 +489,13 @@ async def _count_granted(
                   AS completed_late,
               count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date >= $4) AS open_within_deadline,
               count(*) FILTER (WHERE a.ended_at IS NULL AND a.due_date < $4) AS open_past_deadline
-            FROM {S}.assignments a WHERE a.document_id = ANY($1::text[])
+            FROM {S}.assignments a WHERE a.document_id = ANY($1::text[]) AND a.office_id = $5
             GROUP BY a.lead_unit""",
         ids,
         date_from,
         date_to,
         as_of,
+        office_id,
     )
     for r in rows:
         counts = unit(r["unit_id"])

@@ -7,7 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 from schemas.enums import DocumentKind, Secrecy
-from schemas.state import DocumentState
+from schemas.evolve import register_received_on
+from schemas.state import Assignment, DocumentState
 from schemas.upcasting import current_type
 
 DOCUMENT_COLUMNS = (
@@ -81,6 +82,8 @@ INCOMING_REGISTER_COLUMNS = (
     "progress",
     "reply_number_code",
     "note",
+    "handed_from",
+    "handed_to",
 )
 OUTGOING_REGISTER_COLUMNS = (
     "document_id",
@@ -149,6 +152,7 @@ CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 Row = tuple[Any, ...]
+HANDED_OVER = "handed_over"  # the progress a closed office's register shows for a document it handed over
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +235,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
             (
                 state.id,
                 a.id,
-                state.office_id,
+                a.office_id or state.office_id,  # a closed office's assignments stay its own
                 a.lead.unit,
                 a.lead.user,
                 list(a.cooperating),
@@ -249,31 +253,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
             )
         )
     if state.incoming_number is not None and state.office_id and state.register_name:
-        first = state.assignments[0] if state.assignments else None
-        lead = current or first
-        children["incoming_register"].append(
-            (
-                state.id,
-                state.registered_in or state.office_id,  # a closed office keeps its register
-                state.register_name,
-                (state.registered_on or date.min).year,
-                state.incoming_number,
-                state.received_on or state.registered_on,  # ngày đến: the day of receipt
-                state.issuing_body,
-                state.number_code,
-                state.document_date,
-                _value(state.document_type),
-                state.summary,
-                _value(state.secrecy),
-                _value(state.urgency),
-                None if lead is None else (lead.lead.unit or lead.lead.user),
-                None if first is None else _local_day(first.assigned_at),
-                None if lead is None else lead.due_date,
-                _value(state.state),
-                state.reply_number_code,
-                state.returned_reason or state.closed_reason,
-            )
-        )
+        children["incoming_register"].extend(incoming_register_rows(state))
     if state.outgoing_number is not None and state.office_id and state.series:
         children["outgoing_register"].append(
             (
@@ -311,6 +291,91 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
     for user in state.access:
         children["document_access"].append((state.id, user))
     return DocumentRows(document, children, listing_rows(state, children["document_offices"]))
+
+
+def incoming_register_rows(state: DocumentState) -> list[Row]:
+    """The document's rows in the incoming registers: one in the office whose số đến it holds now, and one
+    in each office that registered it, closed and handed it over (that register keeps its number, with
+    what that office had done: its lead, deadline, and "handed over" as its progress)."""
+    assert state.incoming_number is not None and state.register_name is not None
+
+    def row(
+        office: str,
+        register_name: str,
+        registered_on: date,
+        number: int,
+        received_on: date | None,
+        assignments: tuple[Assignment, ...],
+        lead: Assignment | None,
+        progress: str,
+        handed: tuple[str | None, str | None],
+        done: tuple[str | None, str | None],
+    ) -> Row:
+        first = assignments[0] if assignments else None
+        lead = lead or first
+        return (
+            state.id,
+            office,
+            register_name,
+            registered_on.year,
+            number,
+            received_on,  # ngày đến: the day of receipt (in that office)
+            state.issuing_body,
+            state.number_code,
+            state.document_date,
+            _value(state.document_type),
+            state.summary,
+            _value(state.secrecy),
+            _value(state.urgency),
+            None if lead is None else (lead.lead.unit or lead.lead.user),
+            None if first is None else _local_day(first.assigned_at),
+            None if lead is None else lead.due_date,
+            progress,
+            *done,  # số, ký hiệu of the reply; ghi chú
+            *handed,  # handed over from / to (bàn giao)
+        )
+
+    rows = []
+    for r in state.former_registrations:
+        then = state.assignments[r.assignments[0] : r.assignments[1]]
+        rows.append(
+            row(
+                r.office_id,
+                r.register_name,
+                r.registered_on,
+                r.incoming_number,
+                r.received_on,
+                then,
+                then[-1] if then else None,
+                HANDED_OVER,
+                (_handed_from(state, r.office_id), r.handed_to),
+                (None, None),
+            )
+        )
+    office = state.registered_in or state.office_id or ""  # a closed office keeps its register
+    here = office == state.office_id
+    rows.append(
+        row(
+            office,
+            state.register_name,
+            state.registered_on or date.min,
+            state.incoming_number,
+            register_received_on(state),
+            state.assignments[state.assignments_from :],
+            state.current_assignment,
+            str(_value(state.state)),
+            (_handed_from(state, office), None if here else state.office_id),
+            (state.reply_number_code, state.returned_reason or state.closed_reason),
+        )
+    )
+    return rows
+
+
+def _handed_from(state: DocumentState, office: str) -> str | None:
+    """The office that handed the document over to `office`, if one did (`held_by` is the chain)."""
+    chain = (*state.held_by, state.office_id)
+    index = chain.index(office) if office in chain else 0
+    return chain[index - 1] if index > 0 else None
 
 
 def listing_rows(state: DocumentState, offices: list[Row]) -> list[Row]:

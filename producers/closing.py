@@ -5,7 +5,7 @@ transaction, so no document is left behind and none is created there meanwhile (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from deploy.config.db import Conn
 from deploy.config.offices import Offices
@@ -82,14 +82,19 @@ async def close_office(
         )
         handed: list[str] = []
         command = HandOver(to_office=successor, closed_on=closing.closed_on, basis=closing.basis)
+        still_open = []
         for document_id in await held_documents(conn, office_id):
             state = (await store.load(conn, document_id)).state
             if state.office_id != office_id or state.kind is None:
                 continue
             if state.state not in OPEN_STATES[state.kind]:
                 continue  # finished documents stay, readable, with the office that finished them
-            result = await handle(conn, HandleRequest(command, document_id, None, actor, now=now), offices)
-            handed.append(document_id)
+            still_open.append(state)
+        # A registered one takes the successor's next số đến: in the order the closed office registered them.
+        still_open.sort(key=lambda s: (s.registered_on or date.max, s.incoming_number or 0, s.id))
+        for state in still_open:
+            result = await handle(conn, HandleRequest(command, state.id, None, actor, now=now), offices)
+            handed.append(state.id)
             position = max(position, result.position)
     return Closed(position, handed)
 

@@ -1,5 +1,6 @@
 """Which offices have closed, and the write side's guards that follow from it (no delivery to a closed
-office, no new document in one). The closing act itself is `producers.closing.close_office`."""
+office, no new document in one; nor to or in one that has not opened yet). The closing act itself is
+`producers.closing.close_office`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import date, datetime
 from typing import Any
 
 from deploy.config.db import Conn
-from producers.errors import OfficeClosed
+from deploy.config.offices import Offices
+from producers.errors import OfficeClosed, OfficeNotOpen
 from schemas.acts import office_stream
 
 ACT_LOCK = 13  # the second key of an office stream's advisory lock (producers.acts.append_act takes it)
@@ -57,6 +59,15 @@ async def refuse_closed(conn: Conn, office_ids: Iterable[str]) -> None:
     for office_id in ids:
         if office_id in found:
             raise found[office_id].refusal()
+
+
+def refuse_not_open(offices: Offices, office_ids: Iterable[str], today: date) -> None:
+    """Raise OfficeNotOpen for the first of these configured offices that opens after `today` (an office
+    not configured is refused elsewhere)."""
+    for office_id in office_ids:
+        office = offices.get(office_id)
+        if office is not None and office.opened_on is not None and office.opened_on > today:
+            raise OfficeNotOpen(office_id, office.opened_on, today)
 
 
 async def guard_creation(conn: Conn, office_id: str, delivered: bool) -> Closure | None:

@@ -45,6 +45,17 @@ class OfficeClosed(Exception):
         )
 
 
+class OfficeNotOpen(Exception):
+    """A delivery to, or a new document in, an office whose opening day (`opened_on`) is still to come."""
+
+    def __init__(self, office_id: str, opened_on: date, today: date) -> None:
+        self.office_id, self.opened_on = office_id, opened_on
+        super().__init__(
+            f"office {office_id} opens on {opened_on.isoformat()} (today is {today.isoformat()}): "
+            "nothing can be delivered to or created in it before then"
+        )
+
+
 class ClosingRefused(ValueError):
     """An office cannot be closed as asked; `status` is 409 when it is closed already, else 422."""
 

@@ -20,7 +20,7 @@ from deploy.config.db import Conn
 from deploy.config.offices import Offices
 from producers import store
 from producers.acts import current_term, load_calendar
-from producers.closures import guard_creation, refuse_closed
+from producers.closures import guard_creation, refuse_closed, refuse_not_open
 from producers.errors import DocumentNotFound, IdempotencyKeyReused, VersionConflict
 from producers.numbering import take_number
 from schemas.commands import (
@@ -237,8 +237,11 @@ async def _attempt(
         duplicates: list[str] = []
         if isinstance(command, (ReceiveDocument, DraftDocument, CreateTask)):
             delivered = isinstance(command, ReceiveDocument) and command.source is not None
+            if not delivered:  # a copy goes where it was addressed, which was open when it was issued
+                refuse_not_open(offices, [command.office_id], local_date(a.now))
             await guard_creation(conn, command.office_id, delivered)
         elif isinstance(command, IssueDocument):
+            refuse_not_open(offices, command.recipients, local_date(a.now))
             await refuse_closed(conn, command.recipients)  # naming the successor to address instead
         term = None
         if isinstance(command, IssueDocument) and state.office_id is not None:

@@ -185,8 +185,19 @@ async def restore(conn: Conn, bootstrap: str, topic: str) -> int:
         state = states[env.stream_id] = evolve(before, env)
         if snapshot_due(before.version, state.version):
             snapshots.append((state.id, state.version, state.to_dict(), digest))
-        if state.office_id and state.incoming_number and not before.incoming_number and state.registered_on:
-            key = (state.office_id, "incoming", state.register_name or "", str(state.registered_on.year))
+        registered = (state.incoming_number, state.registered_in)
+        if (
+            state.office_id
+            and state.incoming_number
+            and state.registered_on
+            and registered
+            != (
+                before.incoming_number,
+                before.registered_in,
+            )
+        ):  # registered, or entered in a successor's register when its office closed
+            office = state.registered_in or state.office_id
+            key = (office, "incoming", state.register_name or "", str(state.registered_on.year))
             counters[key] = max(counters.get(key, 0), state.incoming_number)
         if state.office_id and state.outgoing_number and not before.outgoing_number and state.number_year:
             key = (state.office_id, "outgoing", state.series or "", _outgoing_period(state))
@@ -239,9 +250,21 @@ def _outgoing_period(state: DocumentState) -> str:
 
 
 async def _restore_acts(conn: Conn, acts: list[tuple[Envelope, int]]) -> None:
-    """The write side's index of terms and published calendars, from their events (in store order)."""
+    """The write side's index of terms, closed offices and published calendars, from their events (in
+    store order)."""
     for env, position in acts:
-        if env.type == "TermSet":
+        if env.type == "OfficeClosed":
+            await conn.execute(
+                "INSERT INTO office_closures (office_id, closed_on, successors, basis, position, closed_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (office_id) DO NOTHING",
+                env.data["office_id"],
+                date.fromisoformat(env.data["closed_on"]),
+                list(env.data["successors"]),
+                env.data["basis"],
+                position,
+                env.occurred_at,
+            )
+        elif env.type == "TermSet":
             await conn.execute(
                 "INSERT INTO office_terms (office_id, starts_on, label, position) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (office_id, starts_on) DO UPDATE SET label = EXCLUDED.label, "

@@ -464,9 +464,11 @@ class HandOver(Command):
     action = "hand_over"
     kinds = frozenset({INCOMING, OUTGOING, TASK})
     system = True
+    server_fields = frozenset({"incoming_number"})
     to_office: Id
     closed_on: date
     basis: Text = ""
+    incoming_number: Annotated[int, Field(ge=1)] | None = None  # số đến in the successor's register
 
 
 CREATION_COMMANDS: tuple[type[Command], ...] = (ReceiveDocument, DraftDocument, CreateTask)

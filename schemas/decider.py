@@ -334,12 +334,20 @@ def _decide(command: Command, state: DocumentState, today: date, calendar: Calen
         case HandOver(to_office=successor):
             if state.office_id is None or successor == state.office_id:
                 return []  # handed over already (a retried closing or delivery)
+            registered = state.kind is DocumentKind.INCOMING and state.incoming_number is not None
+            if registered and command.incoming_number is None:
+                raise DomainError("hand_over: the successor's register number was not assigned", state)
+            current = state.current_assignment
             return [
                 DocumentHandedOver(
                     from_office=state.office_id,
                     to_office=successor,
                     closed_on=command.closed_on,
                     basis=command.basis,
+                    incoming_number=command.incoming_number if registered else None,
+                    register_name=state.register_name if registered else None,
+                    registered_on=today if registered else None,
+                    assignment_ended=None if current is None else current.id,
                 )
             ]
     raise DomainError(f"{command.action}: no rule decides this command", state)

@@ -161,6 +161,7 @@ STATE_NAMES: dict[str, str] = {
     "completed": "Đã giải quyết",
     "recalled": "Đã thu hồi",
     "new": "Mới",
+    "handed_over": "Đã bàn giao",  # a register row of an office that closed and handed the document over
 }
 
 

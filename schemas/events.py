@@ -205,12 +205,22 @@ class OfficeClosed(Event):
 
 
 class DocumentHandedOver(Event):
-    """Bàn giao: the office that held the document closed; the successor holds it from now on."""
+    """Bàn giao: the office that held the document closed; the successor holds it from now on.
+
+    A registered incoming document is entered in the successor's register under a số đến of its own
+    (`incoming_number`, taken by the write side like a registration's), while the closed office's register
+    keeps the number it gave. An open assignment of the closed office's units ends (`assignment_ended`):
+    the document waits for the successor's leader to assign it. Events written before these were recorded
+    carry neither: the document kept its number and its assignment."""
 
     from_office: str
     to_office: str
     closed_on: date
     basis: str
+    incoming_number: int | None = None  # số đến in the successor's register
+    register_name: str | None = None  # the successor's series it was numbered in
+    registered_on: date | None = None  # the day the successor registered it (the day it was handed over)
+    assignment_ended: str | None = None  # the open assignment the hand-over ended
 
 
 class CalendarPublished(Event):

@@ -7,7 +7,7 @@ Producers, processors and audit `as_of` all use it, so it depends only on the en
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from schemas.enums import DocumentKind, RecipientState, State
@@ -63,6 +63,7 @@ from schemas.state import (
     DocumentState,
     ExtensionRecord,
     RecallRequest,
+    Registration,
     Review,
     initial_state,
 )
@@ -288,11 +289,55 @@ def _apply(state: DocumentState, event: Event, at: datetime, user: str) -> Docum
             return _with(state, deliveries=deliveries)
         case AccessGranted(user=granted):
             return state if granted in state.access else _with(state, access=(*state.access, granted))
-        case DocumentHandedOver(from_office=former, to_office=successor):
-            return _with(state, office_id=successor, held_by=(*state.held_by, former))
+        case DocumentHandedOver():
+            return _handed_over(state, event, at)
         case DeadLetterSettled():
             return state  # a fact about the read models' processing, kept in the history
     raise StreamError(f"type: evolve has no rule for {type(event).__name__}")
+
+
+def _handed_over(state: DocumentState, event: DocumentHandedOver, at: datetime) -> DocumentState:
+    """The successor holds it: entered in its register under its own số đến (the closed office's register
+    keeps the old one), and, with the closed office's assignment ended, waiting for its leader."""
+    update: dict[str, Any] = {"office_id": event.to_office, "held_by": (*state.held_by, event.from_office)}
+    if event.incoming_number is not None or event.assignment_ended is not None:
+        update["assignments_from"] = len(state.assignments)  # what the successor assigns from now on
+        # the assignments made while the closed office held it stay its own (its statistics, its units)
+        update["assignments"] = tuple(
+            a.model_copy(update={"office_id": event.from_office}) if i >= state.assignments_from else a
+            for i, a in enumerate(state.assignments)
+        )
+    if event.incoming_number is not None and state.incoming_number is not None:
+        kept = Registration(
+            office_id=state.registered_in or event.from_office,
+            register_name=state.register_name or "",
+            incoming_number=state.incoming_number,
+            registered_on=state.registered_on or event.closed_on,
+            received_on=register_received_on(state),
+            assignments=(state.assignments_from, len(state.assignments)),
+            handed_to=event.to_office,
+            handed_on=event.closed_on,
+        )
+        update |= {
+            "former_registrations": (*state.former_registrations, kept),
+            "incoming_number": event.incoming_number,
+            "register_name": event.register_name or state.register_name,
+            "registered_on": event.registered_on,
+            "registered_in": event.to_office,
+        }
+    moved = _with(state, **update)
+    if event.assignment_ended is None:
+        return moved
+    waiting = State.OPEN if state.kind is DocumentKind.TASK else State.SUBMITTED
+    return _with(_end(moved, event.assignment_ended, at), state=waiting)
+
+
+def register_received_on(state: DocumentState) -> date | None:
+    """Ngày đến in the register that holds the document's current số đến: the day it was received, or,
+    for a document a closed office handed over, the day the successor registered it."""
+    if state.former_registrations:
+        return state.registered_on
+    return state.received_on or state.registered_on
 
 
 def _with(document: DocumentState, /, **update: Any) -> DocumentState:

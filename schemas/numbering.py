@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from schemas.commands import Command, IssueDocument, RegisterDocument
+from schemas.commands import Command, HandOver, IssueDocument, RegisterDocument
 from schemas.deadlines import local_date
-from schemas.enums import DocumentType, Secrecy, State
+from schemas.enums import DocumentKind, DocumentType, Secrecy, State
 from schemas.state import DocumentState
 
 SECRET_SERIES = "mat"
@@ -65,6 +65,15 @@ def numbering_needed(
         case IssueDocument(outgoing_number=None) if state.state is State.SIGNED and state.document_type:
             period = NO_TERM if term_starts_on is None else term_starts_on.isoformat()
             return NumberRequest(state.office_id, "outgoing", outgoing_series(state.document_type), period)
+        case HandOver(incoming_number=None, to_office=successor) if (
+            state.kind is DocumentKind.INCOMING
+            and state.incoming_number is not None
+            and successor != state.office_id
+        ):
+            # Bàn giao: the successor enters a registered document in its own register, in order of
+            # receipt like any document it receives (the closed office's register keeps its number).
+            series = incoming_series(state.register_name or "chung", state.secrecy)
+            return NumberRequest(successor, "incoming", series, str(local_date(now).year))
     return None
 
 
@@ -78,4 +87,6 @@ def with_number(
         case IssueDocument():
             update = {"outgoing_number": number, "office_code": office_code, "term_starts_on": term_starts_on}
             return command.model_copy(update=update)
+        case HandOver():
+            return command.model_copy(update={"incoming_number": number})
     raise ValueError(f"{command.action}: takes no register number")

@@ -50,6 +50,7 @@ class Assignment(Frozen):
     approaching_marked: bool = False
     missed_marked: bool = False
     extensions: tuple[ExtensionRecord, ...] = ()
+    office_id: str | None = None  # the office that made it, once a closing handed the document on
 
     @property
     def is_open(self) -> bool:
@@ -84,6 +85,20 @@ class RecallRequest(Frozen):
     answer_reason: str = ""
     answered_at: datetime | None = None
     answered_by: str | None = None
+
+
+class Registration(Frozen):
+    """A số đến the document had in the register of an office that then closed and handed it over: that
+    register keeps its row (DOMAIN.md: a closed office's registers stay readable)."""
+
+    office_id: str
+    register_name: str
+    incoming_number: int
+    registered_on: date
+    received_on: date | None = None  # ngày đến in that office
+    assignments: tuple[int, int] = (0, 0)  # the slice of `assignments` made while that office held it
+    handed_to: str  # the successor that took it over
+    handed_on: date  # the day the office closed
 
 
 class Review(Frozen):
@@ -156,6 +171,9 @@ class DocumentState(Frozen):
 
     held_by: tuple[str, ...] = ()  # offices that held it before, oldest first (bàn giao when one closed)
     registered_in: str | None = None  # the office whose incoming register gave the số đến
+    # the registers of offices that held it and closed, oldest first (each keeps its own row)
+    former_registrations: tuple[Registration, ...] = ()
+    assignments_from: int = 0  # the first assignment made while the current office held it
     access: tuple[str, ...] = ()  # users granted access to a secret document
     recall_request: RecallRequest | None = None
     linked_copy: str | None = None  # a correction notice: the copy it corrects

@@ -125,19 +125,23 @@ for _state, _actions in INCOMING.items():
     if _state is not S.NEW:  # a copy learns that its original was replaced, whatever it is doing
         _actions["mark_replaced"] = (_state,)
 
-# Still being worked on: what a closing office hands over to its successor (bàn giao), in the same state.
+# Still being worked on: what a closing office hands over to its successor (bàn giao). It stays in its
+# state, except that work assigned to the closed office's units goes back to the successor's leader to
+# assign (the leader of the office that holds a document assigns it: NĐ 30 Điều 23).
 OPEN_STATES: dict[DocumentKind, tuple[S, ...]] = {
     DocumentKind.INCOMING: (S.RECEIVED, S.REGISTERED, S.SUBMITTED, S.ASSIGNED, S.IN_PROGRESS),
     DocumentKind.OUTGOING: (S.DRAFT, S.REVIEW, S.SIGNED),
     DocumentKind.TASK: (S.OPEN, S.ASSIGNED, S.IN_PROGRESS),
 }
+_UNASSIGNED = {DocumentKind.INCOMING: S.SUBMITTED, DocumentKind.TASK: S.OPEN}
 for _table, _kind in (
     (INCOMING, DocumentKind.INCOMING),
     (OUTGOING, DocumentKind.OUTGOING),
     (TASK, DocumentKind.TASK),
 ):
     for _state in OPEN_STATES[_kind]:
-        _table[_state]["hand_over"] = (_state,)
+        assigned = _state in (S.ASSIGNED, S.IN_PROGRESS)  # (a retried hand-over changes nothing)
+        _table[_state]["hand_over"] = (_UNASSIGNED[_kind], _state) if assigned else (_state,)
 
 TRANSITIONS: dict[DocumentKind, Table] = {
     DocumentKind.INCOMING: INCOMING,

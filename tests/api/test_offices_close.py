@@ -1,14 +1,20 @@
 """Offices that close (DOMAIN.md, "Offices open and close") through the API, on the write side: the act
-and its refusals, deliveries to a closed office, and a new committee numbering from 01. The read side of
-a hand-over (history, registers, lists) is in tests/e2e/test_offices_close.py."""
+and its refusals, deliveries to a closed office or one not open yet, and a new committee numbering from
+01. The read side of a hand-over (history, registers, lists) is in tests/e2e/test_offices_close.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from deploy.config.settings import Settings
+from schemas.deadlines import local_date
+from tests.api.conftest import app_client
 from tests.unit.lifecycle import body, create_body
 
 Token = Callable[..., dict[str, str]]
@@ -148,3 +154,48 @@ async def test_a_new_committees_first_outgoing_cv_is_numbered_01(
     doc = await _signed(client, "phuong-sai-gon", token, document_type="CV")
     issued = await _act(client, _admin(token, "phuong-sai-gon"), doc, action="issue", recipients=[CITY])
     assert issued["number_code"] == "02-CV/ĐU"
+
+
+async def test_nothing_is_delivered_to_or_created_in_an_office_before_it_opens(
+    api_settings: Settings, token: Token, tmp_path: Path
+) -> None:
+    opens = local_date(datetime.now(UTC)) + timedelta(days=30)
+    raw = json.loads(api_settings.offices_file.read_text(encoding="utf-8"))
+    raw["offices"].append(
+        {
+            "id": "phuong-moi",
+            "name": "Văn phòng Đảng ủy phường Mới",
+            "code": "ĐU",
+            "parent_id": CITY,
+            "units": [{"id": "phuong-moi.van-phong", "name": "Văn phòng Đảng ủy"}],
+            "opened_on": opens.isoformat(),
+        }
+    )
+    offices_file = tmp_path / "offices.json"
+    offices_file.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    async for client in app_client(api_settings.with_(offices_file=offices_file)):
+        doc = await _signed(client, CITY, token)
+        refused = await client.post(
+            f"/v1/documents/{doc['id']}/actions",
+            json={"action": "issue", "recipients": ["phuong-sai-gon", "phuong-moi"]},
+            headers={**_admin(token), "If-Match": f'"{doc["version"]}"'},
+        )
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["type"] == "/problems/office-not-open"
+        assert problem["office_id"] == "phuong-moi" and problem["opened_on"] == opens.isoformat()
+        assert f"office phuong-moi opens on {opens.isoformat()}" in problem["detail"]
+        # nothing was issued or numbered: issued to open offices only, it is number 01
+        issued = await _act(client, _admin(token), doc, action="issue", recipients=["phuong-sai-gon"])
+        assert issued["state"] == "issued" and issued["number_code"] == "01-CV/TU"
+        # and nothing is created in it before it opens, by anyone of any kind
+        for kind in ("incoming", "outgoing", "task"):
+            created = await client.post(
+                "/v1/documents", json=create_body(kind, "phuong-moi"), headers=_admin(token, "phuong-moi")
+            )
+            assert created.status_code == 422, (kind, created.text)
+            assert created.json()["type"] == "/problems/office-not-open", kind
+        # an office that has opened (today's committees, since 1 July 2025) takes documents as before
+        opened = create_body("incoming", "phuong-sai-gon")
+        created = await client.post("/v1/documents", json=opened, headers=_admin(token, "phuong-sai-gon"))
+        assert created.status_code == 201, created.text

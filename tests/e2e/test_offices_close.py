@@ -15,6 +15,8 @@ from tests.toolkit.waiting import wait_until
 from tests.unit.lifecycle import body, create_body
 
 CITY = "tu-hcm"
+SUCCESSOR = "phuong-hoa-hung"
+UNIT = "phuong-hoa-hung.van-phong"  # a unit of the successor
 CLOSING = {"closed_on": "2025-06-30", "basis": "Nghị quyết 1685/NQ-UBTVQH15"}
 
 
@@ -46,6 +48,7 @@ async def test_closing_hands_each_open_document_to_the_successor(
 ) -> None:
     district, successor = _staff(system, "qu-10"), _staff(system, "phuong-hoa-hung")
     city = _staff(system, CITY)
+    today = local_date(datetime.now(UTC)).isoformat()
     year = local_date(datetime.now(UTC)).year
 
     # an incoming document in handling, a finished one, a draft, and a city document delivered to the district
@@ -82,33 +85,76 @@ async def test_closing_hands_each_open_document_to_the_successor(
     assert sorted(closed.json()["handed_over"]) == sorted([handling["id"], draft["id"], copy])
     after = int(closed.headers["x-vanthu-position"])
 
-    # the successor holds them: its list, the document, its history with both holders
+    # the position answered is the closing's last event: the other documents' hand-overs, on other
+    # partitions, may reach the read models after it
+    async def all_listed() -> set[str] | None:
+        listed = await http.get("/v1/offices/phuong-hoa-hung/documents", headers=successor["clerk"])
+        ids = {d["id"] for d in listed.json()["items"]}
+        return ids if {handling["id"], draft["id"], copy} <= ids else None
+
+    await wait_until(all_listed, what="the handed-over documents in the successor's list")
+
+    # the successor holds them: its list, the document, its history with both holders. The handling
+    # document is entered in its register under its own số đến, and the work the district's unit held
+    # waits for the successor's leader to assign it
     got = await _read(http, successor["clerk"], handling["id"], after)
     assert got.status_code == 200, got.text
     doc = got.json()
     assert (
         doc["office_id"] == "phuong-hoa-hung"
         and doc["held_by"] == ["qu-10"]
-        and doc["state"] == "in_progress"
+        and doc["state"] == "submitted"
+        and doc["incoming_number"] == 1
     )
-    listed = await http.get(
-        "/v1/offices/phuong-hoa-hung/documents", params={"after": after}, headers=successor["clerk"]
-    )
-    assert {handling["id"], draft["id"], copy} <= {d["id"] for d in listed.json()["items"]}
+    (ended,) = doc["assignments"]
+    assert ended["lead"]["unit"] == "qu-10.tong-hop" and ended["ended_at"] is not None
     events = (await http.get(f"/v1/documents/{handling['id']}/events", headers=successor["clerk"])).json()[
         "items"
     ]
     assert {e["office"] for e in events[:-1]} == {"qu-10"}
     last = events[-1]
     assert last["type"] == "DocumentHandedOver" and last["actor"]["user"] == f"admin@{CITY}"
-    assert last["data"] == {"from_office": "qu-10", "to_office": "phuong-hoa-hung", **CLOSING}
+    assert last["data"] == {
+        "from_office": "qu-10",
+        "to_office": "phuong-hoa-hung",
+        **CLOSING,
+        "incoming_number": 1,
+        "register_name": "chung",
+        "registered_on": today,
+        "assignment_ended": "A1",
+    }
     # the district sees it no more; what it finished stays with it, readable
     assert (await _read(http, district["clerk"], handling["id"])).status_code == 404
     assert (await _read(http, district["clerk"], finished["id"])).json()["office_id"] == "qu-10"
 
+    # the successor's deadlines do not show the district unit's assignment; once its leader assigns the
+    # document to one of its own units, they show that
+    deadlines = f"/v1/offices/{SUCCESSOR}/deadlines"
+    due = await http.get(deadlines, params={"due_within": 60, "after": after}, headers=successor["leader"])
+    assert handling["id"] not in {d["document_id"] for d in due.json()["items"]}
+    doc = await act(
+        http,
+        successor["leader"],
+        doc,
+        **body("assign", lead={"unit": UNIT}, cooperating=[], deadline={"working_days": 5}),
+    )
+    due = await http.get(
+        deadlines, params={"due_within": 60, "after": doc["_position"]}, headers=successor["leader"]
+    )
+    (item,) = [d for d in due.json()["items"] if d["document_id"] == handling["id"]]
+    assert item["lead"] == {"unit": UNIT} and item["assignment_id"] == "A2"
+
     # the successor acts on them: finishes the handling, and issues the district's draft as its own 01
+    doc = await act(http, successor["specialist"], doc, "start")
     doc = await act(http, successor["specialist"], doc, "complete", result="Đã báo cáo Thường trực Đảng ủy")
     assert doc["state"] == "completed"
+    # its statistics count its own unit's work; the district unit's assignment stays the district's
+    for office, staff, unit in ((SUCCESSOR, successor, UNIT), ("qu-10", district, "qu-10.tong-hop")):
+        stats = await http.get(
+            f"/v1/offices/{office}/stats", params={"after": doc["_position"]}, headers=staff["leader"]
+        )
+        assert stats.status_code == 200, stats.text
+        assert [u["unit_id"] for u in stats.json()["units"]] == [unit], (office, stats.json())
     draft = (await _read(http, successor["specialist"], draft["id"], after)).json()
     for action in ("submit_review", "review", "sign"):
         draft = await act(http, successor["admin"], draft, **body(action))
@@ -117,7 +163,8 @@ async def test_closing_hands_each_open_document_to_the_successor(
 
     # the successor registers the city's copy: the city sees it under the office it addressed
     taken = (await _read(http, successor["clerk"], copy, after)).json()
-    await act(http, successor["clerk"], taken, "register")
+    taken = await act(http, successor["clerk"], taken, "register")
+    assert taken["incoming_number"] == 2  # after the one it took over
 
     async def reported() -> bool:
         got = (await _read(http, city["clerk"], sent["id"])).json()
@@ -134,7 +181,38 @@ async def test_closing_hands_each_open_document_to_the_successor(
     assert register.status_code == 200, register.text
     rows = {r["document_id"]: r for r in register.json()["items"]}
     assert {handling["id"], finished["id"]} <= set(rows)
-    assert rows[handling["id"]]["number"] == handling["incoming_number"]
+    kept = rows[handling["id"]]
+    assert kept["number"] == handling["incoming_number"] and kept["recipient"] == "qu-10.tong-hop"
+    assert kept["progress"] == "handed_over" and kept["progress_name"] == "Đã bàn giao"
+    assert kept["handed_to"] == SUCCESSOR
+    assert kept["note_printed"] == "Đã bàn giao cho Văn phòng Đảng ủy phường Hòa Hưng"
+    assert rows[finished["id"]]["progress"] == "for_info" and rows[finished["id"]]["handed_to"] is None
+
+    # the successor's register has it under its own number, with its own lead, beside the copy it registered
+    register = await http.get(
+        f"/v1/offices/{SUCCESSOR}/registers/incoming",
+        params={"year": year, "after": taken["_position"]},
+        headers=successor["clerk"],
+    )
+    assert register.status_code == 200, register.text
+    rows = {r["document_id"]: r for r in register.json()["items"]}
+    assert [rows[handling["id"]]["number"], rows[copy]["number"]] == [1, 2]
+    taken_over = rows[handling["id"]]
+    assert taken_over["handed_from"] == "qu-10" and taken_over["recipient"] == UNIT
+    assert taken_over["progress"] == "completed" and taken_over["received_on"] == today
+    assert taken_over["note_printed"] == "Nhận bàn giao từ Văn phòng Quận ủy Quận 10"
+    printed = await http.get(
+        f"/v1/offices/{SUCCESSOR}/registers/incoming",
+        params={"year": year},
+        headers={**successor["clerk"], "Accept": "text/csv"},
+    )
+    assert "Nhận bàn giao từ Văn phòng Quận ủy Quận 10" in printed.text
+    printed = await http.get(
+        "/v1/offices/qu-10/registers/incoming",
+        params={"year": year},
+        headers={**district["clerk"], "Accept": "text/csv"},
+    )
+    assert "Đã bàn giao cho Văn phòng Đảng ủy phường Hòa Hưng" in printed.text
 
     # and a delivery to it is refused, naming the successor
     again = await _create(http, city["specialist"], "outgoing", CITY)

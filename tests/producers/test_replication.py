@@ -101,3 +101,69 @@ async def test_idempotency_keys_survive_republish_and_restore(
             await act(restored, first, {"action": "return", "reason": "x"}, idempotency_key="register-1")
     finally:
         await restored.close()
+
+
+async def test_a_restored_store_knows_the_closed_offices_their_successors_and_the_terms(
+    pool: asyncpg.Pool[Any],
+    database: str,
+    other_database: str,
+    admin: asyncpg.Connection[Any],
+    bootstrap: str,
+    new_topic: Callable[..., str],
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from deploy.config.db import create_pool
+    from deploy.config.settings import APP_ROLE, with_user
+    from producers.acts import set_term
+    from producers.closing import close_office
+    from producers.errors import OfficeClosed
+    from schemas.acts import CloseOffice, SetTerm
+    from schemas.envelope import Actor
+    from tests.producers.conftest import act, create
+    from tests.toolkit import OFFICES
+    from tests.unit.lifecycle import create_body
+
+    city_admin = Actor(user="admin@tu-hcm", office="tu-hcm", roles=("admin",))
+    held = await create(pool, create_body("incoming", "qu-1"))
+    held = await act(pool, held, {"action": "register"})  # handed over: numbered in the successor's register
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        term = SetTerm(starts_on=date(2025, 10, 16), label="Nhiệm kỳ 2025–2030")
+        await set_term(conn, "phuong-tan-dinh", term, city_admin, now)
+        closing = CloseOffice(
+            closed_on=date(2025, 6, 30), successors=("phuong-tan-dinh", "phuong-sai-gon"), basis="NQ 1685"
+        )
+        closed = await close_office(conn, "qu-1", closing, city_admin, now, OFFICES)
+    assert closed.handed_over == [held.state.id]
+
+    topic = new_topic(6)
+    assert store_cli(database, bootstrap, "republish", "--topic", topic).returncode == 0
+    out = store_cli(other_database, bootstrap, "restore", "--topic", topic)
+    assert out.returncode == 0, out.stderr
+    tables = {
+        "office_closures": "SELECT office_id, closed_on, successors, basis, position, closed_at "
+        "FROM office_closures ORDER BY 1",
+        "office_terms": "SELECT office_id, starts_on, label, position FROM office_terms ORDER BY 1, 2",
+        "register_counters": "SELECT office_id, register, series, period, last_number FROM register_counters "
+        "ORDER BY 1, 2, 3, 4",
+    }
+    restored_conn = await connect(other_database)
+    try:
+        for name, query in tables.items():
+            original = await admin.fetch(query)
+            assert original, name
+            assert await restored_conn.fetch(query) == original, name
+        assert {r["office_id"] for r in await restored_conn.fetch("SELECT * FROM register_counters")} == {
+            "qu-1",
+            "phuong-tan-dinh",
+        }
+    finally:
+        await restored_conn.close()
+    # the restored write side refuses what it refused before: a new document in the closed office
+    restored = await create_pool(with_user(other_database, APP_ROLE))
+    try:
+        with pytest.raises(OfficeClosed, match="address phuong-tan-dinh instead"):
+            await create(restored, create_body("incoming", "qu-1"))
+    finally:
+        await restored.close()
