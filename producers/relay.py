@@ -2,8 +2,9 @@
 
 It drains the outbox (positions queued by the appending transactions) in position order. A window of
 pages is taken inside one transaction: each page is deleted from the outbox as it is read (so the next
-read, in the same transaction, starts after it) and handed to the idempotent producer without waiting,
-so Postgres reads and Kafka sends overlap; the window's transaction commits only once Kafka acknowledged
+read, in the same transaction, starts after it) and handed to the publisher without waiting (one record
+batch per partition, one ProduceRequest per leader, idempotent: `producers.publishing.Publisher`), so
+Postgres reads and Kafka sends overlap; the window's transaction commits only once Kafka acknowledged
 (acks=all) every record in it. A crash or a failed send rolls the window back and its events are sent
 again (at-least-once; consumers dedupe by (stream_id, version)). Every read starts from the lowest
 position still queued, so an append that commits late appears late and is never skipped, and a
@@ -30,7 +31,7 @@ from deploy.config.db import connect
 from deploy.config.settings import Settings
 from producers.anchoring import anchor
 from producers.locks import CHANNEL, LOCK_CLASS, RELAY
-from producers.publishing import SELECT_EVENT, acknowledged, make_producer, send
+from producers.publishing import SELECT_EVENT, Publisher
 from producers.witness import Witness, ensure_key
 
 log = logging.getLogger("vanthu.relay")
@@ -49,7 +50,7 @@ class Relay:
     bootstrap: str
     topic: str
     batch: int = 2000  # rows per outbox read
-    window: int = 4  # pages in flight before waiting for Kafka's acknowledgements
+    window: int = 4  # pages in flight before waiting for Kafka's acknowledgements (at most 5)
     safety_poll_s: float = 5.0  # in case a NOTIFY is lost (e.g. across a reconnect)
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
     max_backoff_s: float = 10.0
@@ -96,8 +97,9 @@ class Relay:
 
     async def _session(self, stop: asyncio.Event) -> None:
         conn = await connect(self.dsn, server_settings={"application_name": f"vanthu-relay-{os.getpid()}"})
-        producer: Any = None
-        # Every producer call runs on this one thread, in the order the pages were read.
+        # Every publisher call runs on this one thread, in the order the pages were read. A new session
+        # is a new idempotent producer (new producer id, sequences from 0).
+        publisher = Publisher(self.bootstrap)
         sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vanthu-relay-send")
         try:
             if not await self._become_active(conn, stop):
@@ -105,33 +107,28 @@ class Relay:
             log.info("relay: active, publishing to %s at %s", self.topic, self.bootstrap)
             wake = asyncio.Event()
             await conn.add_listener(CHANNEL, lambda *_: wake.set())
-            loop = asyncio.get_running_loop()
-            producer = await loop.run_in_executor(sender, make_producer, self.bootstrap)
             while not stop.is_set():
                 wake.clear()
-                sent, more = await self._window(conn, producer, sender)
+                sent, more = await self._window(conn, publisher, sender)
                 self.published += sent
                 if not more:
                     await anchor(conn, max_age_s=self.anchor_age_s)
                 if not sent:
                     await _wait_any(stop, wake, self.safety_poll_s)
         finally:
-            if producer is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.get_running_loop().run_in_executor(
-                        sender, lambda: producer.close(timeout=5)
-                    )
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(sender, publisher.close)
             sender.shutdown(wait=False)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)
 
     async def _window(
-        self, conn: asyncpg.Connection[Any], producer: Any, sender: ThreadPoolExecutor
+        self, conn: asyncpg.Connection[Any], publisher: Publisher, sender: ThreadPoolExecutor
     ) -> tuple[int, bool]:
         """Take and send up to `window` pages in one transaction, committed once Kafka acknowledged them
         all. Returns how many events were published and whether a full page was left unread."""
         loop = asyncio.get_running_loop()
-        sending: list[asyncio.Future[list[Any]]] = []
+        sending: list[asyncio.Future[None]] = []
         taken, more = 0, False
         async with conn.transaction():
             for _ in range(self.window):
@@ -139,14 +136,14 @@ class Relay:
                 if not rows:
                     more = False
                     break
-                sending.append(loop.run_in_executor(sender, send, producer, self.topic, rows))
+                sending.append(loop.run_in_executor(sender, publisher.send, self.topic, rows))
                 taken += len(rows)
                 more = len(rows) == self.batch
                 if not more:
                     break
             if sending:
-                futures = [f for page in await asyncio.gather(*sending) for f in page]
-                await loop.run_in_executor(sender, acknowledged, producer, futures)
+                await asyncio.gather(*sending)
+                await loop.run_in_executor(sender, publisher.flush)
                 log.debug("relay: published %d", taken)
         return taken, more
 
