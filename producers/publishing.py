@@ -359,16 +359,30 @@ class Publisher:
             min_version=3,
             max_version=9,
         )
-        client = self._client
         future: Any
         try:
-            if not client.is_ready(node):  # connecting, or five requests already in flight
-                client.await_ready(node, timeout_ms=int(self.request_timeout_s * 1000))
+            self._wait_ready(node)
         except errors.KafkaError as exc:
-            future = Future().failure(exc)
+            future = Future().failure(exc)  # not sent: resent by flush, in order
         else:
-            future = client.send(node, request)
+            future = self._client.send(node, request)
         self._pending.append(_Request(node, batches, future))
+
+    def _wait_ready(self, node: int) -> None:
+        """Until the connection to `node` takes a request: connected, and fewer than five in flight
+        (answers are read meanwhile). Raises a (retriable) KafkaConnectionError if it cannot connect."""
+        import kafka.errors as errors
+
+        client = self._client
+        deadline = time.monotonic() + self.request_timeout_s
+        while not client.is_ready(node):
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                raise errors.KafkaConnectionError(f"broker {node} not ready")
+            if client.connected(node):  # paused with five requests in flight
+                client.poll(timeout_ms=remaining_ms)
+            else:
+                client.await_ready(node, timeout_ms=remaining_ms)
 
     # -- acknowledgements ---------------------------------------------------------------------------
 

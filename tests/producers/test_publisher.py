@@ -8,6 +8,7 @@ import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -148,7 +149,15 @@ def test_a_broker_killed_and_restarted_mid_window_loses_and_doubles_nothing(
     ensure_topic(node.bootstrap, topic, 3)
     sent = rows(6000)
     publisher = Publisher(node.bootstrap, delivery_timeout_s=240)
-    restart = threading.Thread(target=node.start, args=(cluster_id, 1))
+
+    def restart_when_its_ports_are_free() -> None:
+        deadline = time.monotonic() + 60
+        while port_open(node.port) or port_open(node.controller_port):  # the killed JVM lets go
+            assert time.monotonic() < deadline, "the killed broker's ports stay taken"
+            time.sleep(0.1)
+        node.start(cluster_id, 1)
+
+    restart = threading.Thread(target=restart_when_its_ports_are_free)
     try:
         publisher.send(topic, sent[:2000])
         assert publisher.flush() == 2000
