@@ -37,9 +37,11 @@ from producers.witness import Witness, ensure_key
 log = logging.getLogger("vanthu.relay")
 
 # One page: the lowest queued positions, taken out of the outbox (for this transaction) as they are read.
+# `= ANY(ARRAY(...))` keeps the delete on the primary key: joined to the page instead, an analyzed outbox
+# of 200,000 rows was hash-joined by a sequential scan of all of it for every page (190 ms against 24 ms).
 TAKE_PAGE = (
-    "WITH page AS (SELECT position FROM outbox ORDER BY position LIMIT $1), "
-    "taken AS (DELETE FROM outbox o USING page WHERE o.position = page.position RETURNING o.position) "
+    "WITH taken AS (DELETE FROM outbox WHERE position = ANY(ARRAY("
+    "SELECT position FROM outbox ORDER BY position LIMIT $1)) RETURNING position) "
     f"SELECT {SELECT_EVENT} FROM taken JOIN events e ON e.position = taken.position ORDER BY e.position"
 )
 
