@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from producers.records import BatchBuilder, headers_prefix, next_sequence, sized
+from producers.records import BatchBuilder, headers_prefix, murmur2, next_sequence, sized
 
 log = logging.getLogger("vanthu.publishing")
 
@@ -282,8 +282,6 @@ class Publisher:
             raise
 
     def _send(self, topic: str, rows: Sequence[Sequence[Any]]) -> None:
-        from kafka.partitioner.default import murmur2
-
         if self._client is None:
             self._connect()
         partitions, leaders = self._layout(topic)

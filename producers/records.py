@@ -124,3 +124,31 @@ class BatchBuilder:
 
 def next_sequence(sequence: int, records: int) -> int:
     return (sequence + records) % SEQUENCE_MODULUS
+
+
+_M = 0x5BD1E995
+_WORDS = [struct.Struct(f"<{n}I") for n in range(64)]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of a key (`Utils.murmur2`, as an unsigned 32-bit value), whose positive part modulo
+    the partition count is the default partitioner's choice: kafka-python's version, word at a time."""
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    words = length >> 2
+    unpack = _WORDS[words] if words < 64 else struct.Struct(f"<{words}I")
+    for k in unpack.unpack_from(data):
+        k = (k * _M) & 0xFFFFFFFF
+        k ^= k >> 24
+        h = ((h * _M) & 0xFFFFFFFF) ^ ((k * _M) & 0xFFFFFFFF)
+    rest = length & 3
+    if rest:
+        tail = length & ~3
+        if rest == 3:
+            h ^= data[tail + 2] << 16
+        if rest >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)

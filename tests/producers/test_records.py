@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
@@ -72,3 +73,15 @@ def test_sequences_wrap_at_int32() -> None:
     assert next_sequence(0, 2000) == 2000
     assert next_sequence(2**31 - 1, 1) == 0
     assert next_sequence(2**31 - 10, 2000) == 1990
+
+
+def test_murmur2_is_kafkas() -> None:
+    from kafka.partitioner.default import murmur2 as kafkas
+
+    from producers.records import murmur2
+
+    rng = random.Random(7)
+    keys = [rng.randbytes(n) for n in range(0, 300) for _ in range(5)]
+    keys += [str(uuid.uuid4()).encode() for _ in range(2000)] + ["văn thư".encode()]
+    for key in keys:
+        assert murmur2(key) & 0x7FFFFFFF == kafkas(key) & 0x7FFFFFFF, key
