@@ -167,8 +167,10 @@ class Publisher:
     for every answer. A retriable failure (connection lost, leader moved, timeout, not enough replicas; or
     an out-of-order sequence behind such a failure) is resent in the original order with the same
     producer id and sequence numbers, so the broker appends what it lacks and drops what it has; anything
-    else, or no success within `delivery_timeout_s`, raises PublishError after dropping the session. At
-    most 5 unflushed pages per partition (the broker remembers the last 5 batches of a producer)."""
+    else, or no success within `delivery_timeout_s`, raises PublishError after dropping the session; it
+    then refuses to send until close(), so that no later page overtakes the lost ones in a new session
+    (the caller starts the window over). At most 5 unflushed pages per partition (the broker remembers
+    the last 5 batches of a producer)."""
 
     bootstrap: str
     client_id: str = "vanthu-relay"
@@ -183,6 +185,7 @@ class Publisher:
     _client: Any = None
     _pending: list[_Request] = field(default_factory=list)
     _pages: int = 0
+    _failed: BaseException | None = None  # set when a send or flush failed, until close()
     _keys: dict[str, tuple[tuple[int, ...], dict[str, tuple[int, bytes]]]] = field(default_factory=dict)
     _heads: dict[tuple[str, int, bool], bytes] = field(default_factory=dict)
 
@@ -227,7 +230,19 @@ class Publisher:
         log.info("publisher: idempotent session %d/%d", self.producer_id, self.producer_epoch)
 
     def close(self) -> None:
-        """Drop the session (anything unflushed is abandoned: its window is sent again by the caller)."""
+        """Drop the session (anything unflushed is abandoned: its window is sent again by the caller).
+        The next send starts a new one."""
+        self._failed = None
+        self._drop()
+
+    def _fail(self, exc: BaseException) -> None:
+        """A send or flush failed: drop the session and refuse to send until close(). A new session
+        numbers from 0 and the broker would take a later page before the lost ones were sent again, so
+        the caller must start over from the window's beginning (close, then send it all again)."""
+        self._drop()
+        self._failed = exc
+
+    def _drop(self) -> None:
         client, self._client = self._client, None
         self._pending = []
         self.sequences = {}
@@ -275,10 +290,12 @@ class Publisher:
     def send(self, topic: str, rows: Sequence[Sequence[Any]]) -> None:
         """Build and send one page: `rows` are (position, stream_id, type, schema_version, body,
         idempotency) in position order (SELECT_EVENT's columns). Call from one thread only."""
+        if self._failed is not None:
+            raise PublishError(f"an earlier send or flush failed ({self._failed!r}); close() first")
         try:
             self._send(topic, rows)
-        except BaseException:
-            self.close()
+        except BaseException as exc:
+            self._fail(exc)
             raise
 
     def _send(self, topic: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -388,10 +405,12 @@ class Publisher:
         """Wait until Kafka acknowledged (acks=all) every batch sent since the last flush, resending
         retriable failures; returns the number of records. Raises PublishError (session dropped) if some
         were not acknowledged within `delivery_timeout_s` or failed for good."""
+        if self._failed is not None:
+            raise PublishError(f"an earlier send or flush failed ({self._failed!r}); close() first")
         try:
             return self._flush()
-        except BaseException:
-            self.close()
+        except BaseException as exc:
+            self._fail(exc)
             raise
 
     def _flush(self) -> int:

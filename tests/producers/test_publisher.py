@@ -105,7 +105,10 @@ def test_an_out_of_order_sequence_starts_a_new_session_and_the_window_goes_again
         with pytest.raises(PublishError, match="OutOfOrderSequence"):
             publisher.flush()
         assert (publisher.producer_id, publisher.sequences) == (-1, {})  # the session is dropped
-        publisher.send(topic, sent[100:200])  # the caller sends the window again
+        with pytest.raises(PublishError, match="close"):  # no later page goes out before the lost ones
+            publisher.send(topic, sent[200:])
+        publisher.close()
+        publisher.send(topic, sent[100:200])  # the caller sends the window again, in a new session
         publisher.send(topic, sent[200:])
         assert publisher.flush() == 200
         assert publisher.producer_id not in (-1, first)
