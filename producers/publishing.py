@@ -182,6 +182,7 @@ class Publisher:
     producer_id: int = -1
     producer_epoch: int = -1
     sequences: dict[tuple[str, int], int] = field(default_factory=dict)  # next sequence per partition
+    resent: int = 0  # batches sent again after a retriable failure (over the publisher's life)
     _client: Any = None
     _pending: list[_Request] = field(default_factory=list)
     _pages: int = 0
@@ -205,21 +206,27 @@ class Publisher:
             reconnect_backoff_ms=50,
             reconnect_backoff_max_ms=1000,
         )
+        deadline = time.monotonic() + self.delivery_timeout_s
         try:
             client._manager.bootstrap(timeout_ms)
-            node = client.least_loaded_node(bootstrap_fallback=True)
-            request = InitProducerIdRequest(
-                transactional_id=None,
-                transaction_timeout_ms=60000,
-                producer_id=-1,
-                producer_epoch=-1,
-                min_version=0,
-                max_version=4,
-            )
-            response = client.send_and_receive(node, request, timeout_ms=timeout_ms)
-            error = errors.for_code(response.error_code)
-            if error is not errors.NoError:
-                raise error(f"InitProducerId: {getattr(response, 'error_message', None) or error.__name__}")
+            while True:  # a cluster just started answers "coordinator loading" for a while
+                node = client.least_loaded_node(bootstrap_fallback=True)
+                request = InitProducerIdRequest(
+                    transactional_id=None,
+                    transaction_timeout_ms=60000,
+                    producer_id=-1,
+                    producer_epoch=-1,
+                    min_version=0,
+                    max_version=4,
+                )
+                response = client.send_and_receive(node, request, timeout_ms=timeout_ms)
+                error = errors.for_code(response.error_code)
+                if error is errors.NoError:
+                    break
+                if not issubclass(error, errors.RetriableError) or time.monotonic() > deadline:
+                    raise error(f"InitProducerId: {error.__name__}")
+                log.info("publisher: InitProducerId: %s; asking again", error.__name__)
+                time.sleep(self.retry_backoff_s)
         except BaseException:
             client.close()
             raise
@@ -425,6 +432,7 @@ class Publisher:
                 break
             self._check_retriable(failed, deadline)
             attempt += 1
+            self.resent += len(failed)
             first = failed[0]
             log.warning(
                 "publisher: %d batches to resend (attempt %d), e.g. %s[%d] from sequence %d: %s",

@@ -170,6 +170,7 @@ def test_a_broker_killed_and_restarted_mid_window_loses_and_doubles_nothing(
         publisher.send(topic, sent[4000:])  # sent to a dead broker
         restart.start()
         assert publisher.flush() == 4000  # resent until the broker is back
+        assert publisher.resent > 0
         assert publisher.producer_id == session  # the same session: the broker dropped what it had
         assert sum(publisher.sequences.values()) == 6000
     finally:
@@ -177,3 +178,37 @@ def test_a_broker_killed_and_restarted_mid_window_loses_and_doubles_nothing(
             restart.join()
         publisher.close()
     check_topic(read_topic(node.bootstrap, topic), sent, 3, topic)
+
+
+def test_a_leader_stopped_mid_window_moves_and_the_batches_follow_it(cluster: object) -> None:
+    """On the 3-broker cluster (replication 3, min.insync 2): the leader of partition 0 stops between
+    pages; its batches are resent to the new leader under the same session, nothing lost or doubled."""
+    from kafka.structs import TopicPartition
+
+    from deploy.stack import Stack
+
+    stack: Stack = cluster  # type: ignore[assignment]
+    bootstrap = stack.cluster_bootstrap
+    topic = f"test.leader.{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic, 3, replication=3, configs={"min.insync.replicas": "2"})
+    sent = rows(6000)
+    publisher = Publisher(bootstrap, delivery_timeout_s=120)
+    stopped: int | None = None
+    try:
+        publisher.send(topic, sent[:2000])
+        assert publisher.flush() == 2000
+        session = publisher.producer_id
+        leader = publisher._client.cluster.leader_for_partition(TopicPartition(topic, 0))
+        publisher.send(topic, sent[2000:4000])  # in flight while its leader goes
+        stopped = int(leader)
+        stack.stop_broker(stopped)
+        publisher.send(topic, sent[4000:])  # to the leader that is gone
+        assert publisher.flush() == 4000
+        assert publisher.resent > 0, "nothing met the stopped leader"
+        assert publisher.producer_id == session
+        assert publisher._client.cluster.leader_for_partition(TopicPartition(topic, 0)) != stopped
+    finally:
+        publisher.close()
+        if stopped is not None:
+            stack.start_broker(stopped)
+    check_topic(read_topic(bootstrap, topic), sent, 3, topic)
