@@ -180,10 +180,11 @@ async def apply_batch(
             dead += [DeadLetter(r, "unwritable", unwritable, e) for r, e in [*decoded, *published]]
             decoded, published = [], []
         ids = sorted({e.stream_id for _, e in decoded})
-        changes = Changes(
-            await load_states(conn, s, ids, cache),
-            event_ids=await load_event_ids(conn, s, [e for _, e in decoded]),
-        )
+        states = await load_states(conn, s, ids, cache)
+        # Only a record at or below its document's stored version is compared with the event applied
+        # there (a redelivery, or a conflict); in a steady stream there is none and no query.
+        again = [e for _, e in decoded if e.stream_id in states and e.version <= states[e.stream_id].version]
+        changes = Changes(states, event_ids=await load_event_ids(conn, s, again) if again else {})
         blocked = {
             r["document_id"]
             for r in await conn.fetch(
@@ -213,7 +214,7 @@ async def apply_batch(
             newest[record.tp] = max(newest.get(record.tp, envelope.occurred_at), envelope.occurred_at)
             result.applied += 1
 
-        await write_documents(conn, s, changes)
+        await write_documents(conn, s, changes, cache)
         await write_calendar(conn, s, [e for _, e in published])
         await write_event_ids(conn, s, changes.new_ids)
         await write_dead_letters(conn, s, dead)
@@ -233,7 +234,7 @@ async def apply_batch(
         await write_feed(conn, changes.notes)
         result.dead, result.tasks, result.notifications = len(dead), len(changes.tasks), len(changes.notes)
     if cache is not None:
-        cache.put(s, changes.changed)
+        cache.put(s, changes.changed, changes.rows)
     return result
 
 

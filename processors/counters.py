@@ -71,10 +71,13 @@ async def write_counters(
         *columns,
         [delta[k] for k in keys],
     )
+    fell = [k for k in keys if delta[k] < 0]  # only a count that went down can have reached zero
+    if not fell:
+        return
     await conn.execute(
         f"""DELETE FROM {s}.stat_counts c USING unnest($1::text[], $2::text[], $3::date[], $4::text[],
                 $5::smallint[]) AS k(o, u, d, m, r)
             WHERE c.office_id = k.o AND c.unit_id = k.u AND c.day = k.d AND c.measure = k.m
               AND c.secrecy_rank = k.r AND c.n = 0""",
-        *columns,
+        *[list(c) for c in zip(*fell, strict=True)],
     )

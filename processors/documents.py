@@ -7,7 +7,9 @@ feed entries owed) lives here once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +20,16 @@ from deploy.config.db import Conn
 from processors.counters import write_counters
 from processors.feed import notifications
 from processors.records import Record
-from processors.rows import CHILD_TABLES, DOCUMENT_COLUMNS, LISTING_COLUMNS, Row, document_rows
+from processors.rows import (
+    CHILD_TABLES,
+    COLUMN_TYPES,
+    DOCUMENT_COLUMNS,
+    LISTING_COLUMNS,
+    PRIMARY_KEYS,
+    DocumentRows,
+    Row,
+    document_rows,
+)
 from processors.tasks import Task, saga_tasks
 from schemas.envelope import Envelope
 from schemas.evolve import evolve
@@ -26,19 +37,31 @@ from schemas.state import DocumentState, initial_state
 
 
 class StateCache:
-    """Recently folded states, trusted only when their version equals the stored one."""
+    """Recently folded states, trusted only when their version equals the stored one; with each, the rows
+    it was written as (the writer diffs a document's new rows against them instead of rebuilding them)."""
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
-        self._states: OrderedDict[tuple[str, str], DocumentState] = OrderedDict()
+        self._states: OrderedDict[tuple[str, str], tuple[DocumentState, DocumentRows | None]] = OrderedDict()
 
     def get(self, schema: str, document_id: str) -> DocumentState | None:
-        return self._states.get((schema, document_id))
+        hit = self._states.get((schema, document_id))
+        return None if hit is None else hit[0]
 
-    def put(self, schema: str, states: Mapping[str, DocumentState]) -> None:
+    def rows(self, schema: str, document_id: str, state: DocumentState) -> DocumentRows | None:
+        """The rows `state` was written as, when it is the very state cached."""
+        hit = self._states.get((schema, document_id))
+        return hit[1] if hit is not None and hit[0] is state else None
+
+    def put(
+        self,
+        schema: str,
+        states: Mapping[str, DocumentState],
+        rows: Mapping[str, DocumentRows] | None = None,
+    ) -> None:
         for document_id, state in states.items():
             key = (schema, document_id)
-            self._states[key] = state
+            self._states[key] = (state, None if rows is None else rows.get(document_id))
             self._states.move_to_end(key)
         while len(self._states) > self.size:
             self._states.popitem(last=False)
@@ -77,6 +100,8 @@ class Changes:
     new_ids: dict[tuple[str, int], Applied] = field(default_factory=dict)  # applied by this transaction
     # each changed document as it was before this transaction changed it (None: it did not exist)
     before: dict[str, DocumentState | None] = field(default_factory=dict)
+    # each changed document's child and listing rows, as written (for the next batch's comparison)
+    rows: dict[str, DocumentRows] = field(default_factory=dict)
 
     def _changing(self, document: str) -> None:
         if document not in self.before:
@@ -175,73 +200,99 @@ async def write_event_ids(conn: Conn, s: str, ids: Mapping[tuple[str, int], Appl
         )
 
 
-async def write_documents(conn: Conn, s: str, changes: Changes) -> None:
-    """Replace every row of the documents `changes` changed with the rows of their new states, and move
-    the statistics counters by the difference between their old and new states."""
+async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCache | None = None) -> None:
+    """Write what changed in the rows of the documents `changes` changed: each document's row (its
+    version moved), and in every other table only the rows that vanished, appeared or changed, found by
+    comparing the rows of the document's state before the batch (from `cache` when it holds that very
+    state, else rebuilt from it: rows are a pure function of the state) with those of its state now. One
+    statement per table for the whole batch, none for a table nothing changed in. Moves the statistics
+    counters by the difference between the old and new states."""
     states, last_types = changes.changed, changes.last_types
     if not states:
         return
     ids = list(states)
-    built = [document_rows(states[i], last_types[i]) for i in ids]
-    cols = ", ".join(DOCUMENT_COLUMNS)
-    # `data` arrives as JSON text (pydantic's own encoder, much faster than dumping a dict) cast to jsonb.
-    params = ", ".join(
-        f"${n}::text::jsonb" if c == "data" else f"${n}" for n, c in enumerate(DOCUMENT_COLUMNS, 1)
-    )
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in DOCUMENT_COLUMNS[1:])
-    await conn.executemany(
-        f"INSERT INTO {s}.documents ({cols}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}",
-        [b.document for b in built],
-    )
-    for table, (id_column, columns) in CHILD_TABLES.items():
-        await conn.execute(f"DELETE FROM {s}.{table} WHERE {id_column} = ANY($1::text[])", ids)
-        rows = [row for b in built for row in b.children[table]]
+    built = {i: document_rows(states[i], last_types[i]) for i in ids}
+    # kept for the next batch's comparison without the document row (its state as JSON is large)
+    changes.rows.update((i, DocumentRows((), b.children, b.listing)) for i, b in built.items())
+    await _upsert(conn, s, "documents", DOCUMENT_COLUMNS, [b.document for b in built.values()])
+    gone: dict[str, list[tuple[Any, ...]]] = {}
+    fresh: dict[str, list[Row]] = {}
+    for i in ids:
+        old = changes.before.get(i)
+        was = None
+        if old is not None:
+            was = cache.rows(s, i, old) if cache is not None else None
+            was = was or document_rows(old, "")  # its last event's type: only in the documents row
+        now = built[i]
+        for table in (*CHILD_TABLES, "listing"):
+            before = _keyed(table, () if was is None else _table_rows(was, table))
+            after = _keyed(table, _table_rows(now, table))
+            if before == after:
+                continue
+            gone.setdefault(table, []).extend(k for k in before if k not in after)
+            fresh.setdefault(table, []).extend(r for k, r in after.items() if before.get(k) != r)
+    for table, keys in gone.items():
+        if keys:
+            await _delete(conn, s, table, keys)
+    for table, rows in fresh.items():
         if rows:
-            await conn.copy_records_to_table(table, records=rows, columns=list(columns), schema_name=s)
-    await _write_listing(conn, s, ids, [row for b in built for row in b.listing])
+            columns = LISTING_COLUMNS if table == "listing" else CHILD_TABLES[table][1]
+            await _upsert(conn, s, table, columns, rows)
     await write_counters(conn, s, changes.before, states)
 
 
-async def _write_listing(conn: Conn, s: str, ids: list[str], rows: list[Row]) -> None:
-    """Upsert the listing rows of these documents, leaving alone a row that did not change (most events
-    change none of what a list shows but the state and version), and drop rows of offices that no
-    longer list a document."""
+def _table_rows(rows: DocumentRows, table: str) -> Sequence[Row]:
+    return rows.listing if table == "listing" else rows.children[table]
+
+
+def _keyed(table: str, rows: Sequence[Row]) -> dict[tuple[Any, ...], Row]:
+    n = len(PRIMARY_KEYS[table])
+    return {row[:n]: row for row in rows}
+
+
+async def _delete(conn: Conn, s: str, table: str, keys: list[tuple[Any, ...]]) -> None:
+    pk = PRIMARY_KEYS[table]
+    arrays = ", ".join(f"${n}::text[]" for n in range(1, len(pk) + 1))
+    match = " AND ".join(f"t.{c} = k.{c}" for c in pk)
     await conn.execute(
-        f"""DELETE FROM {s}.listing l WHERE l.document_id = ANY($1::text[])
-              AND (l.office_id, l.document_id) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))""",
-        ids,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-    )
-    if not rows:
-        return
-    # One statement for the whole batch, each column as an array (a row's attached files as one text,
-    # split again in SQL): an INSERT per row cost as much as every other table of the batch together.
-    cols = ", ".join(LISTING_COLUMNS)
-    arrays = ", ".join(f"${n}::{_LISTING_TYPES.get(c, 'text')}[]" for n, c in enumerate(LISTING_COLUMNS, 1))
-    values = ", ".join(
-        "string_to_array(attachments, ',')" if c == "attachments" else c for c in LISTING_COLUMNS
-    )
-    shown = LISTING_COLUMNS[2:]
-    files = LISTING_COLUMNS.index("attachments")
-    columns = [list(c) for c in zip(*rows, strict=True)]
-    columns[files] = [",".join(a) for a in columns[files]]
-    await conn.execute(
-        f"""INSERT INTO {s}.listing AS l ({cols})
-            SELECT {values} FROM unnest({arrays}) AS x({cols})
-            ON CONFLICT (office_id, document_id) DO UPDATE SET
-                {", ".join(f"{c} = EXCLUDED.{c}" for c in shown)}
-            WHERE ({", ".join(f"l.{c}" for c in shown)})
-                IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in shown)})""",
-        *columns,
+        f"DELETE FROM {s}.{table} t USING unnest({arrays}) AS k({', '.join(pk)}) WHERE {match}",
+        *[list(c) for c in zip(*keys, strict=True)],
     )
 
 
-_LISTING_TYPES = {
-    "version": "integer",
-    "secrecy_rank": "smallint",
-    "incoming_number": "integer",
-    "outgoing_number": "integer",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-}
+async def _upsert(conn: Conn, s: str, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+    """Insert these rows or update the rows with their keys, in one statement: each column goes as an
+    array (jsonb and array columns as JSON text, turned back in SQL: arrays of arrays must be square)."""
+    pk = PRIMARY_KEYS[table]
+    values = [list(c) for c in zip(*rows, strict=True)]
+    for n, c in enumerate(columns):
+        if COLUMN_TYPES.get(c, "").endswith("[]"):
+            values[n] = [json.dumps(v, ensure_ascii=False) for v in values[n]]
+    await conn.execute(_upsert_sql(s, table, tuple(columns), pk), *values)
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...]) -> str:
+    def sent(c: str) -> str:  # the type each column is sent as
+        kind = COLUMN_TYPES.get(c, "text")
+        return "text" if kind == "jsonb" or kind.endswith("[]") else kind
+
+    def read(c: str) -> str:
+        kind = COLUMN_TYPES.get(c, "text")
+        if kind == "jsonb":
+            return f"x.{c}::jsonb"
+        if kind.endswith("[]"):
+            return (
+                f"ARRAY(SELECT e FROM jsonb_array_elements_text(x.{c}::jsonb) WITH ORDINALITY AS a(e, n) "
+                "ORDER BY n)"
+            )
+        return f"x.{c}"
+
+    cols = ", ".join(columns)
+    arrays = ", ".join(f"${n}::{sent(c)}[]" for n, c in enumerate(columns, 1))
+    rest = [c for c in columns if c not in pk]
+    action = f"DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in rest)}" if rest else "DO NOTHING"
+    return (
+        f"INSERT INTO {s}.{table} ({cols}) SELECT {', '.join(read(c) for c in columns)} "
+        f"FROM unnest({arrays}) AS x({cols}) ON CONFLICT ({', '.join(pk)}) {action}"
+    )

@@ -140,7 +140,8 @@ LISTING_COLUMNS = (
     "attachments",
 )
 
-# Child tables are replaced wholesale for every document a batch changed.
+# A document's rows in each child table, keyed by the table's primary key: the writer compares a
+# document's rows before and after a batch by key and writes only what vanished, appeared or changed.
 CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     # table: (column holding the document id, columns)
     "document_offices": ("document_id", OFFICE_COLUMNS),
@@ -149,6 +150,47 @@ CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "outgoing_register": ("document_id", OUTGOING_REGISTER_COLUMNS),
     "deliveries": ("source_document_id", DELIVERY_COLUMNS),
     "document_access": ("document_id", ACCESS_COLUMNS),
+}
+# Each table's primary key (all text columns): the leading columns of its rows' tuples here.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "documents": ("id",),
+    "document_offices": ("office_id", "document_id"),
+    "assignments": ("document_id", "assignment_id"),
+    "incoming_register": ("document_id",),
+    "outgoing_register": ("document_id",),
+    "deliveries": ("source_document_id", "office_id"),
+    "document_access": ("document_id", "user_id"),
+    "listing": ("office_id", "document_id"),
+}
+# The SQL type of every column that is not text, for the arrays a batch's rows are sent as.
+COLUMN_TYPES: dict[str, str] = {
+    "version": "integer",
+    "incoming_number": "integer",
+    "outgoing_number": "integer",
+    "number_year": "integer",
+    "year": "integer",
+    "number": "integer",
+    "copies": "integer",
+    "progress_percent": "integer",
+    "secrecy_rank": "smallint",
+    "registered_on": "date",
+    "issued_on": "date",
+    "due_date": "date",
+    "completed_on": "date",
+    "received_on": "date",
+    "document_date": "date",
+    "handed_over_on": "date",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "completed_at": "timestamptz",
+    "assigned_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "approaching_marked": "boolean",
+    "missed_marked": "boolean",
+    "data": "jsonb",
+    "cooperating": "text[]",
+    "recipients": "text[]",
+    "attachments": "text[]",
 }
 
 Row = tuple[Any, ...]
