@@ -1,7 +1,8 @@
-"""The live feed: one entry per office that sees a changed document, numbered per office and NOTIFYed.
+"""The live feed: one entry per office that sees a changed document, numbered per office.
 
-The projector writes it in the transaction that applied the events; the API's SSE route listens on
-FEED_CHANNEL and reads the table to resume.
+The projector writes it in the transaction that applied the events, with one NOTIFY on FEED_CHANNEL per
+office and batch carrying `{"office_id", "seq"}` (the office's last seq); the API's feed hub reads the
+office's new rows from the table on such a notice, and a stream reads the table itself to resume.
 """
 
 from __future__ import annotations
@@ -40,39 +41,51 @@ def notifications(after: DocumentState, envelope: Envelope, record: Record) -> l
 
 
 async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]]) -> None:
-    """Append the changes to each office's feed with the office's next seqs, then NOTIFY them.
+    """Append the changes to each office's feed with the office's next seqs, then one NOTIFY per office
+    carrying the office and its last seq (listeners read the new rows from the table), all in one
+    statement.
 
-    Offices are locked in sorted order (no deadlock between workers); each counter row stays locked until
-    commit, so one office's feed rows commit in seq order."""
+    The counter rows are taken in sorted office order (no deadlock between workers); each stays locked
+    until commit, so one office's feed rows commit in seq order."""
     if not notes:
         return
     by_office: dict[str, list[dict[str, Any]]] = {}
     for note in notes:
         by_office.setdefault(note["office_id"], []).append(note)
     offices = sorted(by_office)
-    # One statement takes every office's seqs, locking the counter rows in sorted order.
-    counters = await conn.fetch(
-        """INSERT INTO public.feed_counters (office_id, seq)
-           SELECT o, n FROM unnest($1::text[], $2::bigint[]) AS x(o, n) ORDER BY o
-           ON CONFLICT (office_id) DO UPDATE SET seq = feed_counters.seq + EXCLUDED.seq
-           RETURNING office_id, seq""",
+    office, nth, document, version, kind, secrecy, payload = [], [], [], [], [], [], []
+    for o in offices:
+        for n, item in enumerate(by_office[o], start=1):
+            office.append(o)
+            nth.append(n)
+            document.append(item["document_id"])
+            version.append(item["version"])
+            kind.append(item["type"])
+            secrecy.append(item["secrecy"])
+            payload.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+    await conn.execute(
+        """WITH n AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS n(office_id, count)),
+                c AS (INSERT INTO public.feed_counters (office_id, seq)
+                      SELECT office_id, count FROM n ORDER BY office_id
+                      ON CONFLICT (office_id) DO UPDATE SET seq = feed_counters.seq + EXCLUDED.seq
+                      RETURNING office_id, seq),
+                f AS (INSERT INTO public.feed (office_id, seq, document_id, version, type, secrecy, payload)
+                      SELECT x.office_id, c.seq - n.count + x.nth, x.document_id, x.version, x.type,
+                             x.secrecy, x.payload::jsonb || jsonb_build_object('seq', c.seq - n.count + x.nth)
+                      FROM unnest($3::text[], $4::bigint[], $5::text[], $6::integer[], $7::text[],
+                                  $8::text[], $9::text[])
+                           AS x(office_id, nth, document_id, version, type, secrecy, payload)
+                      JOIN c USING (office_id) JOIN n USING (office_id))
+           SELECT count(pg_notify($10, json_build_object('office_id', c.office_id, 'seq', c.seq)::text))
+           FROM c""",
         offices,
         [len(by_office[o]) for o in offices],
+        office,
+        nth,
+        document,
+        version,
+        kind,
+        secrecy,
+        payload,
+        FEED_CHANNEL,
     )
-    rows, payloads = [], []
-    for counter in counters:
-        office, last = counter["office_id"], counter["seq"]
-        items = by_office[office]
-        for seq, item in enumerate(items, start=last - len(items) + 1):
-            payload = json.dumps({**item, "seq": seq}, separators=(",", ":"), ensure_ascii=False)
-            rows.append(
-                (office, seq, item["document_id"], item["version"], item["type"], item["secrecy"], payload)
-            )
-            payloads.append(payload)
-    # The payload goes in as text, cast by PostgreSQL: encoded once, for the row and the NOTIFY alike.
-    await conn.executemany(
-        """INSERT INTO public.feed (office_id, seq, document_id, version, type, secrecy, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)""",
-        rows,
-    )
-    await conn.execute("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p", FEED_CHANNEL, payloads)

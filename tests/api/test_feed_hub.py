@@ -25,12 +25,19 @@ def test_streams_are_bounded_per_user_and_in_all() -> None:
     assert hub.count == 3 and hub.by_user["vt.a"] == 2
 
 
-def test_notes_fan_out_to_the_offices_streams_and_a_slow_one_falls_behind() -> None:
+def test_a_notice_sends_the_offices_streams_to_their_new_rows_and_a_slow_one_falls_behind() -> None:
     hub = FeedHub("postgresql://unused", per_user=5, total=5)
     here, there = hub.open("vt.a", "qu-1"), hub.open("vt.b", "qu-3")
     here.behind = there.behind = False
-    hub._note(None, 0, "vanthu_feed", '{"office_id": "qu-1", "seq": 1, "document_id": "d"}')
-    assert [i["seq"] for i in here.items] == [1] and not there.items
+    # The first notice of an office: the hub does not know where its streams are, they read the table.
+    hub._note(None, 0, "vanthu_feed", '{"office_id": "qu-1", "seq": 1}')
+    assert here.behind and not there.behind
+    here.behind = False
+    # Later notices: the hub reads the office's rows past what it read, once for all its streams.
+    hub._note(None, 0, "vanthu_feed", '{"office_id": "qu-1", "seq": 4}')
+    hub._note(None, 0, "vanthu_feed", '{"office_id": "qu-3", "seq": 9}')
+    assert hub._noted == {"qu-1": 4} and not here.behind
+    assert there.behind  # qu-3's first notice
     for seq in range(2, QUEUE_MAX + 3):
-        hub._note(None, 0, "vanthu_feed", f'{{"office_id": "qu-1", "seq": {seq}, "document_id": "d"}}')
+        here.push({"office_id": "qu-1", "seq": seq, "document_id": "d"})
     assert here.behind  # it rereads the table rather than hold without bound

@@ -24,23 +24,54 @@ OFFICES = [f"o{i}" for i in range(1, 9)]
 
 
 class Feed:
-    """LISTENs to the feed channel and counts every notification."""
+    """LISTENs to the feed channel (one notice per office and batch, with the office's last seq), reads
+    each noticed office's new feed rows and counts every row."""
 
-    def __init__(self) -> None:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
         self.seen: Counter[tuple[str, str, int]] = Counter()
         self.arrived: dict[tuple[str, int], float] = {}
+        self.read: dict[str, int] = {}
+        self.lock = asyncio.Lock()
+        self.reads: set[asyncio.Task[None]] = set()
 
     def on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         p = json.loads(str(payload))
-        self.seen[(p["office_id"], p["document_id"], p["version"])] += 1
-        self.arrived.setdefault((p["document_id"], p["version"]), time.monotonic())
+        task = asyncio.get_running_loop().create_task(self.catch_up([p["office_id"]]))
+        self.reads.add(task)
+        task.add_done_callback(self.reads.discard)
+
+    async def catch_up(self, offices: list[str] | None = None) -> None:
+        async with self.lock:
+            if offices is None:
+                offices = [
+                    r["office_id"] for r in await self.conn.fetch("SELECT office_id FROM feed_counters")
+                ]
+            for office in offices:
+                rows = await self.conn.fetch(
+                    "SELECT seq, document_id, version FROM feed WHERE office_id = $1 AND seq > $2 "
+                    "ORDER BY seq",
+                    office,
+                    self.read.get(office, 0),
+                )
+                now = time.monotonic()
+                for r in rows:
+                    self.seen[(office, r["document_id"], r["version"])] += 1
+                    self.arrived.setdefault((r["document_id"], r["version"]), now)
+                    self.read[office] = r["seq"]
+
+    async def close(self) -> None:
+        """Read what is left, then stop listening."""
+        await asyncio.gather(*self.reads)
+        await self.catch_up()
+        await self.conn.close()
 
 
 async def _listen(dsn: str) -> tuple[Any, Feed]:
-    feed = Feed()
     conn = await connect(dsn)
+    feed = Feed(conn)
     await conn.add_listener("vanthu_feed", feed.on_notify)
-    return conn, feed
+    return feed, feed
 
 
 async def _caught_up(db: Any, topic: str, total: int, within: float = 120) -> None:
