@@ -1,6 +1,7 @@
 """Rebuild: replay the events topic from its first record into a fresh schema with the live apply code,
 while `rm` keeps serving, then swap the two atomically (rename in one transaction, under the lock every
-live batch holds shared, after catching up to the live processor)."""
+live batch holds shared, after catching up to the live processor). The new schema's secondary indexes
+are dropped before the load and built after it, before the catch-up and the swap."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ async def rebuild(
     target: str | None = None,
     swap: bool = True,
     keep_old: bool = False,
-    batch: int = 5000,
+    batch: int = 20_000,
     progress: Callable[[Progress], None] | None = None,
 ) -> RebuildResult:
     """Replay `topic` into a new schema; with `swap`, make it `rm` and drop (or keep) the old one."""
@@ -133,11 +134,14 @@ async def rebuild(
         await conn.execute("SELECT public.vanthu_rm_create($1)", build)
         # The processors' role writes what it swaps in as rm (whatever tables later migrations added).
         await conn.execute("SELECT public.vanthu_processor_schema_grants($1)", build)
+        deferred = await _defer_indexes(conn, build)
         tps = [TopicPartition(topic, p) for p in await partitions(consumer, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         replay = _Replay(conn, consumer, tps, build, batch, progress)
         await replay.until(await consumer.end_offsets(tps))
+        for definition in deferred:  # each built once from the loaded rows, not grown row by row
+            await conn.execute(definition)
         await replay.analyze()  # the rebuilt read models go live with statistics
         if not swap:
             return RebuildResult(build, replay.done, time.monotonic() - started, False)
@@ -164,6 +168,22 @@ async def rebuild(
     finally:
         await consumer.stop()
         await conn.close()
+
+
+async def _defer_indexes(conn: asyncpg.Connection, schema: str) -> list[str]:
+    """Drop the new schema's secondary indexes (none the writer reads by: it finds rows by their primary
+    keys) and return their definitions, to build each once after the load."""
+    rows = await conn.fetch(
+        """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+           ORDER BY 1""",
+        schema,
+    )
+    for r in rows:
+        await conn.execute(f"DROP INDEX {r['name']}")
+    return [r["definition"] for r in rows]
 
 
 COMPARED_TABLES: dict[str, str] = {
