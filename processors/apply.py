@@ -9,6 +9,7 @@ saga's tasks and the feed's NOTIFYs (delivered by PostgreSQL only if the transac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,6 +107,27 @@ def _decode(record: Record) -> Envelope:
     return Envelope.from_json(record.value)
 
 
+Decoded = Mapping[tuple[TopicPartition, int], Envelope]  # records decoded ahead, by partition and offset
+
+
+async def decode_ahead(
+    records: Sequence[Record], chunk: int = 256
+) -> dict[tuple[TopicPartition, int], Envelope]:
+    """Decode records before their batch's transaction, a chunk at a time, yielding to the event loop in
+    between: the batch being written meanwhile goes on with its statements (decoding overlaps the
+    database's work instead of running inside the transaction). A record that does not decode is left out:
+    the batch decodes it again and dead-letters it."""
+    out: dict[tuple[TopicPartition, int], Envelope] = {}
+    for start in range(0, len(records), chunk):
+        for record in records[start : start + chunk]:
+            try:
+                out[(record.tp, record.offset)] = _decode(record)
+            except Exception:
+                pass
+        await asyncio.sleep(0)
+    return out
+
+
 async def _lock_offsets(
     conn: Conn, s: str, projection: str, tps: Sequence[TopicPartition]
 ) -> dict[TopicPartition, int]:
@@ -149,6 +171,7 @@ async def apply_batch(
     cache: StateCache | None = None,
     jump_ok: Collection[TopicPartition] = (),
     unwritable: str | None = None,
+    decoded: Decoded | None = None,
 ) -> BatchResult:
     """Apply `records` (any partitions, any order within the batch) in one transaction; with
     `unwritable` (an error), dead-letter them instead and move past them."""
@@ -168,7 +191,8 @@ async def apply_batch(
         published: list[tuple[Record, Envelope]] = []  # the calendar's publications
         for record in accepted:
             try:
-                envelope = _decode(record)
+                envelope = decoded.get((record.tp, record.offset)) if decoded else None
+                envelope = envelope or _decode(record)
                 if not is_act_stream(envelope.stream_id):
                     decoded.append((record, envelope))
                 elif is_publication(envelope):  # else a term: nothing in the read models

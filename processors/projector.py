@@ -14,7 +14,7 @@ import asyncpg
 
 from deploy.config.db import create_pool
 from processors import chaser, saga
-from processors.apply import TRANSIENT_ERRORS, BatchResult, apply_isolating
+from processors.apply import TRANSIENT_ERRORS, BatchResult, Decoded, apply_isolating, decode_ahead
 from processors.config import ProcessorConfig
 from processors.documents import StateCache
 from processors.records import Record, TopicPartition
@@ -45,7 +45,7 @@ class Projector:
         # Batches from the agent wait here while a transaction runs, and the next transaction takes all of
         # them: small batches when idle (latency), large ones under load (rate).
         self._reported, self._report_applied, self._report_batches, self._busy = time.monotonic(), 0, 0, 0.0
-        self.queue: asyncio.Queue[tuple[list[Record], list[Any]]] = asyncio.Queue(maxsize=64)
+        self.queue: asyncio.Queue[tuple[list[Record], Decoded, list[Any]]] = asyncio.Queue(maxsize=64)
 
     async def start(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -68,21 +68,23 @@ class Projector:
             self._sought.pop(tp, None)
 
     async def submit(self, records: list[Record], acks: list[Any]) -> None:
-        """Queue records for the writer; `acks` (faust events) are acknowledged once they are committed."""
-        await self.queue.put((records, acks))
+        """Decode records (while the writer's transaction runs) and queue them for the writer; `acks`
+        (faust events) are acknowledged once they are committed."""
+        await self.queue.put((records, await decode_ahead(records), acks))
 
     async def run_writer(self) -> None:
         """Apply queued batches, merged up to the batch size, then acknowledge them to faust."""
         while True:
-            records, acks = await self.queue.get()
-            records, acks = list(records), list(acks)
+            records, decoded, acks = await self.queue.get()
+            records, decoded, acks = list(records), dict(decoded), list(acks)
             while not self.queue.empty() and len(records) < self.config.batch:
-                more, more_acks = self.queue.get_nowait()
+                more, more_decoded, more_acks = self.queue.get_nowait()
                 records += more
+                decoded.update(more_decoded)
                 acks += more_acks
             started = time.monotonic()
             try:
-                await self.process(records)
+                await self.process(records, decoded)
             except Exception:
                 log.exception("the read models could not be written; exiting, a restart resumes cleanly")
                 os._exit(70)  # the stored offsets make a hard stop safe; faust is not told these were done
@@ -113,14 +115,16 @@ class Projector:
         )
         return {r["partition"]: r["offset"] for r in rows}
 
-    async def process(self, records: Sequence[Record]) -> BatchResult:
+    async def process(self, records: Sequence[Record], decoded: Decoded | None = None) -> BatchResult:
         pool = await self.start()
         jump_ok = {tp for tp, (_, _, n) in self._sought.items() if n >= 5}
         delay = 0.05
         for attempt in range(1, 9):
             try:
                 async with pool.acquire() as conn:
-                    result = await apply_isolating(conn, records, cache=self.cache, jump_ok=jump_ok)
+                    result = await apply_isolating(
+                        conn, records, cache=self.cache, jump_ok=jump_ok, decoded=decoded
+                    )
                 break
             except _RETRYABLE as exc:
                 log.warning("batch of %d failed (attempt %d), retrying: %r", len(records), attempt, exc)

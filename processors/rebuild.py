@@ -5,6 +5,7 @@ are dropped before the load and built after it, before the catch-up and the swap
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -14,7 +15,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import connect
-from processors.apply import Effects, apply_isolating
+from processors.apply import BatchResult, Effects, apply_isolating, decode_ahead
 from processors.documents import StateCache
 from processors.records import from_message
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
@@ -73,31 +74,51 @@ class _Replay:
         self._analyze_at = FIRST_ANALYZE
 
     async def until(self, end: Mapping[TopicPartition, int], effects: Effects = False) -> None:
-        """Apply records until every partition's position reaches `end`."""
+        """Apply records until every partition's position reaches `end`: each batch is fetched and
+        decoded while the one before it is written."""
         self.total = max(self.total, sum(end.values()))
-        while True:
-            positions = {tp: await self.consumer.position(tp) for tp in self.tps}
-            if all(positions[tp] >= end[tp] for tp in self.tps):
-                break
-            fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.batch)
-            records = [from_message(r) for rs in fetched.values() for r in rs]
-            if not records:
-                continue
-            await apply_isolating(
-                self.conn,
-                records,
-                schema=self.schema,
-                effects=effects,
-                strict_offsets=False,
-                swap_lock=False,
-                cache=self.cache,
-            )
-            self.done += len(records)
-            if self.done >= self._analyze_at:
-                await self.analyze()
-                self._analyze_at = self.done * 4
-            self._progress()
+        writing: asyncio.Task[BatchResult] | None = None
+        size = 0
+        try:
+            while True:
+                positions = {tp: await self.consumer.position(tp) for tp in self.tps}
+                if all(positions[tp] >= end[tp] for tp in self.tps):
+                    break
+                fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.batch)
+                records = [from_message(r) for rs in fetched.values() for r in rs]
+                if not records:
+                    continue
+                decoded = await decode_ahead(records)
+                if writing is not None:
+                    await self._written(writing, size)
+                size = len(records)
+                writing = asyncio.ensure_future(
+                    apply_isolating(
+                        self.conn,
+                        records,
+                        schema=self.schema,
+                        effects=effects,
+                        strict_offsets=False,
+                        swap_lock=False,
+                        cache=self.cache,
+                        decoded=decoded,
+                    )
+                )
+            if writing is not None:
+                await self._written(writing, size)
+                writing = None
+        finally:
+            if writing is not None:
+                writing.cancel()
         self._progress(force=True)
+
+    async def _written(self, writing: asyncio.Task[BatchResult], size: int) -> None:
+        await writing
+        self.done += size
+        if self.done >= self._analyze_at:
+            await self.analyze()
+            self._analyze_at = self.done * 4
+        self._progress()
 
     async def analyze(self) -> None:
         """Statistics for the new tables. Never analyzed, they make the planner expect `document_id =
