@@ -1,0 +1,89 @@
+"""What a batch writes: only the rows that changed, and one feed notice per office (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from processors.apply import apply_batch
+from processors.documents import StateCache
+from processors.feed import FEED_CHANNEL
+from processors.rebuild import differences
+from tests.processors.helpers import Log
+from tests.processors.workload import Workload, incoming_body, story
+from tests.toolkit.waiting import wait_until
+
+
+async def test_small_batches_with_the_cache_write_the_same_rows_as_one_batch(db: Any) -> None:
+    # Each batch writes only the difference between a document's rows before and after it, from the
+    # cached rows or from its stored state: the result must be the rows the whole log gives at once.
+    records = Log().append(Workload(["o1", "o2", "o3"], seed=21).events(4000))
+    await db.execute("SELECT public.vanthu_rm_create('rm_whole')")
+    whole = await apply_batch(db, records, schema="rm_whole", effects=False)
+    cache = StateCache()
+    applied = 0
+    for start, size in [(0, 1), (1, 7), (8, 300), (308, 1000)] + [(n, 113) for n in range(1308, 4000, 113)]:
+        batch = records[start : start + size]
+        # every third batch without the cache: the rows before are rebuilt from the stored state
+        result = await apply_batch(db, batch, effects=False, cache=cache if start % 3 else None)
+        applied += result.applied
+    assert applied == whole.applied > 3000
+    assert await differences(db, "rm", "rm_whole") == {}
+
+
+async def test_an_event_rewrites_only_the_rows_it_changed(db: Any) -> None:
+    log = Log(partitions=1)
+    actions = ["register", "submit", "assign", "start", "report_progress"]
+    bodies = {
+        "assign": {
+            "lead": {"unit": "unit-1"},
+            "cooperating": [],
+            "directive": "Xử lý",
+            "deadline": {"working_days": 5},
+        },
+        "report_progress": {"percent": 40, "note": "Đang làm"},
+    }
+    events = story("doc-w", incoming_body("o1"), [{"action": a, **bodies.get(a, {})} for a in actions])
+    cache = StateCache()
+    await apply_batch(db, log.append(events[:-1]), cache=cache)
+
+    async def rows() -> dict[str, tuple[Any, Any]]:
+        out = {}
+        for t in ("document_offices", "assignments", "incoming_register", "listing"):
+            found = await db.fetch(f"SELECT xmin::text AS v, t.* FROM rm.{t} t WHERE document_id = 'doc-w'")
+            out[t] = ([r["v"] for r in found], [dict(r, v=None) for r in found])
+        return out
+
+    kept = await rows()
+    await apply_batch(db, log.append(events[-1:]), cache=cache)  # progress: the assignment's row changes
+    after = await rows()
+    for table, (versions, content) in after.items():
+        if content == kept[table][1]:
+            assert versions == kept[table][0], f"{table}: an unchanged row was written again"
+        else:
+            assert versions != kept[table][0]
+    assert after["document_offices"] == kept["document_offices"] and kept["document_offices"][1]
+    assert after["assignments"][1] != kept["assignments"][1]
+
+
+async def test_a_batch_notifies_once_per_office_with_its_last_seq(db: Any, database: str) -> None:
+    from deploy.config.db import connect
+
+    notices: list[dict[str, Any]] = []
+    listener = await connect(database)
+    await listener.add_listener(FEED_CHANNEL, lambda *a: notices.append(json.loads(a[3])))
+    try:
+        records = Log().append(Workload(["o1", "o2"], seed=5).events(300))
+        await apply_batch(db, records)
+        rows = await db.fetch(
+            "SELECT office_id, max(seq) AS last, count(*) AS n FROM feed GROUP BY 1 ORDER BY 1"
+        )
+        await wait_until(lambda: len(notices) >= len(rows), 10, "a notice per office")
+    finally:
+        await listener.close()
+    assert len(rows) == 2 and all(r["n"] > 10 for r in rows)
+    assert sorted(notices, key=lambda n: n["office_id"]) == [
+        {"office_id": r["office_id"], "seq": r["last"]} for r in rows
+    ]
+    # the rows carry their own seq in the payload, as the stream sends them
+    assert await db.fetchval("SELECT bool_and((payload ->> 'seq')::bigint = seq) FROM feed")
