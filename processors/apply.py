@@ -171,10 +171,11 @@ async def apply_batch(
     cache: StateCache | None = None,
     jump_ok: Collection[TopicPartition] = (),
     unwritable: str | None = None,
-    decoded: Decoded | None = None,
+    ahead: Decoded | None = None,
 ) -> BatchResult:
     """Apply `records` (any partitions, any order within the batch) in one transaction; with
-    `unwritable` (an error), dead-letter them instead and move past them."""
+    `unwritable` (an error), dead-letter them instead and move past them; `ahead`: records decoded
+    before the transaction (`decode_ahead`)."""
     s = schema_name(schema)
     result = BatchResult()
     if not records:
@@ -191,7 +192,7 @@ async def apply_batch(
         published: list[tuple[Record, Envelope]] = []  # the calendar's publications
         for record in accepted:
             try:
-                envelope = decoded.get((record.tp, record.offset)) if decoded else None
+                envelope = ahead.get((record.tp, record.offset)) if ahead else None
                 envelope = envelope or _decode(record)
                 if not is_act_stream(envelope.stream_id):
                     decoded.append((record, envelope))

@@ -123,7 +123,7 @@ class Projector:
             try:
                 async with pool.acquire() as conn:
                     result = await apply_isolating(
-                        conn, records, cache=self.cache, jump_ok=jump_ok, decoded=decoded
+                        conn, records, cache=self.cache, jump_ok=jump_ok, ahead=decoded
                     )
                 break
             except _RETRYABLE as exc:

@@ -101,7 +101,7 @@ class _Replay:
                         strict_offsets=False,
                         swap_lock=False,
                         cache=self.cache,
-                        decoded=decoded,
+                        ahead=decoded,
                     )
                 )
             if writing is not None:
