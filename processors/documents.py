@@ -217,6 +217,7 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
     await _upsert(conn, s, "documents", DOCUMENT_COLUMNS, [b.document for b in built.values()])
     gone: dict[str, list[tuple[Any, ...]]] = {}
     fresh: dict[str, list[Row]] = {}
+    retext: list[bool] = []  # per fresh listing row: new, or its searched text changed
     for i in ids:
         old = changes.before.get(i)
         was = None
@@ -230,15 +231,29 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
             if before == after:
                 continue
             gone.setdefault(table, []).extend(k for k in before if k not in after)
-            fresh.setdefault(table, []).extend(r for k, r in after.items() if before.get(k) != r)
+            changed = [(r, before.get(k)) for k, r in after.items() if before.get(k) != r]
+            fresh.setdefault(table, []).extend(r for r, _ in changed)
+            if table == "listing":
+                retext += [old is None or old[_SEARCHED] != r[_SEARCHED] for r, old in changed]
     for table, keys in gone.items():
         if keys:
             await _delete(conn, s, table, keys)
     for table, rows in fresh.items():
         if rows:
             columns = LISTING_COLUMNS if table == "listing" else CHILD_TABLES[table][1]
-            await _upsert(conn, s, table, columns, rows)
+            await _upsert(conn, s, table, columns, rows, retext if table == "listing" else None)
     await write_counters(conn, s, changes.before, states)
+
+
+# The listing's searched text: its `search` tsvector is computed from these (0070's expression) only when
+# a row is new or one of them changed, not on each of the row's many updates (it cost as much as the rest
+# of an update); 0077 made it a plain column for that.
+_SEARCHED = slice(LISTING_COLUMNS.index("summary"), LISTING_COLUMNS.index("issuing_body") + 1)
+assert LISTING_COLUMNS[_SEARCHED] == ("summary", "title", "number_code", "issuing_body")
+_SEARCH = (
+    "CASE WHEN x.retext THEN to_tsvector('public.vn'::regconfig, coalesce(x.summary, '') || ' ' || "
+    "coalesce(x.title, '') || ' ' || coalesce(x.number_code, '') || ' ' || coalesce(x.issuing_body, '')) END"
+)
 
 
 def _table_rows(rows: DocumentRows, table: str) -> Sequence[Row]:
@@ -260,19 +275,27 @@ async def _delete(conn: Conn, s: str, table: str, keys: list[tuple[Any, ...]]) -
     )
 
 
-async def _upsert(conn: Conn, s: str, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+async def _upsert(
+    conn: Conn, s: str, table: str, columns: Sequence[str], rows: list[Row], retext: list[bool] | None = None
+) -> None:
     """Insert these rows or update the rows with their keys, in one statement: each column goes as an
-    array (jsonb and array columns as JSON text, turned back in SQL: arrays of arrays must be square)."""
+    array (jsonb and array columns as JSON text, turned back in SQL: arrays of arrays must be square).
+    With `retext` (the listing), the search column is computed for the rows it flags and kept for the
+    others."""
     pk = PRIMARY_KEYS[table]
     values = [list(c) for c in zip(*rows, strict=True)]
     for n, c in enumerate(columns):
         if COLUMN_TYPES.get(c, "").endswith("[]"):
             values[n] = [json.dumps(v, ensure_ascii=False) for v in values[n]]
-    await conn.execute(_upsert_sql(s, table, tuple(columns), pk), *values)
+    if retext is not None:
+        values.append(retext)
+    await conn.execute(_upsert_sql(s, table, tuple(columns), pk, retext is not None), *values)
 
 
 @functools.lru_cache(maxsize=256)
-def _upsert_sql(s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...]) -> str:
+def _upsert_sql(
+    s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...], search: bool = False
+) -> str:
     def sent(c: str) -> str:  # the type each column is sent as
         kind = COLUMN_TYPES.get(c, "text")
         return "text" if kind == "jsonb" or kind.endswith("[]") else kind
@@ -290,9 +313,17 @@ def _upsert_sql(s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...
 
     cols = ", ".join(columns)
     arrays = ", ".join(f"${n}::{sent(c)}[]" for n, c in enumerate(columns, 1))
-    rest = [c for c in columns if c not in pk]
-    action = f"DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in rest)}" if rest else "DO NOTHING"
+    reads = ", ".join(read(c) for c in columns)
+    sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in pk]
+    into, names = cols, cols
+    if search:
+        arrays += f", ${len(columns) + 1}::boolean[]"
+        names += ", retext"
+        into += ", search"
+        reads += ", " + _SEARCH
+        sets.append("search = coalesce(EXCLUDED.search, t.search)")
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
     return (
-        f"INSERT INTO {s}.{table} ({cols}) SELECT {', '.join(read(c) for c in columns)} "
-        f"FROM unnest({arrays}) AS x({cols}) ON CONFLICT ({', '.join(pk)}) {action}"
+        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} "
+        f"FROM unnest({arrays}) AS x({names}) ON CONFLICT ({', '.join(pk)}) {action}"
     )

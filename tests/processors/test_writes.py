@@ -34,7 +34,7 @@ async def test_small_batches_with_the_cache_write_the_same_rows_as_one_batch(db:
 async def test_an_event_rewrites_only_the_rows_it_changed(db: Any) -> None:
     log = Log(partitions=1)
     actions = ["register", "submit", "assign", "start", "report_progress"]
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         "assign": {
             "lead": {"unit": "unit-1"},
             "cooperating": [],
