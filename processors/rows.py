@@ -156,7 +156,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "documents": ("id",),
     "document_offices": ("office_id", "document_id"),
     "assignments": ("document_id", "assignment_id"),
-    "incoming_register": ("document_id",),
+    "incoming_register": ("document_id", "office_id"),  # a handed-over document keeps a row per register
     "outgoing_register": ("document_id",),
     "deliveries": ("source_document_id", "office_id"),
     "document_access": ("document_id", "user_id"),
