@@ -249,7 +249,7 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
 # a row is new or one of them changed, not on each of the row's many updates (it cost as much as the rest
 # of an update); 0077 made it a plain column for that.
 _SEARCHED = slice(LISTING_COLUMNS.index("summary"), LISTING_COLUMNS.index("issuing_body") + 1)
-assert LISTING_COLUMNS[_SEARCHED] == ("summary", "title", "number_code", "issuing_body")
+assert LISTING_COLUMNS[_SEARCHED.start + 1 : _SEARCHED.stop - 1] == ("title", "number_code")
 _SEARCH = (
     "CASE WHEN x.retext THEN to_tsvector('public.vn'::regconfig, coalesce(x.summary, '') || ' ' || "
     "coalesce(x.title, '') || ' ' || coalesce(x.number_code, '') || ' ' || coalesce(x.issuing_body, '')) END"
