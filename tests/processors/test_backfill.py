@@ -36,6 +36,12 @@ async def test_a_migration_fills_its_table_as_the_projector_would(
     assert await db.fetchval("SELECT count(*) FROM projected") > 100
     await db.execute(f"DELETE FROM rm.{table}")
     await db.execute(_backfill(migrations))
+    if table == "listing":  # generated when 0070 filled it; 0077 kept the values and dropped the expression
+        await db.execute(
+            """UPDATE rm.listing SET search = to_tsvector('public.vn'::regconfig,
+                   coalesce(summary, '') || ' ' || coalesce(title, '') || ' ' || coalesce(number_code, '')
+                   || ' ' || coalesce(issuing_body, ''))"""
+        )
     differing = await db.fetchval(
         f"""SELECT (SELECT count(*) FROM (SELECT * FROM projected EXCEPT ALL SELECT * FROM rm.{table}) a)
                  + (SELECT count(*) FROM (SELECT * FROM rm.{table} EXCEPT ALL SELECT * FROM projected) b)"""
