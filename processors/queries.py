@@ -408,12 +408,8 @@ async def stats(
     as_of = min(date_to, _today(today))
     rank = MAX_RANK if viewer is None else viewer.clearance_rank
     rows = await conn.fetch(
-        f"""SELECT unit_id, measure,
-                   sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
-                   sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past
-            FROM {S}.stat_counts
-            WHERE office_id = $1 AND secrecy_rank <= $4
-              AND (measure IN ('open', 'assignments') OR day BETWEEN $2 AND $3)
+        f"""SELECT unit_id, measure, {_SUMS} FROM {S}.stat_counts
+            WHERE office_id = $1 AND secrecy_rank <= $4 AND {_COUNTED}
             GROUP BY unit_id, measure""",
         office_id,
         date_from,
@@ -421,25 +417,11 @@ async def stats(
         rank,
         as_of,
     )
-    total = dict.fromkeys(_COUNTS, 0)
-    units: dict[str | None, dict[str, Any]] = {}
+    total, units = _fold(rows)
 
     def unit(unit_id: str | None) -> dict[str, Any]:
         return units.setdefault(unit_id, {"unit_id": unit_id, **dict.fromkeys(_COUNTS, 0)})
 
-    for r in rows:
-        measure, n, past = r["measure"], int(r["n"] or 0), int(r["past"] or 0)
-        if measure in ("received", "issued") and r["unit_id"] == "":
-            total[measure] += n
-            continue
-        counts = unit(r["unit_id"] or None)
-        if measure == "assigned":
-            counts["received"] += n
-        elif measure == "open":
-            counts["open_within_deadline"] += n
-            counts["open_past_deadline"] += past
-        elif measure in ("completed_on_time", "completed_late"):
-            counts[measure] += n
     if viewer is not None and rank < MAX_RANK and viewer.user_id is not None:
         await _count_granted(conn, office_id, date_from, date_to, as_of, viewer, total, unit, seen)
     listed = sorted(units.values(), key=lambda u: (u["unit_id"] is None, u["unit_id"] or ""))
@@ -447,6 +429,70 @@ async def stats(
         for k in _COUNTS[2:]:
             total[k] += u[k]
     return {"total": total, "units": listed}
+
+
+# The counters a report over [$2, $3] reads, judged as of $5: open assignments by due date (past it or
+# not), which units ever led one, and the other measures on days of the period. Two index ranges of the
+# primary key (office, measure, day, ...) per office rather than one office's every row.
+_COUNTED = """(measure IN ('open', 'assignments')
+    OR (measure IN ('received', 'issued', 'assigned', 'completed_on_time', 'completed_late')
+        AND day BETWEEN $2 AND $3))"""
+_SUMS = """sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
+    sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past"""
+
+
+def _fold(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], dict[str | None, dict[str, Any]]]:
+    """The office's counts and each lead unit's from the summed counters (unit_id, measure, n, past); the
+    units' counts of assignments are not yet added to the total."""
+    total = dict.fromkeys(_COUNTS, 0)
+    units: dict[str | None, dict[str, Any]] = {}
+    for r in rows:
+        measure, n, past = r["measure"], int(r["n"] or 0), int(r["past"] or 0)
+        if measure in ("received", "issued") and r["unit_id"] == "":
+            total[measure] += n
+            continue
+        unit_id = r["unit_id"] or None
+        counts = units.setdefault(unit_id, {"unit_id": unit_id, **dict.fromkeys(_COUNTS, 0)})
+        if measure == "assigned":
+            counts["received"] += n
+        elif measure == "open":
+            counts["open_within_deadline"] += n
+            counts["open_past_deadline"] += past
+        elif measure in ("completed_on_time", "completed_late"):
+            counts[measure] += n
+    return total, units
+
+
+async def office_totals(
+    conn: Conn, office_ids: Iterable[str], date_from: date, date_to: date, *, today: date | None = None
+) -> dict[str, dict[str, int]]:
+    """Each office's six counts over [from, to] as `stats` gives them to an uncleared viewer of that
+    office with no grants and nothing created (so never counting a secret document): one read of the
+    counters for all the offices, not one per office. Offices with nothing counted answer zeros."""
+    ids = sorted(set(office_ids))
+    out = {o: dict.fromkeys(_COUNTS, 0) for o in ids}
+    if not ids:
+        return out
+    rows = await conn.fetch(
+        f"""SELECT office_id, unit_id, measure, {_SUMS} FROM {S}.stat_counts
+            WHERE office_id = ANY($1::text[]) AND secrecy_rank <= $4 AND {_COUNTED}
+            GROUP BY office_id, unit_id, measure ORDER BY office_id""",
+        ids,
+        date_from,
+        date_to,
+        0,  # an uncleared viewer's rank
+        min(date_to, _today(today)),
+    )
+    by_office: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_office.setdefault(r["office_id"], []).append(r)
+    for office, found in by_office.items():
+        total, units = _fold(found)
+        for u in units.values():
+            for k in _COUNTS[2:]:
+                total[k] += u[k]
+        out[office] = total
+    return out
 
 
 async def _count_granted(

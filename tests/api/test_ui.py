@@ -106,3 +106,48 @@ async def test_a_form_posts_the_api_command_with_its_checks(
     assert taken.status_code == 303, taken.text
     events = (await client.get(f"/v1/documents/{doc_id}/events", headers=clerk)).json()["items"]
     assert [e["type"] for e in events] == ["DocumentReceived", "DocumentRegistered"]
+
+
+async def test_the_city_view_reads_every_offices_counts_at_once_and_no_secret_one(
+    client: httpx.AsyncClient, api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The city view counts each office under the top one from one read of the counters (never one
+    statistics call per office: it was one per office, 195 of them), as an uncleared viewer of that
+    office: a secret document counts for none, even when the city's leader is cleared for it."""
+    from datetime import UTC, datetime
+
+    from deploy.config.db import connect
+    from deploy.config.offices import load_offices
+    from processors import queries
+    from schemas.deadlines import local_date
+
+    configured = load_offices(api_settings.offices_file)
+    top = next(o for o in configured if o.parent_id is None)
+    below = sorted(o.id for o in configured if o.parent_id == top.id)
+    first, second = below[0], below[1]
+    day = local_date(datetime.now(UTC))  # the page counts this year up to today
+    conn = await connect(api_settings.dsn)
+    try:
+        await conn.executemany(
+            "INSERT INTO rm.stat_counts (office_id, unit_id, day, measure, secrecy_rank, n) "
+            "VALUES ($1, '', $2, 'received', $3, $4)",
+            [(first, day, 0, 3), (first, day, 1, 5), (second, day, 0, 2), (second, day, 3, 7)],
+        )
+    finally:
+        await conn.close()
+
+    async def one_per_office(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the city view asked for one office's statistics")
+
+    monkeypatch.setattr(queries, "stats", one_per_office)
+    answer = await client.post(
+        "/ui/signin", content=f"office={top.id}&role=leader&clearance=tuyet_mat", headers=FORM
+    )
+    assert answer.status_code == 303, answer.text
+    page = await client.get("/ui/city")
+    assert page.status_code == 200, page.text
+    for office, received in ((first, 3), (second, 2)):
+        row = re.search(rf'<tr data-office="{office}">.*?</tr>', page.text, re.S)
+        assert row, f"no row for {office}"
+        cells = re.findall(r"<td[^>]*>(\d+)</td>", row.group(0))
+        assert cells[0] == str(received), (office, cells)
