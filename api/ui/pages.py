@@ -24,7 +24,7 @@ from api.errors import Problem
 from api.permissions import may_see, viewer_of
 from api.reads import record_secret_read, record_secret_reads, wait_for_position
 from api.ui import words
-from api.ui.actions import FORMS, body_of, forms_for
+from api.ui.actions import FORMS, body_of, forms_for, secrecy_choices
 from api.ui.session import COOKIE, SignInNeeded, UiUser, check_csrf, dev_sign_in
 from deploy.config.db import Conn
 from deploy.config.offices import Offices, UnknownOffice
@@ -43,7 +43,7 @@ from schemas.parsing import CommandInvalid
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals.update(words=words, FORMS=FORMS, tz=OFFICE_ZONE)
+templates.env.globals.update(words=words, FORMS=FORMS, tz=OFFICE_ZONE, secrecy_choices=secrecy_choices)
 DEADLINE_HORIZON = 365  # working days: the deadlines page lists every open assignment due within a year
 PAGE = 25
 

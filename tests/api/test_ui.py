@@ -151,3 +151,95 @@ async def test_the_city_view_reads_every_offices_counts_at_once_and_no_secret_on
         assert row, f"no row for {office}"
         cells = re.findall(r"<td[^>]*>(\d+)</td>", row.group(0))
         assert cells[0] == str(received), (office, cells)
+
+
+def test_the_document_page_has_a_form_for_every_action_a_person_posts() -> None:
+    """Every action the API takes from people (API.md's list: the non-system commands) has a form and a
+    Vietnamese name, and each new form appears only where it can be taken: revise on a draft, grant and
+    declassify on a secret document only, replace on an issued one."""
+    from api.auth import Principal
+    from api.ui import words
+    from api.ui.actions import FORMS, forms_for
+    from schemas.commands import ACTION_COMMANDS
+
+    people = {c.action for c in ACTION_COMMANDS if not c.system}
+    assert people - set(FORMS) == set(), "actions the page cannot post"
+    assert set(FORMS) - set(words.ACTIONS) == set()
+    leader = Principal("leader@o1", "o1", ("leader",), clearance="mat")
+    clerk = Principal("clerk@o1", "o1", ("clerk",))
+
+    def offered(principal: Principal, **doc: object) -> set[str]:
+        return {f.action for f in forms_for(principal, {"office_id": "o1", **doc})}
+
+    draft = offered(leader, kind="outgoing", state="draft", secrecy="mat")
+    assert {"revise", "grant_access", "declassify"} <= draft
+    assert (
+        offered(leader, kind="outgoing", state="draft", secrecy="thuong") & {"grant_access", "declassify"}
+        == set()
+    )
+    assert "replace" in offered(clerk, kind="outgoing", state="issued")
+    assert "recall" in offered(
+        clerk, kind="incoming", state="registered"
+    )  # a paper one, recalled by its sender
+    assert "recall" not in offered(clerk, kind="incoming", state="registered", source={"office_id": "o2"})
+
+
+async def test_the_new_forms_post_the_api_bodies(client: httpx.AsyncClient, api_settings: Settings) -> None:
+    """Revise, grant access, declassify, sign with its authority, issue with copies and where a copy is
+    kept, replace: each form posts the command API.md describes, at the version the page showed."""
+    specialist = {"Authorization": f"Bearer {issue_token(api_settings, office=OFFICE, roles=['specialist'])}"}
+    created = await client.post(
+        "/v1/documents",
+        json=create_body("outgoing", OFFICE, secrecy="mat", document_type="TB"),
+        headers=specialist,
+    )
+    assert created.status_code == 201, created.text
+    doc_id, version = created.json()["id"], created.json()["version"]
+    other = (
+        await client.post("/v1/documents", json=create_body("outgoing", OFFICE), headers=specialist)
+    ).json()
+
+    async def post(role: str, action: str, fields: str, clearance: str = "mat") -> None:
+        nonlocal version
+        signed = await client.post(
+            "/ui/signin", content=f"office={OFFICE}&role={role}&clearance={clearance}", headers=FORM
+        )
+        assert signed.status_code == 303
+        csrf = _csrf((await client.get("/ui/deadlines")).text)
+        answer = await client.post(
+            f"/ui/documents/{doc_id}/actions",
+            content=f"action={action}&version={version}&csrf={csrf}&{fields}",
+            headers=FORM,
+        )
+        assert answer.status_code == 303, (action, answer.text[-2000:])
+        version += 1
+
+    await post(
+        "leader",
+        "revise",
+        "summary=Th%C3%B4ng+b%C3%A1o+m%E1%BB%9Bi&document_type=&urgency=khan&secrecy=&note=",
+    )
+    await post("leader", "grant_access", "user=chuyenvien%40tu-hcm")
+    await post("leader", "declassify", "secrecy=thuong&basis=Quy%E1%BA%BFt+%C4%91%E1%BB%8Bnh+s%E1%BB%91+1")
+    await post("specialist", "submit_review", "")
+    await post("leader", "review", "approve=yes&comments=")
+    await post(
+        "leader",
+        "sign",
+        "signer_name=Nguy%E1%BB%85n+V%C4%83n+A&signer_position=B%C3%AD+th%C6%B0&authority=T%2FM",
+    )
+    await post("clerk", "issue", "recipients=phuong-sai-gon&copies=3&retained_by=L%C6%B0u+VT", clearance="")
+    await post("clerk", "replace", f"replacement_id={other['id']}", clearance="")
+    # the history of a once-secret document: for a viewer cleared for its highest level
+    cleared = issue_token(api_settings, office=OFFICE, roles=["leader"], clearance="mat")
+    events = (
+        await client.get(f"/v1/documents/{doc_id}/events", headers={"Authorization": f"Bearer {cleared}"})
+    ).json()["items"]
+    data = {e["type"]: e["data"] for e in events}
+    assert data["DraftRevised"]["summary"] == "Thông báo mới" and data["DraftRevised"]["urgency"] == "khan"
+    assert "secrecy" not in data["DraftRevised"] or data["DraftRevised"]["secrecy"] is None
+    assert data["AccessGranted"]["user"] == "chuyenvien@tu-hcm"
+    assert data["DocumentDeclassified"] == {"secrecy": "thuong", "basis": "Quyết định số 1"}
+    assert data["DocumentSigned"]["authority"] == "T/M"
+    assert data["DocumentIssued"]["copies"] == 3 and data["DocumentIssued"]["retained_by"] == "Lưu VT"
+    assert data["DocumentReplaced"]["replacement_id"] == other["id"]
