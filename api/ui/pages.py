@@ -4,9 +4,12 @@ and lists every secret document it shows in the secret-read log."""
 
 from __future__ import annotations
 
+import email.policy
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import parse_qs, quote
@@ -46,6 +49,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(words=words, FORMS=FORMS, tz=OFFICE_ZONE, secrecy_choices=secrecy_choices)
 DEADLINE_HORIZON = 365  # working days: the deadlines page lists every open assignment due within a year
 PAGE = 25
+FORM_OVERHEAD = 64 * 1024  # the intake form's fields and part headers beside its files
 
 
 def install(app: FastAPI) -> None:
@@ -344,6 +348,46 @@ async def new_document_page(request: Request, principal: UiUser) -> HTMLResponse
     return _page(request, "new.html", today=_today(), idempotency_key=uuid.uuid4().hex, values={})
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _multipart(request: Request, limit: int) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
+    """A multipart/form-data form (the intake form with its files): each field's last value, and each
+    chosen file as (media type the browser gave, name, bytes). The whole body is read, up to `limit`
+    bytes (_TooLarge past it). Parsed with the standard library's MIME parser: no extra package."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    head = f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode("latin-1", "replace")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + bytes(body))
+    if not message.is_multipart():
+        raise ValueError("not a multipart form")
+    fields: dict[str, str] = {}
+    chosen: list[tuple[str, str, bytes]] = []
+    for part in message.iter_parts():
+        name = str(part.get_param("name", "", header="content-disposition"))
+        data = part.get_payload(decode=True)
+        data = data if isinstance(data, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            fields[name] = data.decode("utf-8", "replace")
+        elif filename or data:  # an empty file input sends a part with no name and no bytes
+            # the browser sends the name as raw UTF-8, which the parser kept as escaped bytes
+            raw = filename.encode("utf-8", "surrogateescape")
+            chosen.append((part.get_content_type(), raw.decode("utf-8", "replace"), data))
+    return fields, chosen
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 @router.post("/documents/new")
 async def create_incoming(
     request: Request,
@@ -353,14 +397,55 @@ async def create_incoming(
     offices: OfficesDep,
     settings: SettingsDep,
 ) -> Response:
-    form, _ = await _form(request)
+    """The clerk's intake: the files chosen are uploaded as `POST /v1/files` stores them, then attached
+    to the incoming document the form creates (API.md's flow: upload, then attach by sha256)."""
+    chosen: list[tuple[str, str, bytes]] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        try:
+            form, chosen = await _multipart(request, settings.files_max_bytes + FORM_OVERHEAD)
+        except _TooLarge:
+            return _bad_request(
+                request, f"Tệp quá lớn: tổng các tệp không quá {settings.files_max_bytes} byte.", 413
+            )
+        except ValueError:
+            return _bad_request(request, "Biểu mẫu không hợp lệ.", 400)
+    else:
+        form, _ = await _form(request)
     if not check_csrf(request, form.get("csrf", "")):
         return _bad_request(request, "Biểu mẫu đã hết hạn; hãy tải lại trang.", 403)
     fields = ("issuing_body", "number_code", "document_date", "document_type", "summary")
     body: dict[str, Any] = {"kind": "incoming", "office_id": principal.office}
     body.update({k: form.get(k, "").strip() for k in fields})
     body.update(urgency=form.get("urgency", "thuong"), secrecy=form.get("secrecy", "thuong"))
+    role = form.get("file_role", "scan")
+
+    def again(exc: Exception) -> HTMLResponse:
+        return _page(
+            request,
+            "new.html",
+            _status(exc),
+            today=_today(),
+            idempotency_key=uuid.uuid4().hex,
+            values=form,
+            error=_explain(exc) + (" Hãy chọn lại tệp." if chosen else ""),
+        )
+
     try:
+        principal.require("clerk")  # as creating an incoming document needs: no file stored for nothing
+        attachments = []
+        for media_type, name, data in chosen:
+            stored, _ = await files.store_upload(
+                principal,
+                pool,
+                settings,
+                request.app.state.files,
+                _one(data),
+                name=files.file_name(name),
+                content_type=media_type,
+            )
+            attachments.append({"sha256": stored["sha256"], "name": stored["name"], "role": role})
+        if attachments:
+            body["attachments"] = attachments
         answer = await documents.create_document(
             principal,
             pool,
@@ -371,15 +456,7 @@ async def create_incoming(
             idempotency_key=form.get("idempotency_key") or None,
         )
     except (Problem, Forbidden, CommandInvalid, DomainError, IdempotencyKeyReused, UnknownOffice) as exc:
-        return _page(
-            request,
-            "new.html",
-            _status(exc),
-            today=_today(),
-            idempotency_key=uuid.uuid4().hex,
-            values=form,
-            error=_explain(exc),
-        )
+        return again(exc)
     created = json.loads(bytes(answer.body))
     position = answer.headers.get("X-Vanthu-Position", "")
     return RedirectResponse(f"/ui/documents/{quote(created['id'])}?after={position}", status_code=303)

@@ -243,3 +243,62 @@ async def test_the_new_forms_post_the_api_bodies(client: httpx.AsyncClient, api_
     assert data["DocumentSigned"]["authority"] == "T/M"
     assert data["DocumentIssued"]["copies"] == 3 and data["DocumentIssued"]["retained_by"] == "Lưu VT"
     assert data["DocumentReplaced"]["replacement_id"] == other["id"]
+
+
+async def test_the_intake_form_uploads_its_files_then_attaches_them(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    """The clerk's intake form sends its files with the fields (multipart); each is stored as `POST
+    /v1/files` stores it and attached by its sha256 to the document the form creates, byte for byte,
+    with the name the browser gave (Vietnamese included) and the role chosen."""
+    import hashlib
+
+    await _signed_in(client, "clerk")
+    csrf = _csrf((await client.get("/ui/documents/new")).text)
+    pdf = b"%PDF-1.4\r\n" + bytes(range(256)) * 3 + b"\r\n--x\r\n\n\r%%EOF\r\n"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -1)) * 2
+    fields = {
+        "csrf": csrf,
+        "issuing_body": "Ban Tuyên giáo",
+        "number_code": "12-CV/BTG",
+        "document_date": "2026-01-05",
+        "document_type": "CV",
+        "summary": "Về việc tổ chức hội nghị",
+        "file_role": "original",
+    }
+    made = await client.post(
+        "/ui/documents/new",
+        data=fields,
+        files=[
+            ("files", ("Công văn 12.pdf", pdf, "application/pdf")),
+            ("files", ("trang 2.png", png, "image/png")),
+        ],
+    )
+    assert made.status_code == 303, made.text[-2000:]
+    doc_id = made.headers["location"].split("/ui/documents/")[1].split("?")[0]
+    clerk = {"Authorization": f"Bearer {issue_token(api_settings, office=OFFICE, roles=['clerk'])}"}
+    events = (await client.get(f"/v1/documents/{doc_id}/events", headers=clerk)).json()["items"]
+    attached = events[0]["data"]["attachments"]
+    assert [(a["name"], a["sha256"], a["role"]) for a in attached] == [
+        ("Công văn 12.pdf", hashlib.sha256(pdf).hexdigest(), "original"),
+        ("trang 2.png", hashlib.sha256(png).hexdigest(), "original"),
+    ]
+    for a, data in zip(attached, (pdf, png), strict=True):
+        got = await client.get(f"/v1/documents/{doc_id}/files/{a['sha256']}", headers=clerk)
+        assert got.status_code == 200 and got.content == data
+
+    # an empty file input (nothing chosen) attaches nothing; a program is refused with the page's message
+    csrf = _csrf((await client.get("/ui/documents/new")).text)
+    bare = await client.post(
+        "/ui/documents/new",
+        data={**fields, "csrf": csrf, "number_code": "13-CV/BTG"},
+        files=[("files", ("", b"", "application/octet-stream"))],
+    )
+    assert bare.status_code == 303, bare.text[-2000:]
+    csrf = _csrf((await client.get("/ui/documents/new")).text)
+    program = await client.post(
+        "/ui/documents/new",
+        data={**fields, "csrf": csrf, "number_code": "14-CV/BTG"},
+        files=[("files", ("run.exe", b"MZ\x90\x00" + bytes(100), "application/octet-stream"))],
+    )
+    assert program.status_code == 415 and "Hãy chọn lại tệp" in program.text
