@@ -14,7 +14,7 @@ from axe_playwright_python.async_playwright import Axe
 from deploy.config.offices import Office
 from tests.e2e.conftest import System, act
 from tests.toolkit.waiting import wait_until
-from tests.ui.conftest import SCREENSHOTS, Person, open_person, sign_in
+from tests.ui.conftest import SCREENSHOTS, Person, keep_screenshot, open_person, sign_in
 from tests.unit.lifecycle import create_body
 
 SERIOUS = ("serious", "critical")
@@ -22,15 +22,15 @@ SERIOUS = ("serious", "critical")
 
 async def check_page(person: Person, shot: str | None = None, axe: bool = True) -> None:
     """The page loaded everything from here, failed nothing, logged no error, and axe-core finds no
-    serious or critical violation; with `shot`, a 1366×768 screenshot goes to tests/ui/screenshots/."""
+    serious or critical violation; with `shot`, a 1366×768 screenshot goes to tests/ui/screenshots/ when
+    it looks different from the one there."""
     page = person.page
     results = await Axe().run(page) if axe else None
     serious = [v for v in results.response["violations"] if v.get("impact") in SERIOUS] if results else []
     assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]
     assert not person.watch.problems(), person.watch.problems()
-    if shot:
-        SCREENSHOTS.mkdir(exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))
+    if shot:  # written only when it looks different from the committed one (tests/ui/conftest.py)
+        await keep_screenshot(person.context.browser, SCREENSHOTS / f"{shot}.png", await page.screenshot())
 
 
 async def count(page: Any, selector: str) -> int:
