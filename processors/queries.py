@@ -408,8 +408,7 @@ async def stats(
     as_of = min(date_to, _today(today))
     rank = MAX_RANK if viewer is None else viewer.clearance_rank
     rows = await conn.fetch(
-        f"""SELECT unit_id, measure, {_SUMS} FROM {S}.stat_counts
-            WHERE office_id = $1 AND secrecy_rank <= $4 AND {_COUNTED}
+        f"""SELECT unit_id, measure, {_SUMS} FROM {_counted("office_id = $1")} c
             GROUP BY unit_id, measure""",
         office_id,
         date_from,
@@ -431,12 +430,19 @@ async def stats(
     return {"total": total, "units": listed}
 
 
-# The counters a report over [$2, $3] reads, judged as of $5: open assignments by due date (past it or
-# not), which units ever led one, and the other measures on days of the period. Two index ranges of the
-# primary key (office, measure, day, ...) per office rather than one office's every row.
-_COUNTED = """(measure IN ('open', 'assignments')
-    OR (measure IN ('received', 'issued', 'assigned', 'completed_on_time', 'completed_late')
-        AND day BETWEEN $2 AND $3))"""
+# The counters a report over [$2, $3] reads, up to secrecy rank $4: open assignments by due date (past it
+# or not is judged as of $5), which units ever led one, and the other measures on days of the period. Two
+# exact index ranges of the primary key (office, measure, day, ...) per office, not an office's every row.
+def _counted(offices: str) -> str:
+    return f"""(SELECT office_id, unit_id, measure, day, n FROM {S}.stat_counts
+        WHERE {offices} AND measure IN ('open', 'assignments') AND secrecy_rank <= $4
+        UNION ALL
+        SELECT office_id, unit_id, measure, day, n FROM {S}.stat_counts
+        WHERE {offices}
+          AND measure IN ('received', 'issued', 'assigned', 'completed_on_time', 'completed_late')
+          AND day BETWEEN $2 AND $3 AND secrecy_rank <= $4)"""
+
+
 _SUMS = """sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
     sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past"""
 
@@ -474,8 +480,7 @@ async def office_totals(
     if not ids:
         return out
     rows = await conn.fetch(
-        f"""SELECT office_id, unit_id, measure, {_SUMS} FROM {S}.stat_counts
-            WHERE office_id = ANY($1::text[]) AND secrecy_rank <= $4 AND {_COUNTED}
+        f"""SELECT office_id, unit_id, measure, {_SUMS} FROM {_counted("office_id = ANY($1::text[])")} c
             GROUP BY office_id, unit_id, measure ORDER BY office_id""",
         ids,
         date_from,
@@ -564,9 +569,9 @@ async def _secret_seen(conn: Conn, office_id: str, viewer: Viewer, *, above_clea
     cleared = f"""UNION SELECT l.document_id, l.secrecy FROM {S}.listing l
                   WHERE l.office_id = $1 AND l.document_office_id = $1
                     AND l.secrecy_rank > 0 AND l.secrecy_rank <= $3"""
-    return list(
-        await conn.fetch(mine if above_clearance else f"{mine} {cleared}", office_id, viewer.user_id, rank)
-    )
+    # an uncleared viewer has no "up to the clearance" part: no read of the office's secret rows for it
+    whole = mine if above_clearance or rank == 0 else f"{mine} {cleared}"
+    return list(await conn.fetch(whole, office_id, viewer.user_id, rank))
 
 
 async def counted_secret(

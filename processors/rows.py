@@ -61,6 +61,7 @@ ASSIGNMENT_COLUMNS = (
     "progress_percent",
     "approaching_marked",
     "missed_marked",
+    "extension_asked",
 )
 INCOMING_REGISTER_COLUMNS = (
     "document_id",
@@ -185,6 +186,11 @@ def signer(state: DocumentState) -> str | None:
     return " ".join(p for p in parts if p)
 
 
+def extension_asked(a: Assignment) -> bool:
+    """An open assignment whose last extension request waits for a leader's decision."""
+    return a.ended_at is None and bool(a.extensions) and a.extensions[-1].approved is None
+
+
 def offices_of(state: DocumentState) -> list[str]:
     """The offices that see this document: its own only. A recipient office sees its incoming copy (the
     delivery saga's), never the sender's original with its reviews, drafts, grants and other recipients."""
@@ -250,6 +256,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
                 a.progress_percent,
                 a.approaching_marked,
                 a.missed_marked,
+                extension_asked(a),
             )
         )
     if state.incoming_number is not None and state.office_id and state.register_name:

@@ -169,11 +169,11 @@ async def overview(
     start = date(today.year, 1, 1)
     due_soon = offices.due_soon_days(office, settings.due_soon_days)
     async with pool.acquire() as conn:
-        stats = await queries.stats(conn, office, start, today, viewer=viewer)
-        counted = await queries.counted_secret(conn, office, start, today, viewer)
-        urgent = (await _deadlines(conn, office, viewer, due_soon, None, None, None, 10))[0]
-        waiting_total, waiting = await boards.waiting_for_leader(conn, office, viewer, limit=15)
-    shown = [*counted, *((d["document_id"], d["secrecy"]) for d in urgent)]
+        board = await boards.overview(
+            conn, office, viewer, start=start, today=today, due_soon_days=due_soon, horizon=DEADLINE_HORIZON
+        )
+    stats, urgent, waiting = board.stats, board.urgent, board.waiting
+    shown = [*board.counted_secret, *((d["document_id"], d["secrecy"]) for d in urgent)]
     shown += [(d["id"], d["secrecy"]) for d in waiting]
     await record_secret_reads(pool, principal, shown, request.url.path)
     names = _unit_names(offices, office)
@@ -189,7 +189,7 @@ async def overview(
         today=today,
         urgent=urgent,
         waiting=waiting,
-        waiting_total=waiting_total,
+        waiting_total=board.waiting_total,
         unit_names=names,
         year=today.year,
     )
