@@ -12,7 +12,7 @@ from typing import Any
 from api.auth import Principal
 from api.permissions import ACTION_ROLES
 from api.ui import words
-from schemas.enums import DocumentKind, Secrecy, State
+from schemas.enums import DocumentKind, DocumentType, Secrecy, State
 from schemas.transitions import allowed_actions
 
 
@@ -41,6 +41,7 @@ _ASSIGN = (
     Field("working_days", "Thời hạn (ngày làm việc)", "number", required=True, default="5"),
 )
 _URGENCY = tuple(words.URGENCY.items())
+_TYPES = tuple((t.value, words.type_name(t.value)) for t in DocumentType)
 _AUTHORITY = (
     ("", "Không ghi"),
     ("T/M", "T/M (thay mặt)"),
@@ -85,7 +86,7 @@ FORMS: dict[str, Form] = {
             "revise",
             (
                 Field("summary", "Trích yếu mới (để trống: giữ nguyên)", "textarea"),
-                Field("document_type", "Tên loại mới (mã, để trống: giữ nguyên)"),
+                Field("document_type", "Tên loại", "select", choices=(("", "Giữ nguyên"), *_TYPES)),
                 Field("urgency", "Độ khẩn", "select", choices=(("", "Giữ nguyên"), *_URGENCY)),
                 Field("secrecy", "Độ mật (chỉ nâng)", "secrecy_up"),
                 Field("note", "Ghi chú", "textarea"),
