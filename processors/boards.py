@@ -13,21 +13,8 @@ from deploy.config.db import Conn
 from processors import queries
 from processors.queries import LIST_COLUMNS, S, Viewer, _visible
 
-# What waits for a leader: an incoming document registered or submitted and not yet assigned, a draft in
-# review (to approve and sign), a task not yet assigned, an open assignment whose extension request is
-# not decided yet. Each is an index range: the first three of `documents_office` (office, kind, state),
-# the last of `assignments_extension_asked` (only the flagged rows, processors/rows.py).
-_WAITING = f"""
-    SELECT d.id FROM {S}.documents d
-    WHERE d.office_id = $1 AND d.kind = 'incoming' AND d.state IN ('registered', 'submitted')
-    UNION ALL
-    SELECT d.id FROM {S}.documents d WHERE d.office_id = $1 AND d.kind = 'outgoing' AND d.state = 'review'
-    UNION ALL
-    SELECT d.id FROM {S}.documents d WHERE d.office_id = $1 AND d.kind = 'task' AND d.state = 'open'
-    UNION ALL
-    SELECT a.document_id FROM {S}.assignments a
-    JOIN {S}.documents d ON d.id = a.document_id AND d.state IN ('assigned', 'in_progress')
-    WHERE a.office_id = $1 AND a.extension_asked"""
+# What waits for a leader is decided when the document's rows are written (processors/rows.py
+# `waits_for_leader`) and read as one index range of the office's waiting rows (document_offices_waiting).
 
 
 async def waiting_for_leader(
@@ -39,7 +26,8 @@ async def waiting_for_leader(
         return 0, []
     rows = await conn.fetch(
         f"""SELECT {LIST_COLUMNS}, count(*) OVER () AS waiting_total FROM {S}.listing l
-            WHERE l.office_id = $1 AND l.document_id IN ({_WAITING})
+            WHERE l.office_id = $1 AND l.document_id IN (SELECT o.document_id FROM {S}.document_offices o
+                                                         WHERE o.office_id = $1 AND o.waits_for_leader)
               AND {_visible("l", "$1", "$2", viewer.clearance_rank)}
             ORDER BY l.updated_at, l.document_id LIMIT $3""",
         office_id,

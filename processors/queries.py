@@ -431,16 +431,21 @@ async def stats(
 
 
 # The counters a report over [$2, $3] reads, up to secrecy rank $4: open assignments by due date (past it
-# or not is judged as of $5), which units ever led one, and the other measures on days of the period. Two
-# exact index ranges of the primary key (office, measure, day, ...) per office, not an office's every row.
+# or not is judged as of $5), which units ever led one, and the other measures on days of the period. One
+# exact range of the primary key (office, measure, day, ...) per office and measure, not an office's
+# every row.
+_EVERY_DAY = ("open", "assignments")
+_IN_PERIOD = ("received", "issued", "assigned", "completed_on_time", "completed_late")
+
+
 def _counted(offices: str) -> str:
-    return f"""(SELECT office_id, unit_id, measure, day, n FROM {S}.stat_counts
-        WHERE {offices} AND measure IN ('open', 'assignments') AND secrecy_rank <= $4
-        UNION ALL
-        SELECT office_id, unit_id, measure, day, n FROM {S}.stat_counts
-        WHERE {offices}
-          AND measure IN ('received', 'issued', 'assigned', 'completed_on_time', 'completed_late')
-          AND day BETWEEN $2 AND $3 AND secrecy_rank <= $4)"""
+    branches = [
+        f"""SELECT office_id, unit_id, measure, day, n FROM {S}.stat_counts
+            WHERE {offices} AND measure = '{measure}' AND secrecy_rank <= $4{days}"""
+        for measures, days in ((_EVERY_DAY, ""), (_IN_PERIOD, " AND day BETWEEN $2 AND $3"))
+        for measure in measures
+    ]
+    return "(" + " UNION ALL ".join(branches) + ")"
 
 
 _SUMS = """sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
