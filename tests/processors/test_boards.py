@@ -27,7 +27,7 @@ TABLES = {
     "document_access",
     "calendar_days",
 }
-MIGRATION = Path(__file__).parents[2] / "deploy" / "migrations" / "0077_document_offices_waiting.sql"
+MIGRATION = Path(__file__).parents[2] / "deploy" / "migrations" / "0079_document_offices_waiting.sql"
 
 # The waiting list's rule as it was first written, over each document's JSON (what the flag replaces; the
 # migration fills the rows already there with it).

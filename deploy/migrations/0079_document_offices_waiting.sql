@@ -4,8 +4,8 @@
 -- `documents` or `listing` stops being HOT for it), with a partial index of only the waiting rows: the
 -- list is one index range of the office's waiting documents. It read every document of the office in
 -- handling to find, in their JSON, the few whose extension request waits.
--- (0076 is another branch's; the function is renamed by what it was before this migration.)
-ALTER FUNCTION public.vanthu_rm_create(text) RENAME TO vanthu_rm_create_0077;
+-- (0076 and 0077 are other branches'; 0078 is main's.)
+ALTER FUNCTION public.vanthu_rm_create(text) RENAME TO vanthu_rm_create_before_0079;
 
 CREATE FUNCTION public.vanthu_rm_leader_waiting(target text) RETURNS void
 LANGUAGE plpgsql AS $fn$
@@ -20,7 +20,7 @@ $fn$;
 CREATE FUNCTION public.vanthu_rm_create(target text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    PERFORM public.vanthu_rm_create_0077(target);
+    PERFORM public.vanthu_rm_create_before_0079(target);
     PERFORM public.vanthu_rm_leader_waiting(target);
 END
 $fn$;
