@@ -64,8 +64,7 @@ async def overview(
     """The overview's reads, each an index range of the office's rows (tests/processors/test_boards.py
     holds them to that): the report's counts from the counters, the secret documents they include, the
     most urgent open deadlines, and what waits for a leader."""
-    stats = await queries.stats(conn, office_id, start, today, viewer=viewer, today=today)
-    counted = await queries.counted_secret(conn, office_id, start, today, viewer)
+    stats, counted = await queries.stats_and_secrets(conn, office_id, start, today, viewer)
     page = await queries.deadlines(
         conn, office_id, viewer, due_within=horizon, limit=urgent, today=today, due_soon_days=due_soon_days
     )
