@@ -4,6 +4,7 @@ serves an attached file to those who may see the document, with ETag and Range."
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -11,14 +12,16 @@ import asyncpg
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from api.auth import Principal
 from api.deps import CurrentUser, FilesDep, PgPool, Pool, SettingsDep
 from api.errors import Problem, declared, not_found
 from api.permissions import may_see
 from api.reads import record_secret_read
 from deploy.config.db import Conn
+from deploy.config.settings import Settings
 from producers import files as records
 from producers import media, store
-from producers.filestore import TooLarge, spool
+from producers.filestore import FileStore, TooLarge, spool
 from schemas.enums import AttachmentRole, DocumentKind
 
 router = APIRouter(tags=["files"])
@@ -34,7 +37,12 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _file_name(raw: str | None) -> str:
-    name = unquote(raw or "", errors="strict").strip() if raw else ""
+    return file_name(unquote(raw or "", errors="strict") if raw else "")
+
+
+def file_name(name: str) -> str:
+    """A file's name as stored: 1 to 255 characters without / \\ or control codes ("file" when none)."""
+    name = name.strip()
     if not name:
         return "file"
     if len(name) > 255 or any(ord(c) < 32 or c in "/\\" for c in name):
@@ -96,15 +104,39 @@ async def upload(
         raise Problem(
             422, "validation", "Invalid request", "X-File-Name: not percent-encoded UTF-8"
         ) from None
+    # Content-Type and Content-Length are the body's own headers (HTTP checks the length), not parameters
+    body, stored_now = await store_upload(
+        principal,
+        pool,
+        settings,
+        files,
+        request.stream(),
+        name=name,
+        content_type=request.headers.get("content-type"),
+        content_length=request.headers.get("content-length", ""),
+    )
+    return JSONResponse(body, status_code=201 if stored_now else 200)
+
+
+async def store_upload(
+    principal: Principal,
+    pool: PgPool,
+    settings: Settings,
+    files: FileStore,
+    chunks: AsyncIterable[bytes],
+    *,
+    name: str,
+    content_type: str | None,
+    content_length: str = "",
+) -> tuple[dict[str, Any], bool]:
+    """Store one uploaded file as `POST /v1/files` does (size limit, media type judged from the bytes, the
+    upload recorded for the office): its sha256, size, media type and name, and whether it is new."""
     limit = settings.files_max_bytes
     too_large = Problem(413, "too-large", "File too large", f"files are limited to {limit} bytes")
-    # Content-Type and Content-Length are the body's own headers (HTTP checks the length), not parameters
-    content_type = request.headers.get("content-type")
-    content_length = request.headers.get("content-length", "")
     if content_length.isdigit() and int(content_length) > limit:
         raise too_large  # refused before a byte is read
     try:
-        spooled = await spool(request.stream(), files.spool_dir, limit)
+        spooled = await spool(chunks, files.spool_dir, limit)
     except TooLarge:
         raise too_large from None
     try:
@@ -122,8 +154,12 @@ async def upload(
         spooled.discard()
         raise
     stored_now = await files.put(spooled)
-    body = {"sha256": spooled.sha256, "size": spooled.size, "media_type": media_type, "name": name}
-    return JSONResponse(body, status_code=201 if stored_now else 200)
+    return {
+        "sha256": spooled.sha256,
+        "size": spooled.size,
+        "media_type": media_type,
+        "name": name,
+    }, stored_now
 
 
 async def with_stored_files(

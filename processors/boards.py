@@ -5,46 +5,71 @@ Visibility is `queries._visible`, the one rule; nothing here decides who sees wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from deploy.config.db import Conn
+from processors import queries
 from processors.queries import LIST_COLUMNS, S, Viewer, _visible
 
-# What waits for a leader: an incoming document registered or submitted and not yet assigned, a draft in
-# review (to approve and sign), a task not yet assigned, an open assignment whose extension request is
-# not decided yet.
-_WAITING = """(
-    (d.kind = 'incoming' AND d.state IN ('registered', 'submitted'))
-    OR (d.kind = 'outgoing' AND d.state = 'review')
-    OR (d.kind = 'task' AND d.state = 'open')
-    OR (d.state IN ('assigned', 'in_progress') AND EXISTS (
-        SELECT 1 FROM jsonb_array_elements(d.data -> 'assignments') a
-        WHERE a ->> 'ended_at' IS NULL AND jsonb_array_length(coalesce(a -> 'extensions', '[]')) > 0
-          AND (a -> 'extensions' -> -1 ->> 'approved') IS NULL)))"""
+# What waits for a leader is decided when the document's rows are written (processors/rows.py
+# `waits_for_leader`) and read as one index range of the office's waiting rows (document_offices_waiting).
 
 
 async def waiting_for_leader(
     conn: Conn, office_id: str, viewer: Viewer, *, limit: int = 20
 ) -> tuple[int, list[dict[str, Any]]]:
-    """How many of the office's documents wait for a leader, and the oldest `limit` of them."""
+    """How many of the office's documents wait for a leader, and the oldest `limit` of them: one read of
+    the office's listing rows for the waiting documents (each document once, however many reasons)."""
     if viewer.office_id != office_id:
         return 0, []
-    seen = _visible("d", "$1", "$2", viewer.clearance_rank)
-    total = await conn.fetchval(
-        f"""SELECT count(*) FROM {S}.documents d WHERE d.office_id = $1 AND {seen} AND {_WAITING}""",
-        office_id,
-        viewer.user_id,
-    )
     rows = await conn.fetch(
-        f"""SELECT {LIST_COLUMNS} FROM {S}.documents d
-            JOIN {S}.listing l ON l.document_id = d.id AND l.office_id = d.office_id
-            WHERE d.office_id = $1 AND {seen} AND {_WAITING}
-            ORDER BY d.updated_at, d.id LIMIT $3""",
+        f"""SELECT {LIST_COLUMNS}, count(*) OVER () AS waiting_total FROM {S}.listing l
+            WHERE l.office_id = $1 AND l.document_id IN (SELECT o.document_id FROM {S}.document_offices o
+                                                         WHERE o.office_id = $1 AND o.waits_for_leader)
+              AND {_visible("l", "$1", "$2", viewer.clearance_rank)}
+            ORDER BY l.updated_at, l.document_id LIMIT $3""",
         office_id,
         viewer.user_id,
         limit,
     )
-    return int(total or 0), [dict(r) for r in rows]
+    total = int(rows[0]["waiting_total"]) if rows else 0
+    return total, [{k: v for k, v in r.items() if k != "waiting_total"} for r in rows]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the office overview shows a leader (GET /ui)."""
+
+    stats: dict[str, Any]
+    counted_secret: list[tuple[str, str]]  # the secret documents the counts include (secret-read log)
+    urgent: list[dict[str, Any]]
+    waiting_total: int
+    waiting: list[dict[str, Any]]
+
+
+async def overview(
+    conn: Conn,
+    office_id: str,
+    viewer: Viewer,
+    *,
+    start: date,
+    today: date,
+    due_soon_days: int,
+    horizon: int,
+    urgent: int = 10,
+    waiting: int = 15,
+) -> Overview:
+    """The overview's reads, each an index range of the office's rows (tests/processors/test_boards.py
+    holds them to that): the report's counts from the counters, the secret documents they include, the
+    most urgent open deadlines, and what waits for a leader."""
+    stats, counted = await queries.stats_and_secrets(conn, office_id, start, today, viewer)
+    page = await queries.deadlines(
+        conn, office_id, viewer, due_within=horizon, limit=urgent, today=today, due_soon_days=due_soon_days
+    )
+    total, rows = await waiting_for_leader(conn, office_id, viewer, limit=waiting)
+    return Overview(stats, counted, page.items, total, rows)
 
 
 _PROGRESS = """count(*) FILTER (WHERE x.state = 'pending') AS not_received,

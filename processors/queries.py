@@ -408,12 +408,7 @@ async def stats(
     as_of = min(date_to, _today(today))
     rank = MAX_RANK if viewer is None else viewer.clearance_rank
     rows = await conn.fetch(
-        f"""SELECT unit_id, measure,
-                   sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
-                   sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past
-            FROM {S}.stat_counts
-            WHERE office_id = $1 AND secrecy_rank <= $4
-              AND (measure IN ('open', 'assignments') OR day BETWEEN $2 AND $3)
+        f"""SELECT unit_id, measure, {_SUMS} FROM {_counted("office_id = $1")} c
             GROUP BY unit_id, measure""",
         office_id,
         date_from,
@@ -421,25 +416,11 @@ async def stats(
         rank,
         as_of,
     )
-    total = dict.fromkeys(_COUNTS, 0)
-    units: dict[str | None, dict[str, Any]] = {}
+    total, units = _fold(rows)
 
     def unit(unit_id: str | None) -> dict[str, Any]:
         return units.setdefault(unit_id, {"unit_id": unit_id, **dict.fromkeys(_COUNTS, 0)})
 
-    for r in rows:
-        measure, n, past = r["measure"], int(r["n"] or 0), int(r["past"] or 0)
-        if measure in ("received", "issued") and r["unit_id"] == "":
-            total[measure] += n
-            continue
-        counts = unit(r["unit_id"] or None)
-        if measure == "assigned":
-            counts["received"] += n
-        elif measure == "open":
-            counts["open_within_deadline"] += n
-            counts["open_past_deadline"] += past
-        elif measure in ("completed_on_time", "completed_late"):
-            counts[measure] += n
     if viewer is not None and rank < MAX_RANK and viewer.user_id is not None:
         await _count_granted(conn, office_id, date_from, date_to, as_of, viewer, total, unit, seen)
     listed = sorted(units.values(), key=lambda u: (u["unit_id"] is None, u["unit_id"] or ""))
@@ -447,6 +428,81 @@ async def stats(
         for k in _COUNTS[2:]:
             total[k] += u[k]
     return {"total": total, "units": listed}
+
+
+# The counters a report over [$2, $3] reads, up to secrecy rank $4: open assignments by due date (past it
+# or not is judged as of $5), which units ever led one, and the other measures on days of the period. One
+# exact range of the primary key (office, measure, day, ...) per office and measure, not an office's
+# every row.
+_EVERY_DAY = ("open", "assignments")
+_IN_PERIOD = ("received", "issued", "assigned", "completed_on_time", "completed_late")
+
+
+def _counted(offices: str) -> str:
+    branches = [
+        f"""SELECT office_id, unit_id, measure, day, n FROM {S}.stat_counts
+            WHERE {offices} AND measure = '{measure}' AND secrecy_rank <= $4{days}"""
+        for measures, days in ((_EVERY_DAY, ""), (_IN_PERIOD, " AND day BETWEEN $2 AND $3"))
+        for measure in measures
+    ]
+    return "(" + " UNION ALL ".join(branches) + ")"
+
+
+_SUMS = """sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
+    sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past"""
+
+
+def _fold(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], dict[str | None, dict[str, Any]]]:
+    """The office's counts and each lead unit's from the summed counters (unit_id, measure, n, past); the
+    units' counts of assignments are not yet added to the total."""
+    total = dict.fromkeys(_COUNTS, 0)
+    units: dict[str | None, dict[str, Any]] = {}
+    for r in rows:
+        measure, n, past = r["measure"], int(r["n"] or 0), int(r["past"] or 0)
+        if measure in ("received", "issued") and r["unit_id"] == "":
+            total[measure] += n
+            continue
+        unit_id = r["unit_id"] or None
+        counts = units.setdefault(unit_id, {"unit_id": unit_id, **dict.fromkeys(_COUNTS, 0)})
+        if measure == "assigned":
+            counts["received"] += n
+        elif measure == "open":
+            counts["open_within_deadline"] += n
+            counts["open_past_deadline"] += past
+        elif measure in ("completed_on_time", "completed_late"):
+            counts[measure] += n
+    return total, units
+
+
+async def office_totals(
+    conn: Conn, office_ids: Iterable[str], date_from: date, date_to: date, *, today: date | None = None
+) -> dict[str, dict[str, int]]:
+    """Each office's six counts over [from, to] as `stats` gives them to an uncleared viewer of that
+    office with no grants and nothing created (so never counting a secret document): one read of the
+    counters for all the offices, not one per office. Offices with nothing counted answer zeros."""
+    ids = sorted(set(office_ids))
+    out = {o: dict.fromkeys(_COUNTS, 0) for o in ids}
+    if not ids:
+        return out
+    rows = await conn.fetch(
+        f"""SELECT office_id, unit_id, measure, {_SUMS} FROM {_counted("office_id = ANY($1::text[])")} c
+            GROUP BY office_id, unit_id, measure ORDER BY office_id""",
+        ids,
+        date_from,
+        date_to,
+        0,  # an uncleared viewer's rank
+        min(date_to, _today(today)),
+    )
+    by_office: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_office.setdefault(r["office_id"], []).append(r)
+    for office, found in by_office.items():
+        total, units = _fold(found)
+        for u in units.values():
+            for k in _COUNTS[2:]:
+                total[k] += u[k]
+        out[office] = total
+    return out
 
 
 async def _count_granted(
@@ -518,9 +574,9 @@ async def _secret_seen(conn: Conn, office_id: str, viewer: Viewer, *, above_clea
     cleared = f"""UNION SELECT l.document_id, l.secrecy FROM {S}.listing l
                   WHERE l.office_id = $1 AND l.document_office_id = $1
                     AND l.secrecy_rank > 0 AND l.secrecy_rank <= $3"""
-    return list(
-        await conn.fetch(mine if above_clearance else f"{mine} {cleared}", office_id, viewer.user_id, rank)
-    )
+    # an uncleared viewer has no "up to the clearance" part: no read of the office's secret rows for it
+    whole = mine if above_clearance or rank == 0 else f"{mine} {cleared}"
+    return list(await conn.fetch(whole, office_id, viewer.user_id, rank))
 
 
 async def counted_secret(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from schemas.enums import DocumentKind, Secrecy
+from schemas.enums import DocumentKind, Secrecy, State
 from schemas.evolve import register_received_on
 from schemas.state import Assignment, DocumentState
 from schemas.upcasting import current_type
@@ -42,7 +42,7 @@ DOCUMENT_COLUMNS = (
     "last_event_type",
     "data",
 )
-OFFICE_COLUMNS = ("office_id", "document_id", "relation", "created_at")
+OFFICE_COLUMNS = ("office_id", "document_id", "relation", "created_at", "waits_for_leader")
 ASSIGNMENT_COLUMNS = (
     "document_id",
     "assignment_id",
@@ -227,6 +227,30 @@ def signer(state: DocumentState) -> str | None:
     return " ".join(p for p in parts if p)
 
 
+def extension_asked(a: Assignment) -> bool:
+    """An open assignment whose last extension request waits for a leader's decision."""
+    return a.ended_at is None and bool(a.extensions) and a.extensions[-1].approved is None
+
+
+def waits_for_leader(state: DocumentState) -> bool:
+    """What the overview lists as waiting for a leader: an incoming document registered or submitted and
+    not yet assigned, a draft in review (to approve and sign), a task not yet assigned, a document in
+    handling with an extension request not decided yet."""
+    kind, now = state.kind, state.state
+    if (kind, now) in _WAITING_STATES:
+        return True
+    handling = now in (State.ASSIGNED, State.IN_PROGRESS)
+    return handling and any(extension_asked(a) for a in state.assignments)
+
+
+_WAITING_STATES = {
+    (DocumentKind.INCOMING, State.REGISTERED),
+    (DocumentKind.INCOMING, State.SUBMITTED),
+    (DocumentKind.OUTGOING, State.REVIEW),
+    (DocumentKind.TASK, State.OPEN),
+}
+
+
 def offices_of(state: DocumentState) -> list[str]:
     """The offices that see this document: its own only. A recipient office sees its incoming copy (the
     delivery saga's), never the sender's original with its reviews, drafts, grants and other recipients."""
@@ -270,7 +294,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
     children: dict[str, list[Row]] = {name: [] for name in CHILD_TABLES}
     if state.office_id:
         children["document_offices"].append(
-            (state.office_id, state.id, _relation(state.kind), state.created_at)
+            (state.office_id, state.id, _relation(state.kind), state.created_at, waits_for_leader(state))
         )
     for a in state.assignments:
         children["assignments"].append(
@@ -449,4 +473,4 @@ def listing_rows(state: DocumentState, offices: list[Row]) -> list[Row]:
         state.updated_at,
         [a.sha256 for a in state.attachments],
     )
-    return [(office, document, relation, *shown) for office, document, relation, _ in offices]
+    return [(office, document, relation, *shown) for office, document, relation, *_ in offices]

@@ -11,7 +11,8 @@ from typing import Any
 
 from api.auth import Principal
 from api.permissions import ACTION_ROLES
-from schemas.enums import DocumentKind, State
+from api.ui import words
+from schemas.enums import DocumentKind, DocumentType, Secrecy, State
 from schemas.transitions import allowed_actions
 
 
@@ -19,9 +20,12 @@ from schemas.transitions import allowed_actions
 class Field:
     name: str
     label: str
-    kind: str = "text"  # text | textarea | number | date | yesno | unit | units | offices
+    # text | textarea | number | date | yesno | unit | units | offices | select (one of `choices`) |
+    # secrecy_up / secrecy_down (the levels above / below the document's own)
+    kind: str = "text"
     required: bool = False
     default: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label); a "" value leaves the parameter out
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,21 @@ _ASSIGN = (
     Field("directive", "Ý kiến chỉ đạo", "textarea"),
     Field("working_days", "Thời hạn (ngày làm việc)", "number", required=True, default="5"),
 )
+_URGENCY = tuple(words.URGENCY.items())
+_TYPES = tuple((t.value, words.type_name(t.value)) for t in DocumentType)
+_AUTHORITY = (
+    ("", "Không ghi"),
+    ("T/M", "T/M (thay mặt)"),
+    ("K/T", "K/T (ký thay)"),
+    ("T/L", "T/L (thừa lệnh)"),
+)
 FORMS: dict[str, Form] = {
     f.action: f
     for f in (
         Form("register", (Field("register", "Sổ đăng ký", default="chung"),)),
         Form("submit"),
         Form("return", (Field("reason", "Lý do trả lại", "textarea", required=True),)),
+        Form("recall", (Field("reason", "Lý do thu hồi", "textarea"),)),
         Form("assign", _ASSIGN),
         Form("reassign", _ASSIGN),
         Form("mark_for_info"),
@@ -61,8 +74,24 @@ FORMS: dict[str, Form] = {
             ),
         ),
         Form("decide_extension", (Field("approve", "Đồng ý gia hạn", "yesno"), Field("note", "Ghi chú"))),
-        Form("complete", (Field("result", "Kết quả giải quyết", "textarea", required=True),)),
+        Form(
+            "complete",
+            (
+                Field("result", "Kết quả giải quyết", "textarea", required=True),
+                Field("reply_document_id", "Mã văn bản trả lời (nếu có)"),
+            ),
+        ),
         Form("file", (Field("dossier", "Hồ sơ", required=True),)),
+        Form(
+            "revise",
+            (
+                Field("summary", "Trích yếu mới (để trống: giữ nguyên)", "textarea"),
+                Field("document_type", "Tên loại", "select", choices=(("", "Giữ nguyên"), *_TYPES)),
+                Field("urgency", "Độ khẩn", "select", choices=(("", "Giữ nguyên"), *_URGENCY)),
+                Field("secrecy", "Độ mật (chỉ nâng)", "secrecy_up"),
+                Field("note", "Ghi chú", "textarea"),
+            ),
+        ),
         Form("submit_review"),
         Form("review", (Field("approve", "Đồng ý", "yesno"), Field("comments", "Ý kiến", "textarea"))),
         Form(
@@ -70,15 +99,31 @@ FORMS: dict[str, Form] = {
             (
                 Field("signer_name", "Họ tên người ký", required=True),
                 Field("signer_position", "Chức vụ", required=True),
+                Field("authority", "Thẩm quyền ký", "select", choices=_AUTHORITY),
             ),
         ),
-        Form("issue", (Field("recipients", "Nơi nhận", "offices", required=True),)),
+        Form(
+            "issue",
+            (
+                Field("recipients", "Nơi nhận", "offices", required=True),
+                Field("copies", "Số lượng bản", "number"),
+                Field("retained_by", "Nơi lưu"),
+            ),
+        ),
+        Form("replace", (Field("replacement_id", "Mã văn bản thay thế", required=True),)),
         Form("correct", (Field("note", "Nội dung đính chính", "textarea", required=True),)),
-        Form("recall"),
         Form("archive"),
         Form("cancel", (Field("reason", "Lý do", "textarea", required=True),)),
         Form("confirm_recall"),
         Form("refuse_recall", (Field("reason", "Lý do", "textarea", required=True),)),
+        Form(
+            "declassify",
+            (
+                Field("secrecy", "Độ mật mới", "secrecy_down", required=True),
+                Field("basis", "Căn cứ (quyết định giải mật, hạ độ mật)", "textarea", required=True),
+            ),
+        ),
+        Form("grant_access", (Field("user", "Người được xem (mã người dùng)", required=True),)),
     )
 }
 
@@ -109,7 +154,13 @@ def forms_for(principal: Principal, doc: Mapping[str, Any]) -> list[Form]:
         asked = doc.get("recall_request") or {}
         if action in ("confirm_recall", "refuse_recall") and (not asked or asked.get("answer")):
             continue
-        if action == "recall" and doc["kind"] != "outgoing":  # the sender recalls its own original
+        # the sender recalls its own original; an incoming document recalled by an outside sender (no copy
+        # delivered here: a paper one) is recorded by the clerk; a delivered copy answers its sender instead
+        if action == "recall" and doc["kind"] == "incoming" and doc.get("source"):
+            continue
+        # only a secret document is declassified or needs a grant to be seen
+        secret = Secrecy.rank_of(doc.get("secrecy")) > 0
+        if action in ("declassify", "grant_access") and not secret:
             continue
         out.append(FORMS[action])
     return out
@@ -146,3 +197,13 @@ def body_of(action: str, form: Mapping[str, Any], lists: Mapping[str, list[str]]
     elif action == "issue":
         body["recipients"] = lists.get("recipients", [])
     return body
+
+
+def secrecy_choices(kind: str, current: str | None) -> list[tuple[str, str]]:
+    """The levels a `secrecy_up` field (revise: never lower) or a `secrecy_down` one (declassify: only
+    lower) offers for a document of level `current`, as (value, Vietnamese name)."""
+    rank = Secrecy.rank_of(current)
+    names = words.SECRECY
+    if kind == "secrecy_up":
+        return [("", "Giữ nguyên"), *((s.value, names[s.value]) for s in Secrecy if s.rank > rank)]
+    return [(s.value, names[s.value]) for s in Secrecy if s.rank < rank]

@@ -4,10 +4,12 @@ and lists every secret document it shows in the secret-read log."""
 
 from __future__ import annotations
 
-import asyncio
+import email.policy
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import parse_qs, quote
@@ -25,7 +27,7 @@ from api.errors import Problem
 from api.permissions import may_see, viewer_of
 from api.reads import record_secret_read, record_secret_reads, wait_for_position
 from api.ui import words
-from api.ui.actions import FORMS, body_of, forms_for
+from api.ui.actions import FORMS, body_of, forms_for, secrecy_choices
 from api.ui.session import COOKIE, SignInNeeded, UiUser, check_csrf, dev_sign_in
 from deploy.config.db import Conn
 from deploy.config.offices import Offices, UnknownOffice
@@ -44,10 +46,10 @@ from schemas.parsing import CommandInvalid
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals.update(words=words, FORMS=FORMS, tz=OFFICE_ZONE)
+templates.env.globals.update(words=words, FORMS=FORMS, tz=OFFICE_ZONE, secrecy_choices=secrecy_choices)
 DEADLINE_HORIZON = 365  # working days: the deadlines page lists every open assignment due within a year
 PAGE = 25
-CITY_CONNECTIONS = 4  # the city view's statistics queries, one per office, run this many at a time
+FORM_OVERHEAD = 64 * 1024  # the intake form's fields and part headers beside its files
 
 
 def install(app: FastAPI) -> None:
@@ -167,11 +169,11 @@ async def overview(
     start = date(today.year, 1, 1)
     due_soon = offices.due_soon_days(office, settings.due_soon_days)
     async with pool.acquire() as conn:
-        stats = await queries.stats(conn, office, start, today, viewer=viewer)
-        counted = await queries.counted_secret(conn, office, start, today, viewer)
-        urgent = (await _deadlines(conn, office, viewer, due_soon, None, None, None, 10))[0]
-        waiting_total, waiting = await boards.waiting_for_leader(conn, office, viewer, limit=15)
-    shown = [*counted, *((d["document_id"], d["secrecy"]) for d in urgent)]
+        board = await boards.overview(
+            conn, office, viewer, start=start, today=today, due_soon_days=due_soon, horizon=DEADLINE_HORIZON
+        )
+    stats, urgent, waiting = board.stats, board.urgent, board.waiting
+    shown = [*board.counted_secret, *((d["document_id"], d["secrecy"]) for d in urgent)]
     shown += [(d["id"], d["secrecy"]) for d in waiting]
     await record_secret_reads(pool, principal, shown, request.url.path)
     names = _unit_names(offices, office)
@@ -187,7 +189,7 @@ async def overview(
         today=today,
         urgent=urgent,
         waiting=waiting,
-        waiting_total=waiting_total,
+        waiting_total=board.waiting_total,
         unit_names=names,
         year=today.year,
     )
@@ -346,6 +348,46 @@ async def new_document_page(request: Request, principal: UiUser) -> HTMLResponse
     return _page(request, "new.html", today=_today(), idempotency_key=uuid.uuid4().hex, values={})
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _multipart(request: Request, limit: int) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
+    """A multipart/form-data form (the intake form with its files): each field's last value, and each
+    chosen file as (media type the browser gave, name, bytes). The whole body is read, up to `limit`
+    bytes (_TooLarge past it). Parsed with the standard library's MIME parser: no extra package."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    head = f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode("latin-1", "replace")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + bytes(body))
+    if not message.is_multipart():
+        raise ValueError("not a multipart form")
+    fields: dict[str, str] = {}
+    chosen: list[tuple[str, str, bytes]] = []
+    for part in message.iter_parts():
+        name = str(part.get_param("name", "", header="content-disposition"))
+        data = part.get_payload(decode=True)
+        data = data if isinstance(data, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            fields[name] = data.decode("utf-8", "replace")
+        elif filename or data:  # an empty file input sends a part with no name and no bytes
+            # the browser sends the name as raw UTF-8, which the parser kept as escaped bytes
+            raw = filename.encode("utf-8", "surrogateescape")
+            chosen.append((part.get_content_type(), raw.decode("utf-8", "replace"), data))
+    return fields, chosen
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 @router.post("/documents/new")
 async def create_incoming(
     request: Request,
@@ -355,14 +397,55 @@ async def create_incoming(
     offices: OfficesDep,
     settings: SettingsDep,
 ) -> Response:
-    form, _ = await _form(request)
+    """The clerk's intake: the files chosen are uploaded as `POST /v1/files` stores them, then attached
+    to the incoming document the form creates (API.md's flow: upload, then attach by sha256)."""
+    chosen: list[tuple[str, str, bytes]] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        try:
+            form, chosen = await _multipart(request, settings.files_max_bytes + FORM_OVERHEAD)
+        except _TooLarge:
+            return _bad_request(
+                request, f"Tệp quá lớn: tổng các tệp không quá {settings.files_max_bytes} byte.", 413
+            )
+        except ValueError:
+            return _bad_request(request, "Biểu mẫu không hợp lệ.", 400)
+    else:
+        form, _ = await _form(request)
     if not check_csrf(request, form.get("csrf", "")):
         return _bad_request(request, "Biểu mẫu đã hết hạn; hãy tải lại trang.", 403)
     fields = ("issuing_body", "number_code", "document_date", "document_type", "summary")
     body: dict[str, Any] = {"kind": "incoming", "office_id": principal.office}
     body.update({k: form.get(k, "").strip() for k in fields})
     body.update(urgency=form.get("urgency", "thuong"), secrecy=form.get("secrecy", "thuong"))
+    role = form.get("file_role", "scan")
+
+    def again(exc: Exception) -> HTMLResponse:
+        return _page(
+            request,
+            "new.html",
+            _status(exc),
+            today=_today(),
+            idempotency_key=uuid.uuid4().hex,
+            values=form,
+            error=_explain(exc) + (" Hãy chọn lại tệp." if chosen else ""),
+        )
+
     try:
+        principal.require("clerk")  # as creating an incoming document needs: no file stored for nothing
+        attachments = []
+        for media_type, name, data in chosen:
+            stored, _ = await files.store_upload(
+                principal,
+                pool,
+                settings,
+                request.app.state.files,
+                _one(data),
+                name=files.file_name(name),
+                content_type=media_type,
+            )
+            attachments.append({"sha256": stored["sha256"], "name": stored["name"], "role": role})
+        if attachments:
+            body["attachments"] = attachments
         answer = await documents.create_document(
             principal,
             pool,
@@ -373,15 +456,7 @@ async def create_incoming(
             idempotency_key=form.get("idempotency_key") or None,
         )
     except (Problem, Forbidden, CommandInvalid, DomainError, IdempotencyKeyReused, UnknownOffice) as exc:
-        return _page(
-            request,
-            "new.html",
-            _status(exc),
-            today=_today(),
-            idempotency_key=uuid.uuid4().hex,
-            values=form,
-            error=_explain(exc),
-        )
+        return again(exc)
     created = json.loads(bytes(answer.body))
     position = answer.headers.get("X-Vanthu-Position", "")
     return RedirectResponse(f"/ui/documents/{quote(created['id'])}?after={position}", status_code=303)
@@ -504,19 +579,14 @@ async def city(request: Request, principal: UiUser, pool: Pool, offices: Offices
         children = sorted(
             (o for o in offices if o.parent_id == home.id and o.id not in closed), key=lambda o: o.name
         )
+        # one read of the counters for every office (as an uncleared viewer of that office sees them),
+        # one of the deliveries of what the top office issued
+        totals = await queries.office_totals(conn, (c.id for c in children), start, today, today=today)
         progress = {r["office_id"]: r for r in await boards.delivery_progress(conn, home.id, viewer)}
         issued = await boards.latest_issued(conn, home.id, viewer, limit=10)
-    gate = asyncio.Semaphore(CITY_CONNECTIONS)
-
-    async def counts(office_id: str) -> dict[str, Any]:
-        async with gate, pool.acquire() as conn:
-            found = await queries.stats(conn, office_id, start, today, viewer=Viewer(office_id=office_id))
-        return dict(found["total"])
-
-    totals = await asyncio.gather(*(counts(child.id) for child in children))
     rows = [
-        {"office": child, "counts": total, "progress": progress.get(child.id)}
-        for child, total in zip(children, totals, strict=True)
+        {"office": child, "counts": totals[child.id], "progress": progress.get(child.id)}
+        for child in children
     ]
     await record_secret_reads(pool, principal, ((d["id"], d["secrecy"]) for d in issued), request.url.path)
     return _page(

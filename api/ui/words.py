@@ -69,6 +69,10 @@ ACTIONS = {
     "confirm_recall": "Xác nhận thu hồi",
     "refuse_recall": "Từ chối thu hồi",
     "correct": "Đính chính",
+    "revise": "Sửa dự thảo",
+    "replace": "Thay thế bằng văn bản khác",
+    "declassify": "Giải mật, hạ độ mật",
+    "grant_access": "Cấp quyền xem văn bản mật",
 }
 EVENTS = {
     "DocumentReceived": "tiếp nhận văn bản",

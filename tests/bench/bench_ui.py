@@ -53,6 +53,7 @@ async def run(ctx: Any, base_url: str) -> dict[str, Any]:
         city = latency_ms(await _timed(http, f"{base_url}/ui/city", token, max(3, n // 3)))
     biggest = offices[0]
     p99 = by_office[biggest]["p99_ms"]
+    plans = await explain_overview(settings, biggest)
     return {
         "biggest_office": biggest,
         "documents": sizes.get(biggest, 0),
@@ -62,9 +63,45 @@ async def run(ctx: Any, base_url: str) -> dict[str, Any]:
         "met": p99 is not None and p99 < TARGET_MS,
         "by_office": by_office,
         "city_view": city,
+        "plans": plans,
         "parameters": {
             "page": "GET /ui as a leader of each office (cookie), one request at a time, after 2 warm-ups",
             "city": f"GET /ui/city as a leader of {top}",
             "read_models": "the rebuilt read models of the whole dataset",
         },
     }
+
+
+async def explain_overview(settings: Any, office: str) -> str:
+    """`EXPLAIN (ANALYZE, BUFFERS)` of each read of the overview (processors/boards.py `overview`, as the
+    page runs it for an uncleared leader), run twice and the warm run kept, written to plans/."""
+    from datetime import UTC, date, datetime
+
+    from processors import boards
+    from processors.queries import Viewer
+    from schemas.deadlines import local_date
+    from tests.bench.bench_queries import PLANS, _Explaining
+
+    today = local_date(datetime.now(UTC))
+    viewer = Viewer(office, f"leader@{office}")
+    conn = await connect(settings.dsn)
+    try:
+        rows = await conn.fetchval("SELECT count(*) FROM rm.listing WHERE office_id = $1", office)
+        explaining = _Explaining(conn)
+        for _ in range(2):
+            await boards.overview(
+                explaining,
+                office,
+                viewer,
+                start=date(today.year, 1, 1),
+                today=today,
+                due_soon_days=3,
+                horizon=365,
+            )
+    finally:
+        await conn.close()
+    warm = explaining.plans[len(explaining.plans) // 2 :]
+    PLANS.mkdir(exist_ok=True)
+    path = PLANS / "ui_overview.txt"
+    path.write_text(f"-- ui_overview: office {office} ({rows:,} documents)\n\n" + "\n\n".join(warm) + "\n")
+    return str(path.relative_to(PLANS.parent.parent.parent))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from processors.apply import apply_batch
-from processors.queries import S, Viewer, _visible, counted_secret, stats
+from processors.queries import S, Viewer, _visible, counted_secret, office_totals, stats
 from processors.rebuild import differences
 from tests.processors.helpers import Log
 from tests.processors.workload import Workload
@@ -110,6 +110,33 @@ async def test_stats_from_counters_equal_a_recount_for_every_viewer(db: Any, loa
                 expected = await _recount(db, "o1", start, end, viewer, today)
                 got = await stats(db, "o1", start, end, viewer=viewer, today=today)
                 assert got == expected, (viewer, start, end, today)
+
+
+async def test_every_offices_counts_in_one_read_are_each_offices_own_without_secrets(
+    db: Any, loaded: Any
+) -> None:
+    """The city view's counts: one read of the counters for all offices gives each office what `stats`
+    and a recount of its rows give an uncleared viewer of that office (never a secret document, though
+    both offices hold some), and zeros for an office with nothing."""
+    for office in ("o1", "o2"):
+        assert await db.fetchval(
+            f"SELECT count(*) FROM {S}.documents WHERE office_id = $1 AND secrecy = 'mat'", office
+        )
+    periods = [(DAY, DAY + timedelta(days=60)), (DAY + timedelta(days=1), DAY + timedelta(days=20))]
+    counted: set[str] = set()
+    for start, end in periods:
+        for today in (DAY + timedelta(days=9), DAY + timedelta(days=40)):
+            got = await office_totals(db, ["o2", "o1", "o9"], start, end, today=today)
+            assert set(got) == {"o1", "o2", "o9"}
+            assert got["o9"] == dict.fromkeys(COUNTS, 0)
+            for office in ("o1", "o2"):
+                uncleared = Viewer(office)
+                expected = await _recount(db, office, start, end, uncleared, today)
+                assert got[office] == expected["total"], (office, start, end, today)
+                alone = await stats(db, office, start, end, viewer=uncleared, today=today)
+                assert got[office] == alone["total"]
+            counted.update(k for o in ("o1", "o2") for k, n in got[o].items() if n)
+    assert {"received", "completed_on_time", "open_within_deadline"} <= counted
 
 
 async def test_the_secret_documents_counted_are_those_the_viewer_sees(db: Any, loaded: Any) -> None:

@@ -20,6 +20,11 @@ from tests.toolkit.waiting import wait_until
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1366, "height": 768}
+# A screenshot replaces the committed one only when more than this share of its pixels changed visibly
+# (a channel off by more than CHANNEL_STEP): a run whose pages look the same leaves a clean clone clean,
+# while the day's date or a count moving by one (well under 1 % of 1366×768) does not rewrite the file.
+CHANGED_SHARE = 0.01
+CHANNEL_STEP = 24
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
@@ -58,6 +63,64 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+_COMPARE = """async ([a, b, step]) => {
+    const load = async (b64) => {
+        const blob = await (await fetch('data:image/png;base64,' + b64)).blob();
+        return await createImageBitmap(blob);
+    };
+    const [x, y] = [await load(a), await load(b)];
+    if (x.width !== y.width || x.height !== y.height) return 1;
+    const pixels = (img) => {
+        const canvas = new OffscreenCanvas(img.width, img.height);
+        const g = canvas.getContext('2d');
+        g.drawImage(img, 0, 0);
+        return g.getImageData(0, 0, img.width, img.height).data;
+    };
+    const [p, q] = [pixels(x), pixels(y)];
+    let changed = 0;
+    for (let i = 0; i < p.length; i += 4) {
+        if (Math.abs(p[i] - q[i]) > step || Math.abs(p[i + 1] - q[i + 1]) > step
+            || Math.abs(p[i + 2] - q[i + 2]) > step || Math.abs(p[i + 3] - q[i + 3]) > step) changed++;
+    }
+    return changed / (p.length / 4);
+}"""
+
+
+async def changed_share(browser: Any, old: bytes, new: bytes) -> float:
+    """The share of pixels that differ visibly between two PNG images (1.0 when their sizes differ),
+    decoded and compared by the browser itself in a blank page of its own (no image package needed)."""
+    import base64
+
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        share = await page.evaluate(
+            _COMPARE, [base64.b64encode(old).decode(), base64.b64encode(new).decode(), CHANNEL_STEP]
+        )
+        return float(share)
+    finally:
+        await context.close()
+
+
+async def keep_screenshot(browser: Any, path: Path, png: bytes) -> bool:
+    """Write the screenshot unless the committed one looks the same (at most CHANGED_SHARE of its pixels
+    changed visibly); answers whether it wrote."""
+    old = _read(path)
+    if old is not None and (old == png or await changed_share(browser, old, png) <= CHANGED_SHARE):
+        return False
+    _write(path, png)
+    return True
+
+
+def _read(path: Path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None
+
+
+def _write(path: Path, png: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
 
 
 @dataclass

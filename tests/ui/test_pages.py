@@ -12,9 +12,10 @@ import httpx
 from axe_playwright_python.async_playwright import Axe
 
 from deploy.config.offices import Office
+from deploy.samples import make_pdf
 from tests.e2e.conftest import System, act
 from tests.toolkit.waiting import wait_until
-from tests.ui.conftest import SCREENSHOTS, Person, open_person, sign_in
+from tests.ui.conftest import SCREENSHOTS, Person, keep_screenshot, open_person, sign_in
 from tests.unit.lifecycle import create_body
 
 SERIOUS = ("serious", "critical")
@@ -22,15 +23,15 @@ SERIOUS = ("serious", "critical")
 
 async def check_page(person: Person, shot: str | None = None, axe: bool = True) -> None:
     """The page loaded everything from here, failed nothing, logged no error, and axe-core finds no
-    serious or critical violation; with `shot`, a 1366×768 screenshot goes to tests/ui/screenshots/."""
+    serious or critical violation; with `shot`, a 1366×768 screenshot goes to tests/ui/screenshots/ when
+    it looks different from the one there."""
     page = person.page
     results = await Axe().run(page) if axe else None
     serious = [v for v in results.response["violations"] if v.get("impact") in SERIOUS] if results else []
     assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious]
     assert not person.watch.problems(), person.watch.problems()
-    if shot:
-        SCREENSHOTS.mkdir(exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))
+    if shot:  # written only when it looks different from the committed one (tests/ui/conftest.py)
+        await keep_screenshot(person.context.browser, SCREENSHOTS / f"{shot}.png", await page.screenshot())
 
 
 async def count(page: Any, selector: str) -> int:
@@ -82,8 +83,17 @@ async def test_an_incoming_document_from_intake_to_assignment_live_on_every_page
     await clerk.page.fill("#number_code", "45-CV/BTGTW")
     await clerk.page.fill("#summary", summary)
     await clerk.page.select_option("#urgency", "khan")
+    # the document's file goes with the form: uploaded, then attached (API.md's files flow)
+    scan = make_pdf("Cong van 45-CV/BTGTW", "Ve viec chuan bi hoi nghi so ket")
+    await clerk.page.set_input_files(
+        "#files", files=[{"name": "Công văn 45.pdf", "mimeType": "application/pdf", "buffer": scan}]
+    )
     await clerk.page.click("button:has-text('Tiếp nhận')")
     await clerk.page.wait_for_selector("text=Đã tiếp nhận")
+    link = await clerk.page.locator("a:has-text('Công văn 45.pdf')").get_attribute("href")
+    assert link is not None
+    fetched = await clerk.context.request.get(link)  # the clerk's own cookie: the bytes as uploaded
+    assert fetched.status == 200 and await fetched.body() == scan
     await clerk.page.click("form[data-action='register'] button")
     await clerk.page.wait_for_selector("[data-field='state']:has-text('Đã đăng ký')")
     await check_page(clerk)
