@@ -187,6 +187,7 @@ COLUMN_TYPES: dict[str, str] = {
     "ended_at": "timestamptz",
     "approaching_marked": "boolean",
     "missed_marked": "boolean",
+    "waits_for_leader": "boolean",
     "data": "jsonb",
     "cooperating": "text[]",
     "recipients": "text[]",

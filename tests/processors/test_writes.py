@@ -87,3 +87,27 @@ async def test_a_batch_notifies_once_per_office_with_its_last_seq(db: Any, datab
     ]
     # the rows carry their own seq in the payload, as the stream sends them
     assert await db.fetchval("SELECT bool_and((payload ->> 'seq')::bigint = seq) FROM feed")
+
+
+async def test_every_written_column_is_sent_as_its_table_types_it(db: Any) -> None:
+    # The batch writer sends each column as an array of COLUMN_TYPES' type (text when not listed): a
+    # column a migration adds with another type must be listed, or every batch fails on it.
+    from processors.rows import CHILD_TABLES, COLUMN_TYPES, DOCUMENT_COLUMNS, LISTING_COLUMNS
+
+    written = {"documents": DOCUMENT_COLUMNS, "listing": LISTING_COLUMNS}
+    written.update({table: columns for table, (_, columns) in CHILD_TABLES.items()})
+    rows = await db.fetch(
+        """SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns
+           WHERE table_schema = 'rm' AND table_name = ANY($1::text[])""",
+        list(written),
+    )
+    types = {(r["table_name"], r["column_name"]): r for r in rows}
+    wrong = []
+    for table, columns in written.items():
+        for column in columns:
+            found = types[(table, column)]
+            actual = "text[]" if found["data_type"] == "ARRAY" else found["udt_name"]
+            actual = {"int4": "integer", "int2": "smallint", "bool": "boolean"}.get(actual, actual)
+            if COLUMN_TYPES.get(column, "text") != actual:
+                wrong.append(f"{table}.{column}: sent as {COLUMN_TYPES.get(column, 'text')}, is {actual}")
+    assert not wrong, wrong
