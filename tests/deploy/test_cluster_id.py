@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from deploy import kafka
 from deploy.config.settings import Settings
 from deploy.postgres import Postgres
 from deploy.procs import StackError, port_open
+from tests.toolkit.processes import free_port_pair
 
 DASH_ID = base64.urlsafe_b64encode(b"\xfb" + uuid.uuid4().bytes[1:]).decode().rstrip("=")  # "-..."
 
@@ -109,20 +109,10 @@ def test_an_unusable_stored_id_is_redrawn_only_while_nothing_is_formatted(
 
 
 # a real broker on private ports -------------------------------------------------------------------
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port < 60000 and not port_open(port + 1):
-            return port
-    raise RuntimeError("no free port pair")
-
-
 @pytest.fixture
 def node(tmp_path: Path, settings: Settings) -> Iterator[kafka.KafkaNode]:
     """A single broker of its own: fresh data folder, free ports (never the shared stack's)."""
-    private = settings.with_(data_dir=tmp_path / "stack", kafka_port=_free_port_pair(), kafka_heap="256m")
+    private = settings.with_(data_dir=tmp_path / "stack", kafka_port=free_port_pair(), kafka_heap="256m")
     n = kafka.single_node(private)
     yield n
     n.managed.stop(timeout=30)
@@ -182,7 +172,7 @@ def test_formatted_storage_with_a_dash_id_keeps_it_and_starts_again(node: kafka.
 def test_a_data_dir_pg_ctl_would_hand_to_the_shell_is_refused(
     tmp_path: Path, settings: Settings, bad: str
 ) -> None:
-    pg = Postgres(settings.with_(data_dir=tmp_path / bad / ".stack", pg_port=_free_port_pair()))
+    pg = Postgres(settings.with_(data_dir=tmp_path / bad / ".stack", pg_port=free_port_pair()))
     with pytest.raises(StackError, match="which pg_ctl would hand to the shell"):
         pg.up()
     assert not (tmp_path / bad / ".stack").exists() and not (tmp_path / "pwned").exists()

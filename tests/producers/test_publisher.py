@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from producers.publishing import Publisher, PublishError
 from producers.topics import ensure_topic
 from tests.producers.bulk import read_topic
 from tests.producers.test_publishing import Metadata
+from tests.toolkit.processes import free_port_pair
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -121,20 +121,10 @@ def test_an_out_of_order_sequence_starts_a_new_session_and_the_window_goes_again
 # --- a broker of its own, restarted mid-window -------------------------------------------------------
 
 
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port < 60000 and not port_open(port + 1):
-            return port
-    raise RuntimeError("no free port pair")
-
-
 @pytest.fixture
 def private_broker(tmp_path: Path, settings: Settings) -> Iterator[tuple[kafka.KafkaNode, str]]:
     """A single broker on free ports with a data folder of its own (never the shared stack's)."""
-    private = settings.with_(data_dir=tmp_path / "stack", kafka_port=_free_port_pair(), kafka_heap="256m")
+    private = settings.with_(data_dir=tmp_path / "stack", kafka_port=free_port_pair(), kafka_heap="256m")
     node = kafka.single_node(private)
     cluster_id = kafka.cluster_id_for(node.folder)
     node.start(cluster_id, replication=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from deploy.config.settings import REPO_ROOT, Settings
-from deploy.procs import Managed
+from deploy.procs import Managed, port_open
 from deploy.services import services
 from tests.toolkit.waiting import wait_until_sync
 
@@ -25,6 +25,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A free port whose next port is free too (a broker's listener and its controller's)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 60000 and not port_open(port + 1):
+            return port
+    raise RuntimeError("no free port pair")
 
 
 def http_ok(url: str) -> bool:
