@@ -18,9 +18,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
-from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -174,31 +172,43 @@ def _text(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
+class _Quoted(dict[str, bytes]):
+    """Each stream id and type as a JSON string, encoded once (a document's events share them)."""
+
+    def __missing__(self, key: str) -> bytes:
+        self[key] = value = _text(key)
+        return value
+
+
+# occurred_at as canonical JSON writes it (isoformat, microseconds, +00:00), formatted by PostgreSQL
+OCCURRED_AT_TEXT = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+
 def _body_says(
     body: bytes,
-    stream_id: str,
+    stream_id: bytes,
     version: int,
-    event_id: UUID,
-    type_: str,
+    event_id: str,
+    type_: bytes,
     schema_version: int,
-    occurred_at: datetime,
+    occurred_at: str,
 ) -> bool:
     """Whether every column a read trusts says what the hashed body says (no parsing: canonical JSON
     sorts its keys, so the top level ends with event_id, idempotency_key, occurred_at, schema_version,
-    stream_id, type, version, and a JSON string cannot hold an unescaped `,"event_id":"`)."""
-    instant = occurred_at.astimezone(UTC).isoformat(timespec="microseconds").encode()
+    stream_id, type, version, and a JSON string cannot hold an unescaped `,"event_id":"`). `stream_id` and
+    `type_` come JSON-quoted, `event_id` and `occurred_at` as the text canonical JSON gives them."""
     tail = b',"occurred_at":"%s","schema_version":%d,"stream_id":%s,"type":%s,"version":%d}' % (
-        instant,
+        occurred_at.encode(),
         schema_version,
-        _text(stream_id),
-        _text(type_),
+        stream_id,
+        type_,
         version,
     )
     if not body.endswith(tail):
         return False
     head = body[: -len(tail)]
     at = head.rfind(b',"event_id":"')
-    return at >= 0 and head.startswith(b',"event_id":"%s","idempotency_key":' % str(event_id).encode(), at)
+    return at >= 0 and head.startswith(b',"event_id":"%s","idempotency_key":' % event_id.encode(), at)
 
 
 async def verify(
@@ -219,67 +229,69 @@ async def verify(
     last: dict[str, tuple[int, bytes, int]] = {}
     gaps: dict[str, int] = {}  # stream_id -> index into problems of a "missing" that may be a reorder
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        cursor = conn.cursor(
-            "SELECT position, stream_id, version, body, prev_hash, hash, event_id, type, schema_version, "
-            "occurred_at FROM events ORDER BY position",
-            prefetch=fetch,
+        cursor = await conn.cursor(
+            "SELECT position, stream_id, version, body, prev_hash, hash, event_id::text, type, "
+            f"schema_version, {OCCURRED_AT_TEXT} FROM events ORDER BY position"
         )
-        async for position, stream_id, version, body, prev_hash, stored, *columns in cursor:
-            report.events += 1
-            if not blocks.see(position, stored):
-                report.unanchored += 1
-            if event_hash(prev_hash, body) != stored:
-                found.add(
-                    "altered",
-                    position,
-                    f"{stream_id} v{version} at position {position}: its content does not match its hash",
-                    stream_id,
-                    version,
-                )
-            elif not _body_says(body, stream_id, version, *columns):
-                found.add(
-                    "altered",
-                    position,
-                    f"{stream_id} v{version} at position {position}: its row (stream, version, event id, "
-                    "type, schema version or occurred_at) differs from its hashed body",
-                    stream_id,
-                    version,
-                )
-            before = last.get(stream_id)
-            expected = 1 if before is None else before[0] + 1
-            if version == expected:
-                if prev_hash != (GENESIS if before is None else before[1]):
+        quoted = _Quoted()
+        while rows := await cursor.fetch(fetch):  # a page at a time: no await per row
+            for position, stream_id, version, body, prev_hash, stored, event_id, type_, schema, at in rows:
+                report.events += 1
+                if not blocks.see(position, stored):
+                    report.unanchored += 1
+                if event_hash(prev_hash, body) != stored:
                     found.add(
                         "altered",
                         position,
-                        f"{stream_id} v{version} at position {position}: does not chain to v{version - 1}",
+                        f"{stream_id} v{version} at position {position}: its content does not match its hash",
                         stream_id,
                         version,
                     )
-            elif version > expected:
-                gaps[stream_id] = len(report.problems)
-                found.add(
-                    "missing",
-                    position,
-                    f"{stream_id}: v{expected}..v{version - 1} missing before v{version} "
-                    f"at position {position}",
-                    stream_id,
-                    expected,
-                )
-            else:
-                i = gaps.pop(stream_id, None)
-                assert before is not None  # version < expected means an earlier event was seen
-                detail = (
-                    f"{stream_id}: v{version} at position {position} comes after v{before[0]} "
-                    f"at position {before[2]}"
-                )
-                if i is not None and i < len(report.problems):
-                    gap = report.problems[i]
-                    report.problems[i] = Problem("reordered", gap.position, detail, stream_id, version)
+                elif not _body_says(body, quoted[stream_id], version, event_id, quoted[type_], schema, at):
+                    found.add(
+                        "altered",
+                        position,
+                        f"{stream_id} v{version} at position {position}: its row (stream, version, event id, "
+                        "type, schema version or occurred_at) differs from its hashed body",
+                        stream_id,
+                        version,
+                    )
+                before = last.get(stream_id)
+                expected = 1 if before is None else before[0] + 1
+                if version == expected:
+                    if prev_hash != (GENESIS if before is None else before[1]):
+                        found.add(
+                            "altered",
+                            position,
+                            f"{stream_id} v{version} at position {position}: "
+                            f"does not chain to v{version - 1}",
+                            stream_id,
+                            version,
+                        )
+                elif version > expected:
+                    gaps[stream_id] = len(report.problems)
+                    found.add(
+                        "missing",
+                        position,
+                        f"{stream_id}: v{expected}..v{version - 1} missing before v{version} "
+                        f"at position {position}",
+                        stream_id,
+                        expected,
+                    )
                 else:
-                    found.add("reordered", position, detail, stream_id, version)
-                continue  # keep the chain at the later version
-            last[stream_id] = (version, stored, position)
+                    i = gaps.pop(stream_id, None)
+                    assert before is not None  # version < expected means an earlier event was seen
+                    detail = (
+                        f"{stream_id}: v{version} at position {position} comes after v{before[0]} "
+                        f"at position {before[2]}"
+                    )
+                    if i is not None and i < len(report.problems):
+                        gap = report.problems[i]
+                        report.problems[i] = Problem("reordered", gap.position, detail, stream_id, version)
+                    else:
+                        found.add("reordered", position, detail, stream_id, version)
+                    continue  # keep the chain at the later version
+                last[stream_id] = (version, stored, position)
     blocks.finish()
     await _check_snapshots(conn, found)
     if witness is not None:
