@@ -15,7 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
 from api.auth import Principal
-from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep
+from api.deps import CurrentUser, OfficesDep, Pool, Reads
 from api.errors import Problem
 from api.reads import record_secret_reads, wait_for_position
 from deploy.config.offices import Offices
@@ -66,11 +66,7 @@ def json_answer(content: Any) -> Response:
 @router.get("/documents", response_model=None)
 async def office_documents(
     office: OfficeId,
-    request: Request,
-    principal: CurrentUser,
-    pool: Pool,
-    offices: OfficesDep,
-    settings: SettingsDep,
+    reads: Reads,
     kind: Annotated[Literal["incoming", "outgoing", "task"] | None, Query()] = None,
     state: Annotated[str | None, Query(max_length=40)] = None,
     overdue: bool | None = None,
@@ -81,10 +77,12 @@ async def office_documents(
     after: After = None,
 ) -> Response:
     """The office's documents (its own and those addressed to it), newest first, with cursor paging."""
-    viewer = viewer_for(principal, office, offices)
+    principal, pool = reads.principal, reads.pool
+    viewer = viewer_for(principal, office, reads.offices)
     if after is not None:
-        await wait_for_position(pool, after, settings.read_wait_ms)
-    async with pool.acquire() as conn:
+        await wait_for_position(pool, after, reads.settings.read_wait_ms)
+    # a search runs on connections that plan it for its own words (api/deps.py CUSTOM_PLANS)
+    async with (reads.search_pool if q and q.strip() else pool).acquire() as conn:
         try:
             page = await queries.list_documents(
                 conn,
@@ -101,7 +99,7 @@ async def office_documents(
         except BadCursor as exc:
             raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
-        pool, principal, ((d["id"], d["secrecy"]) for d in page.items), request.url.path
+        pool, principal, ((d["id"], d["secrecy"]) for d in page.items), reads.request.url.path
     )
     return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
@@ -109,11 +107,7 @@ async def office_documents(
 @router.get("/deadlines", response_model=None)
 async def office_deadlines(
     office: OfficeId,
-    request: Request,
-    principal: CurrentUser,
-    pool: Pool,
-    offices: OfficesDep,
-    settings: SettingsDep,
+    reads: Reads,
     due_within: Annotated[int, Query(ge=0, le=365, description="working days")] = 5,
     status: Annotated[queries.DeadlineFilter | None, Query(description="one status only")] = None,
     unit: Annotated[str | None, Query(max_length=100, description="one lead unit only")] = None,
@@ -124,6 +118,7 @@ async def office_deadlines(
     after: After = None,
 ) -> Response:
     """Open assignments overdue or due within N working days, most urgent first, with cursor paging."""
+    principal, pool, offices, settings = reads.principal, reads.pool, reads.offices, reads.settings
     viewer = viewer_for(principal, office, offices)
     if after is not None:
         await wait_for_position(pool, after, settings.read_wait_ms)
@@ -143,7 +138,7 @@ async def office_deadlines(
         except BadCursor as exc:
             raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
-        pool, principal, ((d["document_id"], d["secrecy"]) for d in page.items), request.url.path
+        pool, principal, ((d["document_id"], d["secrecy"]) for d in page.items), reads.request.url.path
     )
     return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
@@ -159,19 +154,17 @@ def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:
 @router.get("/stats", response_model=None)
 async def office_stats(
     office: OfficeId,
-    request: Request,
-    principal: CurrentUser,
-    pool: Pool,
-    offices: OfficesDep,
+    reads: Reads,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> Response:
     """Counts for the office and per lead unit over a period (default: this year to today)."""
-    viewer = viewer_for(principal, office, offices)
+    principal, pool = reads.principal, reads.pool
+    viewer = viewer_for(principal, office, reads.offices)
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
         result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
-    await record_secret_reads(pool, principal, counted, request.url.path)
+    await record_secret_reads(pool, principal, counted, reads.request.url.path)
     return json_answer({"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **result})
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.encoders import jsonable_encoder
 
+from api.app import create_app
 from api.deps import open_pool
 from api.office_reads import json_answer
 from deploy.config.settings import Settings
@@ -85,3 +86,41 @@ async def test_the_api_pool_releases_connections_without_a_reset_round_trip(api_
             assert await conn.fetchval("SHOW application_name") == "vanthu-probe"
     finally:
         await pool.close()
+
+
+async def test_searches_and_only_searches_run_on_connections_planned_for_their_words(
+    api_settings: Settings, token: Token
+) -> None:
+    """A search's best plan depends on how common its words are: its statements are planned for their own
+    values on connections of their own, and the other lists keep their generic plans on the API's pool."""
+    app = create_app(api_settings)
+    app.state.pool = await open_pool(api_settings.app_dsn, min_size=1, max_size=2)
+    search_pool = app.state.search_pool = await open_pool(
+        api_settings.app_dsn, min_size=0, max_size=1, custom_plans=True
+    )
+    headers = token("tu-hcm", "leader")
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            for params in ({"kind": "incoming"}, {"q": "  "}):
+                resp = await c.get("/v1/offices/tu-hcm/documents", params=params, headers=headers)
+                assert resp.status_code == 200, resp.text
+            assert search_pool.get_size() == 0
+            resp = await c.get("/v1/offices/tu-hcm/documents", params={"q": "quyết định"}, headers=headers)
+            assert resp.status_code == 200, resp.text
+            assert search_pool.get_size() == 1
+        async with search_pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+        async with app.state.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    finally:
+        await search_pool.close()
+        await app.state.pool.close()
+
+
+async def test_the_app_opens_its_search_pool_with_its_own_plans(api_settings: Settings) -> None:
+    app = create_app(api_settings)
+    async with app.router.lifespan_context(app):
+        async with app.state.search_pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+        async with app.state.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
