@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import (
@@ -81,6 +81,9 @@ class Observe:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.m = app, metrics
+        # each (method, route, status)'s histogram, found once: prometheus_client's labels() takes a
+        # lock and builds the key on every call
+        self.latencies: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,7 +101,11 @@ class Observe:
         await self.app(scope, receive, send_status)
         method, m = scope["method"], self.m
         template = getattr(scope.get("route"), "path", "unmatched")  # the router sets it in this scope
-        m.latency.labels(method, template, str(status)).observe(time.perf_counter() - started)
+        key = (method, template, status)
+        histogram = self.latencies.get(key)
+        if histogram is None:
+            histogram = self.latencies[key] = m.latency.labels(method, template, str(status))
+        histogram.observe(time.perf_counter() - started)
         if template == "/v1/documents/{document_id}/actions" or (
             template == "/v1/documents" and method == "POST"
         ):
