@@ -13,10 +13,12 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
+from pydantic import Field
 
 from api.auth import Principal
 from api.deps import CurrentUser, OfficesDep, Pool, Reads
 from api.errors import Problem
+from api.params import QueryModel, documented
 from api.reads import record_secret_reads, wait_for_position
 from deploy.config.offices import Offices
 from processors import queries
@@ -34,9 +36,7 @@ FILES: dict[int | str, dict[str, Any]] = {
     }
 }
 OfficeId = Annotated[str, Path(max_length=100, description="office id, e.g. tu-hcm")]
-After = Annotated[
-    int | None, Query(ge=0, le=2**63 - 1, description="wait until the read models include this position")
-]
+AFTER = "wait until the read models include this position"
 
 
 def viewer_for(principal: Principal, office: str, offices: Offices) -> Viewer:
@@ -63,38 +63,39 @@ def json_answer(content: Any) -> Response:
     return Response(orjson.dumps(content, default=_plain), media_type="application/json")
 
 
-@router.get("/documents", response_model=None)
-async def office_documents(
-    office: OfficeId,
-    reads: Reads,
-    kind: Annotated[Literal["incoming", "outgoing", "task"] | None, Query()] = None,
-    state: Annotated[str | None, Query(max_length=40)] = None,
-    overdue: bool | None = None,
-    due_within: Annotated[int | None, Query(ge=0, le=365, description="working days")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="full text; accents optional")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-    after: After = None,
-) -> Response:
+class DocumentsQuery(QueryModel):
+    kind: Literal["incoming", "outgoing", "task"] | None = None
+    state: str | None = Field(None, max_length=40)
+    overdue: bool | None = None
+    due_within: int | None = Field(None, ge=0, le=365, description="working days")
+    q: str | None = Field(None, max_length=200, description="full text; accents optional")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=500)
+    after: int | None = Field(None, ge=0, le=2**63 - 1, description=AFTER)
+
+
+@router.get("/documents", response_model=None, openapi_extra=documented(DocumentsQuery))
+async def office_documents(office: OfficeId, reads: Reads) -> Response:
     """The office's documents (its own and those addressed to it), newest first, with cursor paging."""
+    p = DocumentsQuery.parse(reads.request)
     principal, pool = reads.principal, reads.pool
     viewer = viewer_for(principal, office, reads.offices)
-    if after is not None:
-        await wait_for_position(pool, after, reads.settings.read_wait_ms)
+    if p.after is not None:
+        await wait_for_position(pool, p.after, reads.settings.read_wait_ms)
     # a search runs on connections that plan it for its own words (api/deps.py CUSTOM_PLANS)
-    async with (reads.search_pool if q and q.strip() else pool).acquire() as conn:
+    async with (reads.search_pool if p.q and p.q.strip() else pool).acquire() as conn:
         try:
             page = await queries.list_documents(
                 conn,
                 office,
                 viewer,
-                kind=kind,
-                state=state,
-                overdue=overdue,
-                due_within=due_within,
-                q=q,
-                limit=limit,
-                cursor=cursor,
+                kind=p.kind,
+                state=p.state,
+                overdue=p.overdue,
+                due_within=p.due_within,
+                q=p.q,
+                limit=p.limit,
+                cursor=p.cursor,
             )
         except BadCursor as exc:
             raise Problem(422, "validation", "Invalid request", str(exc)) from exc
@@ -104,35 +105,34 @@ async def office_documents(
     return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/deadlines", response_model=None)
-async def office_deadlines(
-    office: OfficeId,
-    reads: Reads,
-    due_within: Annotated[int, Query(ge=0, le=365, description="working days")] = 5,
-    status: Annotated[queries.DeadlineFilter | None, Query(description="one status only")] = None,
-    unit: Annotated[str | None, Query(max_length=100, description="one lead unit only")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="next_cursor of the previous page")
-    ] = None,
-    after: After = None,
-) -> Response:
+class DeadlinesQuery(QueryModel):
+    due_within: int = Field(5, ge=0, le=365, description="working days")
+    status: queries.DeadlineFilter | None = Field(None, description="one status only")
+    unit: str | None = Field(None, max_length=100, description="one lead unit only")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
+    after: int | None = Field(None, ge=0, le=2**63 - 1, description=AFTER)
+
+
+@router.get("/deadlines", response_model=None, openapi_extra=documented(DeadlinesQuery))
+async def office_deadlines(office: OfficeId, reads: Reads) -> Response:
     """Open assignments overdue or due within N working days, most urgent first, with cursor paging."""
+    p = DeadlinesQuery.parse(reads.request)
     principal, pool, offices, settings = reads.principal, reads.pool, reads.offices, reads.settings
     viewer = viewer_for(principal, office, offices)
-    if after is not None:
-        await wait_for_position(pool, after, settings.read_wait_ms)
+    if p.after is not None:
+        await wait_for_position(pool, p.after, settings.read_wait_ms)
     async with pool.acquire() as conn:
         try:
             page = await queries.deadlines(
                 conn,
                 office,
                 viewer,
-                due_within=due_within,
-                status=status,
-                unit=unit,
-                limit=limit,
-                cursor=cursor,
+                due_within=p.due_within,
+                status=p.status,
+                unit=p.unit,
+                limit=p.limit,
+                cursor=p.cursor,
                 due_soon_days=offices.due_soon_days(office, settings.due_soon_days),
             )
         except BadCursor as exc:
@@ -151,17 +151,18 @@ def _period(date_from: date | None, date_to: date | None) -> tuple[date, date]:
     return start, end
 
 
-@router.get("/stats", response_model=None)
-async def office_stats(
-    office: OfficeId,
-    reads: Reads,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
-) -> Response:
+class StatsQuery(QueryModel):
+    date_from: date | None = Field(None, alias="from")
+    date_to: date | None = Field(None, alias="to")
+
+
+@router.get("/stats", response_model=None, openapi_extra=documented(StatsQuery))
+async def office_stats(office: OfficeId, reads: Reads) -> Response:
     """Counts for the office and per lead unit over a period (default: this year to today)."""
+    p = StatsQuery.parse(reads.request)
     principal, pool = reads.principal, reads.pool
     viewer = viewer_for(principal, office, reads.offices)
-    start, end = _period(date_from, date_to)
+    start, end = _period(p.date_from, p.date_to)
     async with pool.acquire() as conn:
         result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, reads.request.url.path)

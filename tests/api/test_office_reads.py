@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Annotated
 
 import httpx
 import pytest
+from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
 
 from api.app import create_app
 from api.deps import open_pool
-from api.office_reads import json_answer
+from api.office_reads import DeadlinesQuery, DocumentsQuery, StatsQuery, json_answer
+from api.params import QueryModel, documented
 from deploy.config.settings import Settings
 from processors import cursors
 
@@ -124,3 +128,38 @@ async def test_the_app_opens_its_search_pool_with_its_own_plans(api_settings: Se
             assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
         async with app.state.pool.acquire() as conn:
             assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+
+
+@pytest.mark.parametrize(
+    ("route", "params", "field"),
+    [
+        ("documents", {"limit": "x"}, "query.limit"),
+        ("documents", {"overdue": "maybe", "kind": "incoming"}, "query.overdue"),
+        ("documents", {"q": "x" * 201}, "query.q"),
+        ("deadlines", {"status": "late", "due_within": 3}, "query.status"),
+        ("stats", {"from": "2026-13-01"}, "query.from"),
+    ],
+)
+async def test_a_bad_query_parameter_is_a_422_naming_it(
+    client: httpx.AsyncClient, token: Token, route: str, params: dict[str, object], field: str
+) -> None:
+    resp = await client.get(f"/v1/offices/tu-hcm/{route}", params=params, headers=token("tu-hcm", "leader"))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in resp.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize("model", [DocumentsQuery, DeadlinesQuery, StatsQuery])
+def test_query_models_are_documented_as_fastapi_documents_query_parameters(model: type[QueryModel]) -> None:
+    """The routes validate their query in one call (api/params.py); OpenAPI still lists each parameter,
+    exactly as FastAPI would for the same model declared as the route's query."""
+
+    async def declared(**_: object) -> None:
+        """FastAPI's own declaration of the model as query parameters."""
+
+    query = inspect.Parameter("p", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[model, Query()])
+    declared.__signature__ = inspect.Signature([query])  # type: ignore[attr-defined]
+    probe = FastAPI()
+    probe.add_api_route("/probe", declared, methods=["GET"])
+    theirs = probe.openapi()["paths"]["/probe"]["get"]["parameters"]
+    assert documented(model)["parameters"] == theirs
