@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
 
-from api.app import create_app
+from api.app import GC_THRESHOLDS, create_app
 from api.deps import open_pool
 from api.office_reads import DeadlinesQuery, DocumentsQuery, StatsQuery, json_answer
 from api.params import QueryModel, documented
@@ -121,13 +122,21 @@ async def test_searches_and_only_searches_run_on_connections_planned_for_their_w
         await app.state.pool.close()
 
 
-async def test_the_app_opens_its_search_pool_with_its_own_plans(api_settings: Settings) -> None:
+async def test_the_app_opens_its_search_pool_with_its_own_plans_and_collects_less_often(
+    api_settings: Settings,
+) -> None:
     app = create_app(api_settings)
-    async with app.router.lifespan_context(app):
-        async with app.state.search_pool.acquire() as conn:
-            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
-        async with app.state.pool.acquire() as conn:
-            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    thresholds = gc.get_threshold()
+    try:
+        async with app.router.lifespan_context(app):
+            async with app.state.search_pool.acquire() as conn:
+                assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+            async with app.state.pool.acquire() as conn:
+                assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+            assert gc.get_threshold() == GC_THRESHOLDS  # a serving process collects less often
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @pytest.mark.parametrize(
