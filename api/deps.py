@@ -80,9 +80,8 @@ class Reader:
     def search_pool(self) -> PgPool:
         """The pool full-text searches run on (custom plans, see CUSTOM_PLANS); the API's pool when the
         app was given only that (tests that set `app.state.pool` themselves)."""
-        state = self.request.app.state
-        pg: PgPool = getattr(state, "search_pool", None) or self.pool
-        return pg
+        pg: PgPool | None = getattr(self.request.app.state, "search_pool", None)
+        return self.pool if pg is None else pg
 
 
 async def reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> Reader:
