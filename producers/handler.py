@@ -83,10 +83,12 @@ class HandleRequest:
 
 
 class StateCache:
-    """The documents this process acted on lately, as they were after its last write: an action on a
-    document just acted on loads its newer events only (usually none) instead of decoding its stream.
-    A stale entry costs nothing but a longer read: `store.load` checks the entry's version and hash
-    against the store, and the unique (stream, version) constraint arbitrates every write."""
+    """The documents this process acted on lately, as they were after its last write: an action whose
+    If-Match is the entry's version reads nothing before its append, which inserts only if the store's
+    last event is still the entry's (its version and hash); any other action on a document just acted on
+    loads its newer events only instead of decoding its stream. A stale entry costs a retry, never a
+    wrong write: `store.load` checks the entry's version and hash against the store, and the unique
+    (stream, version) constraint arbitrates every write."""
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
@@ -176,15 +178,25 @@ async def handle(
     return await _handle(pool_or_conn, request, offices, None)
 
 
+class _Unverified(Exception):
+    """An attempt on a cached state that was not read from the store ended otherwise than in a write: the
+    next attempt reads the stream, so what is answered (a refusal, a conflict, a no-op) is the store's."""
+
+
 async def _handle(conn: Conn, a: HandleRequest, offices: Offices, cache: StateCache | None) -> HandleResult:
+    trust = cache is not None
     for _ in range(MAX_ATTEMPTS):
         try:
-            result, stream = await _attempt(conn, a, offices, cache)
+            result, stream = await _attempt(conn, a, offices, cache, trust)
+        except _Unverified:
+            trust = False
+            continue
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != _VERSION_TAKEN:
                 raise
             # Another writer appended this version first and has committed by now: the next attempt
             # sees its event, and refuses with VersionConflict unless only the system acted meanwhile.
+            trust = False
             continue
         if cache is not None and stream is not None:
             cache.put(stream)  # committed: what the next action on this document starts from
@@ -193,12 +205,49 @@ async def _handle(conn: Conn, a: HandleRequest, offices: Offices, cache: StateCa
 
 
 async def _attempt(
-    conn: Conn, a: HandleRequest, offices: Offices, cache: StateCache | None
+    conn: Conn, a: HandleRequest, offices: Offices, cache: StateCache | None, trust: bool = False
 ) -> tuple[HandleResult, store.Stream | None]:
     """One try. The common action is read, decided, and written by one statement (atomic on its own);
     a transaction is opened only when more must be written with the events (a number taken, an
-    idempotency key, an incoming document's duplicate record) or the caller is in one already."""
+    idempotency key, an incoming document's duplicate record) or the caller is in one already.
+
+    `trust`: an action at the version this process last wrote (If-Match equal to the cached entry's)
+    reads nothing: it is decided on the cached state and appended only if the store's last event is the
+    cached one (`store.append(chained=True)`). A refusal is answered once the store is seen to hold the
+    cached state still; anything else (the store moved on, nothing to record) raises _Unverified and is
+    tried again on the stream as read."""
     assert a.now is not None  # handle() fills it in
+    kept = None if cache is None else cache.get(a.document_id)
+    if (
+        trust
+        and kept is not None
+        and kept.state.version > 0
+        and kept.state.version == a.expected_version
+        and a.idempotency_key is None
+        and not conn.is_in_transaction()
+    ):
+        try:
+            return await _decide_and_append(conn, a, offices, kept, cached=True, notify=False)
+        except (_Unverified, asyncpg.UniqueViolationError):
+            raise
+        except Exception as exc:
+            # a refusal (the caller's checks, the decider's) stands if the cached state is the store's
+            try:
+                current = await store.is_last(conn, kept)
+            except Exception:
+                current = False
+            if current:
+                raise
+            raise _Unverified from exc
+    return await _decide_and_append(conn, a, offices, kept, cached=False, notify=cache is None)
+
+
+async def _decide_and_append(
+    conn: Conn, a: HandleRequest, offices: Offices, kept: store.Stream | None, cached: bool, notify: bool
+) -> tuple[HandleResult, store.Stream | None]:
+    """`kept`: this process's last state of the document; `cached`: decide on it without reading the
+    stream. With a cache the caller wakes the relay after the commit (see RelayWake), so `notify` is off."""
+    assert a.now is not None
     async with contextlib.AsyncExitStack() as tx:
         caller_tx = conn.is_in_transaction()
         if caller_tx or a.idempotency_key is not None:
@@ -210,9 +259,7 @@ async def _attempt(
             if replay is not None:
                 return replay, None
 
-        loaded = await store.load(
-            conn, a.document_id, known=None if cache is None else cache.get(a.document_id)
-        )
+        loaded = kept if cached and kept is not None else await store.load(conn, a.document_id, known=kept)
         state = loaded.state
         command = await a.command(state, conn) if callable(a.command) else a.command
         if a.idempotency_key is not None and request_hash is None:
@@ -281,13 +328,16 @@ async def _attempt(
         if envelopes and snapshot_due and not conn.is_in_transaction():
             await tx.enter_async_context(conn.transaction())  # a snapshot is kept by its event's transaction
         if envelopes:
-            # With a cache the caller wakes the relay after the commit (see RelayWake).
-            appended = await store.append(conn, envelopes, loaded.last_hash, notify=cache is None)
+            appended = await store.append(conn, envelopes, loaded.last_hash, notify=notify, chained=cached)
+            if not appended:
+                raise _Unverified  # the cached state is not the store's last: rolled back, read it
             after = fold(envelopes, state)
             if snapshot_due:
                 await store.save_snapshot(conn, after)
             position = appended[-1].position
             stream = store.Stream(after, appended[-1].hash, position)
+        elif cached:
+            raise _Unverified  # a no-op answers the stored state: read it
         else:  # the decider found nothing to record (e.g. a deadline already marked): a no-op, not an error
             after = state
             position = loaded.last_position or await conn.fetchval(

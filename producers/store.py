@@ -92,6 +92,17 @@ async def load(conn: Conn, document_id: str, up_to: int | None = None, known: St
     return Stream(state, rows[-1]["hash"], rows[-1]["position"])
 
 
+async def is_last(conn: Conn, stream: Stream) -> bool:
+    """Whether `stream` (a state this process kept) is still the document's latest event in the store."""
+    row = await conn.fetchrow(
+        "SELECT version, hash FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
+        stream.state.id,
+    )
+    if row is None:
+        return False
+    return bool(row["version"] == stream.state.version and bytes(row["hash"]) == stream.last_hash)
+
+
 # Snapshots this process has seen to be the fold of their events, as (event hash, sha256 of the state's
 # jsonb text). The event hash chains every earlier event of the stream, so the pair holds in any store.
 _proven: set[tuple[bytes, bytes]] = set()
@@ -156,7 +167,12 @@ async def outbox_backlog(conn: Conn) -> int:
 
 
 async def append(
-    conn: Conn, envelopes: Sequence[Envelope], prev_hash: bytes, *, notify: bool = True
+    conn: Conn,
+    envelopes: Sequence[Envelope],
+    prev_hash: bytes,
+    *,
+    notify: bool = True,
+    chained: bool = False,
 ) -> list[Appended]:
     """Insert `envelopes` (one document, consecutive versions) and queue them for the relay, in one
     statement: atomic on its own, or part of the caller's transaction.
@@ -164,7 +180,9 @@ async def append(
     Raises asyncpg.UniqueViolationError when another transaction took one of these versions first.
     `notify=False` leaves waking the relay to the caller, after the commit: a NOTIFY inside the appending
     transaction makes its commit queue behind every other notifying commit, so appends cannot commit
-    together.
+    together. `chained=True` (the caller did not read the stream: its state came from a cache) inserts
+    only if the store holds the version before the first envelope with hash `prev_hash`, and returns []
+    (nothing written) if not.
     """
     bodies, hashes, prevs = [], [], []
     for envelope in envelopes:
@@ -179,7 +197,8 @@ async def append(
     positions = await conn.fetch(
         f"""
         WITH settle AS MATERIALIZED (
-            SELECT pg_advisory_xact_lock_shared($10, $11){", pg_notify($12, '')" if notify else ""})
+            SELECT pg_advisory_xact_lock_shared($10, $11){", pg_notify($12, '')" if notify else ""}
+            {_CHAINED if chained else ""})
         , ins AS (
             INSERT INTO events (stream_id, version, event_id, type, schema_version, occurred_at,
                                 body, prev_hash, hash)
@@ -204,7 +223,16 @@ async def append(
         APPEND,
         *([CHANNEL] if notify else []),
     )
+    if not positions:  # `chained` and the store's stream is not where the caller thought it was
+        return []
     return [Appended(e, r["position"], h) for e, r, h in zip(envelopes, positions, hashes, strict=True)]
+
+
+# The previous event, as the caller's cached state says it is: no row, no lock taken, nothing inserted.
+_CHAINED = (
+    "WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND version = ($2::int[])[1] - 1 "
+    "AND hash = ($8::bytea[])[1])"
+)
 
 
 async def save_snapshot(conn: Conn, state: DocumentState) -> None:

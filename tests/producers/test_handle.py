@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -316,6 +317,38 @@ async def test_a_cache_entry_behind_the_store_or_not_from_it_is_read_past(pool: 
     mine.cache.put(Stream(forged, b"\x00" * 32, kept.last_position))
     after = await act(mine, done, {"action": "report_progress", "percent": 30, "note": "o"})
     assert after.state.title == done.state.title != "Không phải của kho"
+
+
+async def test_an_action_at_the_cached_version_is_answered_as_the_store_holds_it(
+    pool: asyncpg.Pool[Any], admin: asyncpg.Connection[Any]
+) -> None:
+    """An action whose expected version is the one this process last wrote is decided on its cached
+    state without reading the stream; where the store moved on meanwhile, the answer is the store's."""
+    from schemas.envelope import SYSTEM_ACTOR
+
+    mine, other = WritePath(pool), WritePath(pool)
+    secret = await create(mine, {**INCOMING, "secrecy": "mat"})  # mine caches v1
+    grant = parse_action("incoming", {"action": "grant_access", "user": "cv.an"})
+    await handle(  # the system appends v2 through the other process
+        other,
+        HandleRequest(grant, document_id=secret.state.id, expected_version=None, actor=SYSTEM_ACTOR),
+        OFFICES,
+    )
+    registered = await act(mine, secret, {"action": "register"})  # at v1, mine's cache: v2 is taken
+    assert registered.state.version == 3 and registered.state.access == ("cv.an",)
+    submitted = await act(other, registered, {"action": "submit"})  # a person acts on v3 elsewhere
+    # refused on mine's cached v3 as on the store's v4; the store's answer is the conflict
+    with pytest.raises(VersionConflict) as stale:
+        await act(mine, registered, {"action": "decide_extension", "approve": True})
+    assert stale.value.current_version == 4 and stale.value.state == submitted.state
+    rows = await admin.fetch(
+        "SELECT version, prev_hash, hash FROM events WHERE stream_id = $1 ORDER BY version", secret.state.id
+    )
+    assert [r["version"] for r in rows] == [1, 2, 3, 4]
+    assert all(bytes(b["prev_hash"]) == bytes(a["hash"]) for a, b in itertools.pairwise(rows))
+    done = await act(mine, submitted, {"action": "mark_for_info"})  # mine catches up and writes v5
+    async with pool.acquire() as conn:
+        assert (await load(conn, secret.state.id)).state == done.state
 
 
 async def test_prepare_sees_the_loaded_document_and_its_refusal_writes_nothing(
