@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from itertools import takewhile
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-from api.auth import Forbidden
+from api import deps
+from api.auth import Forbidden, Principal
 from api.deps import CurrentUser, OfficesDep, Pool, SettingsDep, Writes
 from api.document_body import document_body
 from api.errors import Problem, not_found
 from api.files import with_stored_files
 from api.names import check_names
-from api.permissions import CREATE_ROLES, may_see, require_action, viewer_of
+from api.permissions import CREATE_ROLES, may_see, may_see_state, require_action, viewer_of
 from api.reads import record_secret_read, wait_for_position
 from deploy.config.db import Conn
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 from processors import queries
 from producers import store
-from producers.handler import HandleRequest, HandleResult, handle
+from producers.handler import HandleRequest, HandleResult, WritePath, handle
 from schemas.acts import is_act_stream
 from schemas.commands import Command
 from schemas.envelope import EnvelopeError
@@ -40,7 +44,7 @@ _MAX_KEY = 200
 
 def _answer(
     result: HandleResult, offices: Offices, settings: Settings, status: int, named: list[str] | None = None
-) -> JSONResponse:
+) -> Response:
     headers = {"ETag": f'"{result.state.version}"', "X-Vanthu-Position": str(result.position)}
     if status == 201:
         headers["Location"] = f"/v1/documents/{result.state.id}"
@@ -49,7 +53,7 @@ def _answer(
         body["warnings"] = list(result.warnings)
         if named:  # only the earlier documents the caller may see are named
             body["warnings"][-1] += f" (document {', '.join(named)})"
-    return JSONResponse(body, status_code=status, headers=headers)
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
 def _idempotency_key(principal_user: str, key: str | None) -> str | None:
@@ -100,7 +104,7 @@ async def create_document(
     settings: SettingsDep,
     body: Annotated[dict[str, Any], Body()],
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> Response:
     """Create an incoming document, an outgoing draft or a task in the caller's office."""
     refuse_nul(body)
     # attachments name uploaded files by hash; the stored file completes them (422 for an unknown one)
@@ -129,7 +133,6 @@ async def create_document(
     return _answer(result, offices, settings, 201, named)
 
 
-@router.post("/{document_id}/actions", response_model=None)
 async def act(
     document_id: str,
     request: Request,
@@ -141,15 +144,84 @@ async def act(
     body: Annotated[dict[str, Any], Body()],
     if_match: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> Response:
     """Take an action on a document; If-Match must carry the version the client saw."""
+    del pool  # declared for callers that pass it (api/ui/pages.py); the write path has its own
+    return await _act(
+        document_id, request, principal, offices, settings, writes, body, if_match, idempotency_key
+    )
+
+
+class _ActionRoute(APIRoute):
+    """`act`'s route: a request whose body is a JSON object (`Content-Type: application/json`) is read,
+    parsed (orjson) and given its dependencies here, without FastAPI's body handling and dependency
+    solving (py-spy: about a sixth of the API's CPU per action under the command benchmark). Anything
+    else goes to FastAPI's own handler of `act`, so every malformed request is answered as before; the
+    OpenAPI document describes `act` as ever."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        fastapi_handler = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            headers = request.headers
+            if headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+                return await fastapi_handler(request)
+            try:
+                raw = await request.body()
+            except HTTPException:
+                raise  # the body limit (api.app.RequestEdge)
+            except Exception:
+                return await fastapi_handler(request)  # a broken body: FastAPI's answer
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = None  # orjson refuses what json may accept (NaN, huge integers): FastAPI decides
+            if type(body) is not dict:
+                return await fastapi_handler(request)
+            # the dependencies `act` declares, in the order FastAPI solves them
+            principal = await deps.current_user(request, headers.get("authorization"))
+            return await _act(
+                request.path_params["document_id"],
+                request,
+                principal,
+                await deps.offices(request),
+                await deps.settings(request),
+                await deps.write_path(request),
+                body,
+                headers.get("if-match"),
+                headers.get("idempotency-key"),
+            )
+
+        return handler
+
+
+router.add_api_route(
+    "/{document_id}/actions",
+    act,
+    methods=["POST"],
+    response_model=None,
+    route_class_override=_ActionRoute,
+)
+
+
+async def _act(
+    document_id: str,
+    request: Request,
+    principal: Principal,
+    offices: Offices,
+    settings: Settings,
+    writes: WritePath,
+    body: dict[str, Any],
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Response:
     m = None if if_match is None else _ETAG.match(if_match)
     action = body.get("action")
     request.state.action = action if action in COMMANDS_BY_ACTION else "unknown"  # bounded label values
 
     async def prepare(current: DocumentState, conn: Conn) -> Command:
         """The caller's checks, on the one load of the action, in the order errors are answered."""
-        if current.version == 0 or not may_see(principal, current.to_dict()):
+        if current.version == 0 or not may_see_state(principal, current):
             raise not_found(f"document {document_id}")
         if if_match is None:
             raise Problem(

@@ -8,6 +8,7 @@ from typing import Any
 from api.auth import Forbidden, Principal
 from processors import queries
 from processors.queries import Viewer
+from schemas.state import DocumentState
 
 # Roles that may create each kind of document in their own office.
 CREATE_ROLES: dict[str, tuple[str, ...]] = {
@@ -69,3 +70,10 @@ def viewer_of(principal: Principal) -> Viewer:
 def may_see(principal: Principal, doc: Mapping[str, Any], secrecy: str | None = None) -> bool:
     """The one visibility rule (processors.queries.visible) for a caller; `secrecy`: the highest ever."""
     return queries.visible(viewer_of(principal), doc, secrecy)
+
+
+def may_see_state(principal: Principal, state: DocumentState) -> bool:
+    """`may_see` on a folded state, given only the fields the rule reads (not the whole `to_dict`)."""
+    secrecy = None if state.secrecy is None else state.secrecy.value
+    facts = {"office_id": state.office_id, "secrecy": secrecy, "access": state.access}
+    return may_see(principal, {**facts, "created_by": state.created_by})

@@ -153,3 +153,26 @@ async def test_as_of_over_events_stamped_out_of_time_order_answers_the_version_p
         f"/v1/documents/{doc}", params={"as_of": "0001-01-01T00:00:00+14:00"}, headers=clerk
     )
     assert far.status_code in (404, 422), far.text
+
+
+async def test_an_action_body_is_answered_alike_however_it_is_sent(
+    client: httpx.AsyncClient, token: Token
+) -> None:
+    """The action route reads a JSON object body itself (api.documents._ActionRoute) and leaves every
+    other body to FastAPI: the answers are those FastAPI gives, and a charset parameter changes nothing."""
+    clerk = token(CITY, "clerk")
+    doc = (await client.post("/v1/documents", json=INCOMING, headers=clerk)).json()
+    url = f"/v1/documents/{doc['id']}/actions"
+    at_1 = {**clerk, "If-Match": '"1"', "Content-Type": "application/json"}
+    _problem(await client.post(url, content=b"{not json", headers=at_1), 422)
+    _problem(await client.post(url, content=b'[{"action": "register"}]', headers=at_1), 422)
+    _problem(await client.post(url, content=b'{"action": NaN}', headers=at_1), 422)
+    as_text = {**at_1, "Content-Type": "text/plain"}
+    _problem(await client.post(url, content=b'{"action": "register"}', headers=as_text), 422)
+    _problem(await client.post(url, content=b'{"action": "register"}', headers={"If-Match": '"1"'}), 401)
+    _problem(await client.post(url, content=b"{}", headers=at_1), 422)
+    utf8 = {**at_1, "Content-Type": "application/json; charset=utf-8"}
+    registered = await client.post(url, content=b'{"action": "register"}', headers=utf8)
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["version"] == 2 and registered.headers["etag"] == '"2"'
+    assert registered.headers["content-type"] == "application/json"
