@@ -54,6 +54,7 @@ class Relay:
     batch: int = 2000  # rows per outbox read
     window: int = 4  # pages in flight before waiting for Kafka's acknowledgements (at most 5)
     safety_poll_s: float = 5.0  # in case a NOTIFY is lost (e.g. across a reconnect)
+    busy_poll_s: float = 0.02  # after a window that sent events: read again this soon without a wake-up
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
     anchor_every_s: float = 1.0  # anchoring while idle at most this often (it stalls appenders an instant)
     max_backoff_s: float = 10.0
@@ -125,10 +126,12 @@ class Relay:
                 if now - anchored >= self.anchor_every_s:
                     await anchor(conn, max_age_s=self.anchor_age_s)
                     anchored = now
-                # A commit during the window woke us again (its NOTIFY follows its commit); none did: nothing
-                # new is queued, so wait instead of reading an empty page.
+                # A commit during the window woke us again (its NOTIFY follows its commit); none did: wait
+                # instead of reading an empty page. While events flow, not long: an API process sends its
+                # wake-up through its pool after the commit, and a busy API's pool made it late by hundreds
+                # of milliseconds (its events waited for it, or for the safety poll).
                 if not wake.is_set():
-                    await _wait_any(stop, wake, self.safety_poll_s)
+                    await _wait_any(stop, wake, self.busy_poll_s if sent else self.safety_poll_s)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(sender, publisher.close)

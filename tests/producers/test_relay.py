@@ -125,6 +125,27 @@ async def test_an_idle_relay_anchors_now_and_then_not_after_every_wake_up(
     assert len(anchored) == 1, f"anchored {len(anchored)} times in 10 wake-ups"
 
 
+async def test_while_events_flow_a_late_wake_up_is_not_waited_for(relay_task: Any, app_dsn: str) -> None:
+    # An API process sends its wake-up after the commit, through its pool: a busy API sent it hundreds of
+    # milliseconds late. Right after a window that sent events the relay reads again soon on its own.
+    from producers import store
+
+    relay, _ = relay_task(safety_poll_s=120, busy_poll_s=10)
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(2)
+        await streams.append_round(conn, 1)  # woken by NOTIFY
+        await wait_until(lambda: outbox_empty(conn), 30, "the first round published")
+        doc = next(iter(streams.versions))
+        async with conn.transaction():  # no NOTIFY: its wake-up is late, or lost
+            appended = await store.append(conn, streams.envelopes(doc, 1), streams.hashes[doc], notify=False)
+        streams.hashes[doc] = appended[-1].hash
+        await wait_until(lambda: outbox_empty(conn), 60, "the unannounced event published")
+    finally:
+        await conn.close()
+    assert relay.published == 3
+
+
 async def test_a_transaction_that_commits_late_is_not_skipped(
     relay_task: Any, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
 ) -> None:
