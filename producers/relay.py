@@ -54,7 +54,8 @@ class Relay:
     batch: int = 2000  # rows per outbox read
     window: int = 4  # pages in flight before waiting for Kafka's acknowledgements (at most 5)
     safety_poll_s: float = 5.0  # in case a NOTIFY is lost (e.g. across a reconnect)
-    busy_poll_s: float = 0.02  # after a window that sent events: read again this soon without a wake-up
+    busy_poll_s: float = 0.02  # while events flow: read again this soon without a wake-up
+    busy_for_s: float = 1.0  # events flow until this long after the last window that sent some
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
     anchor_every_s: float = 1.0  # anchoring while idle at most this often (it stalls appenders an instant)
     max_backoff_s: float = 10.0
@@ -112,10 +113,13 @@ class Relay:
             wake = asyncio.Event()
             await conn.add_listener(CHANNEL, lambda *_: wake.set())
             anchored = -self.anchor_every_s
+            flowed = -self.busy_for_s  # when a window last sent events
             while not stop.is_set():
                 wake.clear()
                 sent, more = await self._window(conn, publisher, sender)
                 self.published += sent
+                if sent:
+                    flowed = asyncio.get_running_loop().time()
                 if more:
                     continue
                 # Anchoring takes the appenders' lock exclusively and hashes every event since the last
@@ -131,7 +135,8 @@ class Relay:
                 # wake-up through its pool after the commit, and a busy API's pool made it late by hundreds
                 # of milliseconds (its events waited for it, or for the safety poll).
                 if not wake.is_set():
-                    await _wait_any(stop, wake, self.busy_poll_s if sent else self.safety_poll_s)
+                    flowing = now - flowed < self.busy_for_s
+                    await _wait_any(stop, wake, self.busy_poll_s if flowing else self.safety_poll_s)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(sender, publisher.close)

@@ -112,7 +112,7 @@ async def test_an_idle_relay_anchors_now_and_then_not_after_every_wake_up(
         return await anchor(conn, **kw)
 
     monkeypatch.setattr(relay_module, "anchor", counted)
-    relay, _ = relay_task(safety_poll_s=30, anchor_every_s=3600)
+    relay, _ = relay_task(safety_poll_s=120, busy_poll_s=120, anchor_every_s=3600)  # woken by NOTIFY only
     conn = await connect(app_dsn)
     try:
         streams = Streams(3)
