@@ -54,7 +54,10 @@ class Relay:
     batch: int = 2000  # rows per outbox read
     window: int = 4  # pages in flight before waiting for Kafka's acknowledgements (at most 5)
     safety_poll_s: float = 5.0  # in case a NOTIFY is lost (e.g. across a reconnect)
+    busy_poll_s: float = 0.02  # while events flow: read again this soon without a wake-up
+    busy_for_s: float = 1.0  # events flow until this long after the last window that sent some
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
+    anchor_every_s: float = 1.0  # anchoring while idle at most this often (it stalls appenders an instant)
     max_backoff_s: float = 10.0
     published: int = 0
     witness: Witness | None = None  # signs and publishes anchors on its own clock, Kafka up or down
@@ -109,14 +112,31 @@ class Relay:
             log.info("relay: active, publishing to %s at %s", self.topic, self.bootstrap)
             wake = asyncio.Event()
             await conn.add_listener(CHANNEL, lambda *_: wake.set())
+            anchored = -self.anchor_every_s
+            flowed = -self.busy_for_s  # when a window last sent events
             while not stop.is_set():
                 wake.clear()
                 sent, more = await self._window(conn, publisher, sender)
                 self.published += sent
-                if not more:
+                if sent:
+                    flowed = asyncio.get_running_loop().time()
+                if more:
+                    continue
+                # Anchoring takes the appenders' lock exclusively and hashes every event since the last
+                # anchor: after every wake-up (about 100 a second at 200 actions/s) it was most of the
+                # relay's CPU and made each next wake-up wait for it. A block is full at 1,000 events; a
+                # partial one is due after a minute: once a second is soon enough for both.
+                now = asyncio.get_running_loop().time()
+                if now - anchored >= self.anchor_every_s:
                     await anchor(conn, max_age_s=self.anchor_age_s)
-                if not sent:
-                    await _wait_any(stop, wake, self.safety_poll_s)
+                    anchored = now
+                # A commit during the window woke us again (its NOTIFY follows its commit); none did: wait
+                # instead of reading an empty page. While events flow, not long: an API process sends its
+                # wake-up through its pool after the commit, and a busy API's pool made it late by hundreds
+                # of milliseconds (its events waited for it, or for the safety poll).
+                if not wake.is_set():
+                    flowing = now - flowed < self.busy_for_s
+                    await _wait_any(stop, wake, self.busy_poll_s if flowing else self.safety_poll_s)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(sender, publisher.close)
@@ -130,7 +150,7 @@ class Relay:
         """Take and send up to `window` pages in one transaction, committed once Kafka acknowledged them
         all. Returns how many events were published and whether a full page was left unread."""
         loop = asyncio.get_running_loop()
-        sending: list[asyncio.Future[None]] = []
+        sending: list[asyncio.Future[Any]] = []
         taken, more = 0, False
         async with conn.transaction():
             for _ in range(self.window):
@@ -144,8 +164,10 @@ class Relay:
                 if not more:
                     break
             if sending:
+                # The flush is queued behind the sends on the one sender thread at once (not after the
+                # sends came back to this loop): one hop between the threads less per window.
+                sending.append(loop.run_in_executor(sender, publisher.flush))
                 await asyncio.gather(*sending)
-                await loop.run_in_executor(sender, publisher.flush)
                 log.debug("relay: published %d", taken)
         return taken, more
 

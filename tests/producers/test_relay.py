@@ -96,6 +96,56 @@ async def test_published_in_order_soon_after_commit(
     assert dict(first.headers)["schema_version"] == b"1"
 
 
+async def test_an_idle_relay_anchors_now_and_then_not_after_every_wake_up(
+    relay_task: Any, app_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anchoring takes the appenders' lock exclusively and hashes every event since the last anchor: run
+    # after every wake-up, it was most of the relay's work at a steady trickle of actions and delayed the
+    # next wake-up's events.
+    from producers import relay as relay_module
+
+    anchored: list[float] = []
+    anchor = relay_module.anchor
+
+    async def counted(conn: Any, **kw: Any) -> Any:
+        anchored.append(time.monotonic())
+        return await anchor(conn, **kw)
+
+    monkeypatch.setattr(relay_module, "anchor", counted)
+    relay, _ = relay_task(safety_poll_s=120, busy_poll_s=120, anchor_every_s=3600)  # woken by NOTIFY only
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(3)
+        for n in range(1, 11):
+            await streams.append_round(conn, 1)  # three commits, each with its NOTIFY
+            await wait_until(lambda: outbox_empty(conn), 30, f"round {n} published")
+    finally:
+        await conn.close()
+    assert relay.published == 30
+    assert len(anchored) == 1, f"anchored {len(anchored)} times in 10 wake-ups"
+
+
+async def test_while_events_flow_a_late_wake_up_is_not_waited_for(relay_task: Any, app_dsn: str) -> None:
+    # An API process sends its wake-up after the commit, through its pool: a busy API sent it hundreds of
+    # milliseconds late. Right after a window that sent events the relay reads again soon on its own.
+    from producers import store
+
+    relay, _ = relay_task(safety_poll_s=120, busy_poll_s=10)
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(2)
+        await streams.append_round(conn, 1)  # woken by NOTIFY
+        await wait_until(lambda: outbox_empty(conn), 30, "the first round published")
+        doc = next(iter(streams.versions))
+        async with conn.transaction():  # no NOTIFY: its wake-up is late, or lost
+            appended = await store.append(conn, streams.envelopes(doc, 1), streams.hashes[doc], notify=False)
+        streams.hashes[doc] = appended[-1].hash
+        await wait_until(lambda: outbox_empty(conn), 60, "the unannounced event published")
+    finally:
+        await conn.close()
+    assert relay.published == 3
+
+
 async def test_a_transaction_that_commits_late_is_not_skipped(
     relay_task: Any, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
 ) -> None:
