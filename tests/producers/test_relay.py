@@ -226,6 +226,23 @@ async def active_relay_pid(admin: asyncpg.Connection[Any]) -> int | None:
     return None if name is None else int(name.rsplit("-", 1)[1])
 
 
+async def stop_outside_a_transaction(admin: asyncpg.Connection[Any], pid: int) -> None:
+    """SIGSTOP the relay at a moment none of its connections is inside a transaction: stopped while it
+    settles positions for an anchor (the APPEND lock held exclusively for a moment) it would block every
+    append of the test until killed."""
+    for _ in range(500):
+        os.kill(pid, signal.SIGSTOP)
+        busy = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL",
+            f"vanthu-relay-{pid}",
+        )
+        if not busy:
+            return
+        os.kill(pid, signal.SIGCONT)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"relay {pid} was inside a transaction at every try")
+
+
 async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
     relays: Relays, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
 ) -> None:
@@ -241,7 +258,7 @@ async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
         # Caught mid-window for certain (the relay publishes faster than the burst is written): stopped
         # while the first half is written, then held by a lock on the outbox rows past its first two
         # pages, so it has sent those pages to Kafka and waits, its window uncommitted, when it is killed.
-        os.kill(victim, signal.SIGSTOP)
+        await stop_outside_a_transaction(admin, victim)
         for _ in range(10):  # 200 documents × 10 rounds × 5 events: the first half of the burst
             total += await streams.append_round(conn, 5)
         tx = admin.transaction()  # the owner's: the services' role may not lock rows of the outbox
