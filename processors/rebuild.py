@@ -1,14 +1,19 @@
 """Rebuild: replay the events topic from its first record into a fresh schema with the live apply code,
 while `rm` keeps serving, then swap the two atomically (rename in one transaction, under the lock every
 live batch holds shared, after catching up to the live processor). The new schema's secondary indexes
-are dropped before the load and built after it, before the catch-up and the swap."""
+are dropped before the load and built after it, before the catch-up and the swap. A large topic is loaded
+by several processes at once, each replaying its share of the partitions (a document's events are all in
+one partition, so each writes its own documents' rows; the statistics counters are moved by additions,
+which commute), through the same apply code."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import asyncpg
@@ -23,6 +28,7 @@ from processors.topics import partitions, replay_consumer
 
 log = logging.getLogger(__name__)
 FIRST_ANALYZE = 20_000  # events replayed before the new tables are first analyzed (then at 4x each time)
+PARALLEL_FROM = 10_000  # records from which the load is shared between processes (each costs ~1 s to start)
 
 
 @dataclass
@@ -63,9 +69,10 @@ class _Replay:
         schema: str,
         batch: int,
         progress: Callable[[Progress], None] | None,
+        analyzes: bool = True,
     ) -> None:
         self.conn, self.consumer, self.tps, self.schema = conn, consumer, tps, schema
-        self.batch, self.report = batch, progress
+        self.batch, self.report, self.analyzes = batch, progress, analyzes
         self.cache = StateCache()
         self.done = 0
         self.total = 0
@@ -115,7 +122,7 @@ class _Replay:
     async def _written(self, writing: asyncio.Task[BatchResult], size: int) -> None:
         await writing
         self.done += size
-        if self.done >= self._analyze_at:
+        if self.analyzes and self.done >= self._analyze_at:
             await self.analyze()
             self._analyze_at = self.done * 4
         self._progress()
@@ -142,9 +149,11 @@ async def rebuild(
     swap: bool = True,
     keep_old: bool = False,
     batch: int = 20_000,
+    processes: int = 2,
     progress: Callable[[Progress], None] | None = None,
 ) -> RebuildResult:
-    """Replay `topic` into a new schema; with `swap`, make it `rm` and drop (or keep) the old one."""
+    """Replay `topic` into a new schema; with `swap`, make it `rm` and drop (or keep) the old one. The
+    load is shared by `processes` processes when the topic holds at least PARALLEL_FROM records."""
     stamp = time.strftime("%Y%m%d%H%M%S")
     build = schema_name(target or f"rm_build_{stamp}")
     started = time.monotonic()
@@ -160,7 +169,16 @@ async def rebuild(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         replay = _Replay(conn, consumer, tps, build, batch, progress)
-        await replay.until(await consumer.end_offsets(tps))
+        end = await consumer.end_offsets(tps)
+        begin = await consumer.beginning_offsets(tps)
+        if processes > 1 and len(tps) > 1 and sum(end[tp] - begin[tp] for tp in tps) >= PARALLEL_FROM:
+            replay.done = await _load_in_parallel(
+                conn, dsn, bootstrap, build, tps, begin, end, batch, processes, replay
+            )
+            for tp in tps:
+                consumer.seek(tp, end[tp])
+        else:
+            await replay.until(end)
         for definition in deferred:  # each built once from the loaded rows, not grown row by row
             await conn.execute(definition)
         await replay.analyze()  # the rebuilt read models go live with statistics
@@ -186,6 +204,90 @@ async def rebuild(
             await conn.execute(f"DROP SCHEMA {old} CASCADE")
         seconds = time.monotonic() - started
         return RebuildResult(LIVE_SCHEMA, replay.done, seconds, True, old if keep_old else None)
+    finally:
+        await consumer.stop()
+        await conn.close()
+
+
+async def _load_in_parallel(
+    conn: asyncpg.Connection,
+    dsn: str,
+    bootstrap: str,
+    schema: str,
+    tps: list[TopicPartition],
+    begin: Mapping[TopicPartition, int],
+    end: Mapping[TopicPartition, int],
+    batch: int,
+    processes: int,
+    replay: _Replay,
+) -> int:
+    """Load the records before `end` with `processes` processes, partitions dealt out in turn; progress
+    is read from the new schema's offsets meanwhile. Returns how many records were loaded."""
+    shares = [tps[n::processes] for n in range(processes) if tps[n::processes]]
+    loop = asyncio.get_running_loop()
+    total = sum(end[tp] - begin[tp] for tp in tps)
+    replay.total = max(replay.total, total)
+    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = [
+            loop.run_in_executor(
+                pool,
+                _load_share,
+                dsn,
+                bootstrap,
+                schema,
+                [(tp.topic, tp.partition) for tp in share],
+                [end[tp] for tp in share],
+                batch,
+                n == 0,  # one of them analyzes the new tables as they grow
+            )
+            for n, share in enumerate(shares)
+        ]
+        waiting = asyncio.gather(*parts)
+        while not waiting.done():
+            await asyncio.wait([waiting], timeout=1.0)
+            stored = await conn.fetch(
+                f'SELECT topic, partition, "offset" FROM {schema}.offsets WHERE projection = $1', PROJECTION
+            )
+            replay.done = sum(
+                r["offset"] + 1 - begin.get(TopicPartition(r["topic"], r["partition"]), 0) for r in stored
+            )
+            replay._progress()
+        loaded: list[int] = await waiting
+    return sum(loaded)
+
+
+def _load_share(
+    dsn: str,
+    bootstrap: str,
+    schema: str,
+    share: Sequence[tuple[str, int]],
+    end: Sequence[int],
+    batch: int,
+    analyzes: bool,
+) -> int:
+    """In a process of its own: replay these partitions from their first record up to `end`."""
+    return asyncio.run(_replay_share(dsn, bootstrap, schema, share, end, batch, analyzes))
+
+
+async def _replay_share(
+    dsn: str,
+    bootstrap: str,
+    schema: str,
+    share: Sequence[tuple[str, int]],
+    end: Sequence[int],
+    batch: int,
+    analyzes: bool,
+) -> int:
+    conn = await connect(dsn)
+    consumer = replay_consumer(bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t, p in share]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        replay = _Replay(conn, consumer, tps, schema, batch, None, analyzes)
+        await replay.until(dict(zip(tps, end, strict=True)))
+        return replay.done
     finally:
         await consumer.stop()
         await conn.close()
