@@ -8,6 +8,7 @@ feed entries owed) lives here once.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 from collections import OrderedDict
@@ -68,6 +69,17 @@ class StateCache:
 
     def clear(self) -> None:
         self._states.clear()
+
+
+def collect_less() -> None:
+    """Run Python's cyclic garbage collector far less often, for a process that applies events: its state
+    cache keeps some 10^5 folded states (millions of objects) alive, and at the default thresholds (a
+    young collection every 700 allocations, a full one every 100 of those) the collector walked them so
+    often that it took a third of the Python CPU of applying events (246 against 169 µs per event, 40,000
+    bench events replayed in batches of 20,000). What the projector allocates is freed by reference counting; the collector
+    still runs, every 50,000 allocations."""
+    gc.freeze()  # what start-up allocated is never scanned again
+    gc.set_threshold(50_000, 20, 100)
 
 
 Applied = tuple[UUID, bytes]  # an applied event's id and the sha256 of its record's bytes

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import connect
 from processors.apply import BatchResult, Effects, apply_isolating, decode_ahead
-from processors.documents import StateCache
+from processors.documents import StateCache, collect_less
 from processors.records import from_message
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
 from processors.topics import partitions, replay_consumer
@@ -266,6 +266,7 @@ def _load_share(
     analyzes: bool,
 ) -> int:
     """In a process of its own: replay these partitions from their first record up to `end`."""
+    collect_less()
     return asyncio.run(_replay_share(dsn, bootstrap, schema, share, end, batch, analyzes))
 
 

@@ -9,11 +9,13 @@ import faust
 
 from processors.app import create_app
 from processors.config import ProcessorConfig
+from processors.documents import collect_less
 
 
 def main() -> int:
     config = ProcessorConfig.from_env()
     app, _ = create_app(config)
+    collect_less()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()
