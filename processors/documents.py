@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,8 +75,8 @@ def collect_less() -> None:
     cache keeps some 10^5 folded states (millions of objects) alive, and at the default thresholds (a
     young collection every 700 allocations, a full one every 100 of those) the collector walked them so
     often that it took a third of the Python CPU of applying events (246 against 169 µs per event, 40,000
-    bench events replayed in batches of 20,000). What the projector allocates is freed by reference counting; the collector
-    still runs, every 50,000 allocations."""
+    bench events replayed in batches of 20,000). What the projector allocates is freed by reference
+    counting; the collector still runs, every 50,000 allocations."""
     gc.freeze()  # what start-up allocated is never scanned again
     gc.set_threshold(50_000, 20, 100)
 
@@ -290,52 +289,48 @@ async def _delete(conn: Conn, s: str, table: str, keys: list[tuple[Any, ...]]) -
 async def _upsert(
     conn: Conn, s: str, table: str, columns: Sequence[str], rows: list[Row], retext: list[bool] | None = None
 ) -> None:
-    """Insert these rows or update the rows with their keys, in one statement: each column goes as an
-    array (jsonb and array columns as JSON text, turned back in SQL: arrays of arrays must be square).
-    With `retext` (the listing), the search column is computed for the rows it flags and kept for the
-    others."""
+    """Insert these rows or update the rows with their keys: COPY (binary) into the table's staging table
+    (a temporary table of this connection, emptied at commit), then one INSERT … ON CONFLICT from it.
+    Sending the rows as one array per column cost asyncpg about 40 abstract-class checks per event in
+    Python (one per array element). With `retext` (the listing), the search column is computed for the
+    rows it flags and kept for the others."""
     pk = PRIMARY_KEYS[table]
-    values = [list(c) for c in zip(*rows, strict=True)]
-    for n, c in enumerate(columns):
-        if COLUMN_TYPES.get(c, "").endswith("[]"):
-            values[n] = [json.dumps(v, ensure_ascii=False) for v in values[n]]
-    if retext is not None:
-        values.append(retext)
-    await conn.execute(_upsert_sql(s, table, tuple(columns), pk, retext is not None), *values)
+    search = retext is not None
+    stage, create, merge = _staging(s, table, tuple(columns), pk, search)
+    await conn.execute(create)
+    records = rows if retext is None else [(*r, x) for r, x in zip(rows, retext, strict=True)]
+    await conn.copy_records_to_table(stage, records=records, schema_name="pg_temp")
+    await conn.execute(merge)
+
+
+def _sent(c: str) -> str:
+    """The type a column is staged as: its own, except jsonb (sent as text, the state's JSON as is)."""
+    kind = COLUMN_TYPES.get(c, "text")
+    return "text" if kind == "jsonb" else kind
 
 
 @functools.lru_cache(maxsize=256)
-def _upsert_sql(
+def _staging(
     s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...], search: bool = False
-) -> str:
-    def sent(c: str) -> str:  # the type each column is sent as
-        kind = COLUMN_TYPES.get(c, "text")
-        return "text" if kind == "jsonb" or kind.endswith("[]") else kind
-
-    def read(c: str) -> str:
-        kind = COLUMN_TYPES.get(c, "text")
-        if kind == "jsonb":
-            return f"x.{c}::jsonb"
-        if kind.endswith("[]"):
-            return (
-                f"ARRAY(SELECT e FROM jsonb_array_elements_text(x.{c}::jsonb) WITH ORDINALITY AS a(e, n) "
-                "ORDER BY n)"
-            )
-        return f"x.{c}"
-
-    cols = ", ".join(columns)
-    arrays = ", ".join(f"${n}::{sent(c)}[]" for n, c in enumerate(columns, 1))
-    reads = ", ".join(read(c) for c in columns)
+) -> tuple[str, str, str]:
+    """The staging table's name, the statement creating it when this connection has none yet, and the
+    statement merging it into `s.table`."""
+    stage = f"vanthu_stage_{table}" + ("_search" if search else "")
+    defined = [f"{c} {_sent(c)}" for c in columns] + (["retext boolean"] if search else [])
+    create = (
+        f"DO $$BEGIN IF to_regclass('pg_temp.{stage}') IS NULL THEN "
+        f"CREATE TEMP TABLE {stage} ({', '.join(defined)}) ON COMMIT DELETE ROWS; END IF; END$$"
+    )
+    reads = ", ".join(f"x.{c}::jsonb" if COLUMN_TYPES.get(c) == "jsonb" else f"x.{c}" for c in columns)
     sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in pk]
-    into, names = cols, cols
+    into = ", ".join(columns)
     if search:
-        arrays += f", ${len(columns) + 1}::boolean[]"
-        names += ", retext"
         into += ", search"
         reads += ", " + _SEARCH
         sets.append("search = coalesce(EXCLUDED.search, t.search)")
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-    return (
-        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} "
-        f"FROM unnest({arrays}) AS x({names}) ON CONFLICT ({', '.join(pk)}) {action}"
+    merge = (
+        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} FROM pg_temp.{stage} x "
+        f"ON CONFLICT ({', '.join(pk)}) {action}"
     )
+    return stage, create, merge
