@@ -225,6 +225,7 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
     built = {i: document_rows(states[i], last_types[i]) for i in ids}
     # kept for the next batch's comparison without the document row (its state as JSON is large)
     changes.rows.update((i, DocumentRows((), b.children, b.listing)) for i, b in built.items())
+    await conn.execute(STAGING)
     await _upsert(conn, s, "documents", DOCUMENT_COLUMNS, [b.document for b in built.values()])
     gone: dict[str, list[tuple[Any, ...]]] = {}
     fresh: dict[str, list[Row]] = {}
@@ -290,17 +291,16 @@ async def _upsert(
     conn: Conn, s: str, table: str, columns: Sequence[str], rows: list[Row], retext: list[bool] | None = None
 ) -> None:
     """Insert these rows or update the rows with their keys: COPY (binary) into the table's staging table
-    (a temporary table of this connection, emptied at commit), then one INSERT … ON CONFLICT from it.
-    Sending the rows as one array per column cost asyncpg about 40 abstract-class checks per event in
-    Python (one per array element). With `retext` (the listing), the search column is computed for the
-    rows it flags and kept for the others."""
-    pk = PRIMARY_KEYS[table]
-    search = retext is not None
-    stage, create, merge = _staging(s, table, tuple(columns), pk, search)
-    await conn.execute(create)
+    (`STAGING`), then one INSERT … ON CONFLICT from it. Sending the rows as one array per column cost
+    asyncpg about 40 abstract-class checks per event in Python (one per array element). With `retext`
+    (the listing), the search column is computed for the rows it flags and kept for the others."""
     records = rows if retext is None else [(*r, x) for r, x in zip(rows, retext, strict=True)]
-    await conn.copy_records_to_table(stage, records=records, schema_name="pg_temp")
-    await conn.execute(merge)
+    await conn.copy_records_to_table(_stage(table), records=records, schema_name="pg_temp")
+    await conn.execute(_merge_sql(s, table, tuple(columns), PRIMARY_KEYS[table], retext is not None))
+
+
+def _stage(table: str) -> str:
+    return f"vanthu_stage_{table}"
 
 
 def _sent(c: str) -> str:
@@ -309,18 +309,28 @@ def _sent(c: str) -> str:
     return "text" if kind == "jsonb" else kind
 
 
+def _staging_sql() -> str:
+    tables = {"documents": DOCUMENT_COLUMNS, **{t: c for t, (_, c) in CHILD_TABLES.items()}}
+    tables["listing"] = (*LISTING_COLUMNS, "retext")
+    creates = []
+    for table, columns in tables.items():
+        defined = ", ".join(f"{c} {'boolean' if c == 'retext' else _sent(c)}" for c in columns)
+        creates.append(
+            f"IF to_regclass('pg_temp.{_stage(table)}') IS NULL THEN "
+            f"CREATE TEMP TABLE {_stage(table)} ({defined}) ON COMMIT DELETE ROWS; END IF;"
+        )
+    return "DO $$BEGIN " + " ".join(creates) + " END$$"
+
+
+# The staging tables of the rows a batch writes: temporary tables of the connection, empty outside a
+# transaction; created in the batch's transaction by one statement when the connection has none yet.
+STAGING = _staging_sql()
+
+
 @functools.lru_cache(maxsize=256)
-def _staging(
+def _merge_sql(
     s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...], search: bool = False
-) -> tuple[str, str, str]:
-    """The staging table's name, the statement creating it when this connection has none yet, and the
-    statement merging it into `s.table`."""
-    stage = f"vanthu_stage_{table}" + ("_search" if search else "")
-    defined = [f"{c} {_sent(c)}" for c in columns] + (["retext boolean"] if search else [])
-    create = (
-        f"DO $$BEGIN IF to_regclass('pg_temp.{stage}') IS NULL THEN "
-        f"CREATE TEMP TABLE {stage} ({', '.join(defined)}) ON COMMIT DELETE ROWS; END IF; END$$"
-    )
+) -> str:
     reads = ", ".join(f"x.{c}::jsonb" if COLUMN_TYPES.get(c) == "jsonb" else f"x.{c}" for c in columns)
     sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in pk]
     into = ", ".join(columns)
@@ -329,8 +339,7 @@ def _staging(
         reads += ", " + _SEARCH
         sets.append("search = coalesce(EXCLUDED.search, t.search)")
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-    merge = (
-        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} FROM pg_temp.{stage} x "
+    return (
+        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} FROM pg_temp.{_stage(table)} x "
         f"ON CONFLICT ({', '.join(pk)}) {action}"
     )
-    return stage, create, merge
