@@ -248,10 +248,12 @@ async def apply_batch(
             newest[record.tp] = max(newest.get(record.tp, envelope.occurred_at), envelope.occurred_at)
             result.applied += 1
 
-        await write_documents(conn, s, changes, cache)
-        await write_calendar(conn, s, [e for _, e in published])
+        # The shared rows (statistics counters, then offsets, feed counters) are locked last, so that
+        # writers of other partitions (the rebuild's loaders, a second worker) wait for them briefly.
         await write_event_ids(conn, s, changes.new_ids)
+        await write_calendar(conn, s, [e for _, e in published])
         await write_dead_letters(conn, s, dead)
+        await write_documents(conn, s, changes, cache)
         tps = sorted(result.offsets)
         await conn.execute(
             f"""UPDATE {s}.offsets o SET "offset" = x.o,
