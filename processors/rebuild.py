@@ -175,6 +175,7 @@ async def rebuild(
             replay.done = await _load_in_parallel(
                 conn, dsn, bootstrap, build, tps, begin, end, batch, processes, replay
             )
+            replay._progress(force=True)
             for tp in tps:
                 consumer.seek(tp, end[tp])
         else:

@@ -261,3 +261,27 @@ async def test_a_malformed_record_on_the_topic_is_dead_lettered_and_later_events
     assert "2 dead letter(s)" in listed and "event_id: must be a UUID" in listed
     retried = await asyncio.to_thread(run, [*cli, "retry"], env=env, capture_output=True, text=True)
     assert retried.returncode == 1 and "resolved 0, still open 2" in retried.stdout
+
+
+async def test_a_rebuild_loaded_by_two_processes_equals_one_loaded_by_one(
+    workers: Workers, producer: Producer, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = producer.send(Workload(OFFICES, seed=13).events(4000))
+    one = await rebuild(
+        workers.dsn, workers.bootstrap, workers.topic, target="rm_one", swap=False, processes=1
+    )
+    monkeypatch.setattr("processors.rebuild.PARALLEL_FROM", 1)  # shared however small the topic
+    seen: list[int] = []
+    two = await rebuild(
+        workers.dsn,
+        workers.bootstrap,
+        workers.topic,
+        target="rm_two",
+        swap=False,
+        batch=500,
+        processes=2,
+        progress=lambda p: seen.append(p.done),
+    )
+    assert one.events == two.events == sent and seen[-1] == sent
+    assert await db.fetchval("SELECT count(*) FROM rm_two.documents") > 0
+    assert await differences(db, "rm_one", "rm_two") == {}
