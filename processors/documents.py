@@ -78,7 +78,10 @@ def collect_less() -> None:
     bench events replayed in batches of 20,000). What the projector allocates is freed by reference
     counting; the collector still runs, every 50,000 allocations."""
     gc.freeze()  # what start-up allocated is never scanned again
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*FEWER_COLLECTIONS)
+
+
+FEWER_COLLECTIONS = (50_000, 20, 100)
 
 
 Applied = tuple[UUID, bytes]  # an applied event's id and the sha256 of its record's bytes

@@ -9,25 +9,29 @@ which commute), through the same apply code."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import logging
-import multiprocessing
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import connect
 from processors.apply import BatchResult, Effects, apply_isolating, decode_ahead
-from processors.documents import StateCache, collect_less
+from processors.documents import FEWER_COLLECTIONS, StateCache, collect_less
 from processors.records import from_message
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
 from processors.topics import partitions, replay_consumer
 
 log = logging.getLogger(__name__)
 FIRST_ANALYZE = 20_000  # events replayed before the new tables are first analyzed (then at 4x each time)
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m processors.rebuild` finds the package
 PARALLEL_FROM = 10_000  # records from which the load is shared between processes (each costs ~1 s to start)
 
 
@@ -160,6 +164,8 @@ async def rebuild(
     conn = await connect(dsn)
     consumer = replay_consumer(bootstrap)
     await consumer.start()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*FEWER_COLLECTIONS)  # in the caller's process too, until the rebuild is done
     try:
         await conn.execute("SELECT public.vanthu_rm_create($1)", build)
         # The processors' role writes what it swaps in as rm (whatever tables later migrations added).
@@ -206,6 +212,7 @@ async def rebuild(
         seconds = time.monotonic() - started
         return RebuildResult(LIVE_SCHEMA, replay.done, seconds, True, old if keep_old else None)
     finally:
+        gc.set_threshold(*thresholds)
         await consumer.stop()
         await conn.close()
 
@@ -222,30 +229,35 @@ async def _load_in_parallel(
     processes: int,
     replay: _Replay,
 ) -> int:
-    """Load the records before `end` with `processes` processes, partitions dealt out in turn; progress
-    is read from the new schema's offsets meanwhile. Returns how many records were loaded."""
+    """Load the records before `end` with `processes` processes (`python -m processors.rebuild`),
+    partitions dealt out in turn; progress is read from the new schema's offsets meanwhile. Returns how
+    many records were loaded."""
     shares = [tps[n::processes] for n in range(processes) if tps[n::processes]]
-    loop = asyncio.get_running_loop()
-    total = sum(end[tp] - begin[tp] for tp in tps)
-    replay.total = max(replay.total, total)
-    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = [
-            loop.run_in_executor(
-                pool,
-                _load_share,
-                dsn,
-                bootstrap,
-                schema,
-                [(tp.topic, tp.partition) for tp in share],
-                [end[tp] for tp in share],
-                batch,
-                n == 0,  # one of them analyzes the new tables as they grow
+    replay.total = max(replay.total, sum(end[tp] - begin[tp] for tp in tps))
+    children = []
+    try:
+        for n, share in enumerate(shares):
+            task = {
+                "dsn": dsn,
+                "bootstrap": bootstrap,
+                "schema": schema,
+                "share": [(tp.topic, tp.partition, end[tp]) for tp in share],
+                "batch": batch,
+                "analyzes": n == 0,  # one of them analyzes the new tables as they grow
+            }
+            children.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "processors.rebuild",
+                    json.dumps(task),
+                    stdout=asyncio.subprocess.PIPE,
+                    cwd=ROOT,
+                )
             )
-            for n, share in enumerate(shares)
-        ]
-        waiting = asyncio.gather(*parts)
-        while not waiting.done():
-            await asyncio.wait([waiting], timeout=1.0)
+        outputs = asyncio.gather(*(child.communicate() for child in children))
+        while not outputs.done():
+            await asyncio.wait([outputs], timeout=1.0)
             stored = await conn.fetch(
                 f'SELECT topic, partition, "offset" FROM {schema}.offsets WHERE projection = $1', PROJECTION
             )
@@ -253,42 +265,34 @@ async def _load_in_parallel(
                 r["offset"] + 1 - begin.get(TopicPartition(r["topic"], r["partition"]), 0) for r in stored
             )
             replay._progress()
-        loaded: list[int] = await waiting
-    return sum(loaded)
+        results = await outputs
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    failed = [child.returncode for child in children if child.returncode != 0]
+    if failed:
+        raise RuntimeError(f"a rebuild loader failed (exit {failed[0]}); the new schema is incomplete")
+    return sum(int(out.decode().split()[-1]) for out, _ in results)
 
 
-def _load_share(
-    dsn: str,
-    bootstrap: str,
-    schema: str,
-    share: Sequence[tuple[str, int]],
-    end: Sequence[int],
-    batch: int,
-    analyzes: bool,
-) -> int:
-    """In a process of its own: replay these partitions from their first record up to `end`."""
+def _load_share(task: Mapping[str, Any]) -> int:
+    """In a process of its own: replay these partitions from their first record up to their ends."""
     collect_less()
-    return asyncio.run(_replay_share(dsn, bootstrap, schema, share, end, batch, analyzes))
+    return asyncio.run(_replay_share(task))
 
 
-async def _replay_share(
-    dsn: str,
-    bootstrap: str,
-    schema: str,
-    share: Sequence[tuple[str, int]],
-    end: Sequence[int],
-    batch: int,
-    analyzes: bool,
-) -> int:
-    conn = await connect(dsn)
-    consumer = replay_consumer(bootstrap)
+async def _replay_share(task: Mapping[str, Any]) -> int:
+    conn = await connect(task["dsn"])
+    consumer = replay_consumer(task["bootstrap"])
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t, p in share]
+        tps = [TopicPartition(t, p) for t, p, _ in task["share"]]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        replay = _Replay(conn, consumer, tps, schema, batch, None, analyzes)
-        await replay.until(dict(zip(tps, end, strict=True)))
+        replay = _Replay(conn, consumer, tps, task["schema"], task["batch"], None, task["analyzes"])
+        await replay.until({TopicPartition(t, p): e for t, p, e in task["share"]})
         return replay.done
     finally:
         await consumer.stop()
@@ -344,3 +348,7 @@ async def differences(conn: asyncpg.Connection, a: str, b: str) -> dict[str, int
         if count:
             out[table] = int(count)
     return out
+
+
+if __name__ == "__main__":  # one of a rebuild's loaders: its task as JSON; prints how many it loaded
+    print(_load_share(json.loads(sys.argv[1])))
