@@ -25,8 +25,9 @@ async def run(ctx: Any) -> dict[str, Any]:
         "parameters": {
             "events": result.events,
             "documents": ds.loaded.documents,
-            "how": "processors.rebuild.rebuild(swap=True) in the benchmark process: aiokafka from the "
-            "first record, apply_batch(5000) into a new schema, then renamed to rm",
+            "how": "processors.rebuild.rebuild(swap=True) from the benchmark process: two loader "
+            "processes (python -m processors.rebuild, half the partitions each) replay from the first "
+            "record with apply_batch(20000) into a new schema, indexes built after, then renamed to rm",
             "bulk_loaded": "store by tests/bench/dataset.py, topic by the relay",
         },
     }
