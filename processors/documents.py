@@ -224,6 +224,8 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
     states, last_types = changes.changed, changes.last_types
     if not states:
         return
+    if not conn.is_in_transaction():  # outside one, the staging tables would be emptied before the merge
+        raise RuntimeError("write_documents: call it inside the batch's transaction")
     ids = list(states)
     built = {i: document_rows(states[i], last_types[i]) for i in ids}
     # kept for the next batch's comparison without the document row (its state as JSON is large)

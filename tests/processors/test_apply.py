@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from processors.apply import apply_batch
 from processors.deadletters import list_dead_letters, retry
+from processors.documents import Changes, write_documents
+from schemas.evolve import fold
 from tests.processors.helpers import Log
 from tests.processors.workload import Workload, incoming_body, story
 
@@ -120,3 +124,16 @@ async def test_another_event_at_an_applied_version_is_a_dead_letter_not_a_duplic
     applied = await apply_batch(db, log.append(a[2:]))
     assert applied.applied == 1
     assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 3
+
+
+async def test_documents_are_written_only_inside_a_transaction(db: Any) -> None:
+    [event] = story("outside-1", incoming_body("o1"), [])
+    changes = Changes({})
+    changes.changed["outside-1"] = fold([event])
+    changes.last_types["outside-1"] = event.type
+    # the rows are staged in temporary tables emptied at commit: outside a transaction nothing would land
+    with pytest.raises(RuntimeError, match="inside the batch's transaction"):
+        await write_documents(db, "rm", changes)
+    async with db.transaction():
+        await write_documents(db, "rm", changes)
+    assert await db.fetchval("SELECT version FROM rm.listing WHERE document_id = 'outside-1'") == 1
