@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from api.feed_hub import FeedHub
 from api.ui import pages as ui_pages
 from deploy.config.offices import load_offices
 from deploy.config.settings import Settings
+from processors.documents import collect_less
 from producers.filestore import file_store, sweep_spool
 
 log = logging.getLogger("vanthu.api")
@@ -90,17 +90,11 @@ class RequestEdge:
         await self.app(scope, bounded, send_with_id)
 
 
+# A serving process collects less often (processors.documents.collect_less): a request allocates thousands
+# of objects that reference counting frees, yet every 700 allocations (Python's default) the collector
+# walked the young ones still alive, and every object start-up loaded (modules, routes, models) in each
+# full collection: about 10-20% of an inbox page's API CPU (in-process, tests/bench queries' requests).
 GC_THRESHOLDS = (20_000, 20, 100)
-
-
-def tune_gc() -> None:
-    """Fewer cyclic garbage collections for a serving process. A request allocates thousands of objects
-    that reference counting frees, yet every 700 allocations (Python's default) the collector walked the
-    young ones still alive; what start-up loaded (modules, routes, models) is frozen out of every later
-    collection. About 10-20% of an inbox page's API CPU (in-process, tests/bench queries' requests)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -110,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings.app_dsn)
         app.state.search_pool = await open_pool(settings.app_dsn, min_size=1, max_size=10, custom_plans=True)
-        tune_gc()
+        collect_less(GC_THRESHOLDS)
         swept = sweep_spool(app.state.files.spool_dir)
         if swept:
             log.info("removed %d half-written uploads left by an earlier process", swept)

@@ -71,18 +71,20 @@ class StateCache:
         self._states.clear()
 
 
-def collect_less() -> None:
-    """Run Python's cyclic garbage collector far less often, for a process that applies events: its state
-    cache keeps some 10^5 folded states (millions of objects) alive, and at the default thresholds (a
-    young collection every 700 allocations, a full one every 100 of those) the collector walked them so
-    often that it took a third of the Python CPU of applying events (246 against 169 µs per event, 40,000
-    bench events replayed in batches of 20,000). What the projector allocates is freed by reference
-    counting; the collector still runs, every 50,000 allocations."""
-    gc.freeze()  # what start-up allocated is never scanned again
-    gc.set_threshold(*FEWER_COLLECTIONS)
-
-
 FEWER_COLLECTIONS = (50_000, 20, 100)
+
+
+def collect_less(thresholds: tuple[int, int, int] = FEWER_COLLECTIONS) -> None:
+    """Run Python's cyclic garbage collector far less often, for a long-lived process (call it once its
+    start-up is done). A process that applies events keeps some 10^5 folded states (millions of objects)
+    alive in its state cache, and at the default thresholds (a young collection every 700 allocations, a
+    full one every 100 of those) the collector walked them so often that it took a third of the Python
+    CPU of applying events (246 against 169 µs per event, 40,000 bench events replayed in batches of
+    20,000); the API passes its own thresholds. What is allocated per event or request is freed by
+    reference counting; the collector still runs, every `thresholds[0]` allocations."""
+    gc.collect()
+    gc.freeze()  # what start-up allocated is never scanned again
+    gc.set_threshold(*thresholds)
 
 
 Applied = tuple[UUID, bytes]  # an applied event's id and the sha256 of its record's bytes
@@ -349,21 +351,30 @@ def _upsert_sql(
             )
         return f"x.{c}"
 
-    cols = ", ".join(columns)
     arrays = ", ".join(f"${n}::{sent(c)}[]" for n, c in enumerate(columns, 1))
-    reads = ", ".join(read(c) for c in columns)
-    sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in pk]
-    into, names = cols, cols
+    names = ", ".join(columns)
     if search:
         arrays += f", ${len(columns) + 1}::boolean[]"
         names += ", retext"
+    reads = ", ".join(read(c) for c in columns)
+    return _insert_sql(s, table, columns, pk, search, reads, f"unnest({arrays}) AS x({names})")
+
+
+def _insert_sql(
+    s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...], search: bool, reads: str, source: str
+) -> str:
+    """INSERT … ON CONFLICT of `columns` read (`reads`, over `x`) from `source`; with `search`, the
+    listing's search column too, computed where `x.retext` says and kept elsewhere."""
+    sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in pk]
+    into = ", ".join(columns)
+    if search:
         into += ", search"
         reads += ", " + _SEARCH
         sets.append("search = coalesce(EXCLUDED.search, t.search)")
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
     return (
-        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} "
-        f"FROM unnest({arrays}) AS x({names}) ON CONFLICT ({', '.join(pk)}) {action}"
+        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} FROM {source} "
+        f"ON CONFLICT ({', '.join(pk)}) {action}"
     )
 
 
@@ -400,14 +411,4 @@ def _merge_sql(
     s: str, table: str, columns: tuple[str, ...], pk: tuple[str, ...], search: bool = False
 ) -> str:
     reads = ", ".join(f"x.{c}::jsonb" if COLUMN_TYPES.get(c) == "jsonb" else f"x.{c}" for c in columns)
-    sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in pk]
-    into = ", ".join(columns)
-    if search:
-        into += ", search"
-        reads += ", " + _SEARCH
-        sets.append("search = coalesce(EXCLUDED.search, t.search)")
-    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-    return (
-        f"INSERT INTO {s}.{table} AS t ({into}) SELECT {reads} FROM pg_temp.{_stage(table)} x "
-        f"ON CONFLICT ({', '.join(pk)}) {action}"
-    )
+    return _insert_sql(s, table, columns, pk, search, reads, f"pg_temp.{_stage(table)} x")
