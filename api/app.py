@@ -135,6 +135,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.files = file_store(settings)
     errors.install(app)
+    # added first, so it runs inside Observe and RequestEdge and outside the app's ExceptionMiddleware
+    app.add_middleware(
+        office_reads.LeanReads, handlers=app.exception_handlers, routes=office_reads.lean_routes()
+    )
     metrics.install(app)
 
     # added after metrics, so it runs first: every answer has its id
