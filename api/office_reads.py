@@ -103,9 +103,7 @@ async def office_documents(office: OfficeId, reads: Reads) -> Response:
             )
         except BadCursor as exc:
             raise Problem(422, "validation", "Invalid request", str(exc)) from exc
-    await record_secret_reads(
-        pool, principal, ((d["id"], d["secrecy"]) for d in page.items), reads.request.url.path
-    )
+    await record_secret_reads(pool, principal, ((d["id"], d["secrecy"]) for d in page.items), reads.request)
     return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -142,7 +140,7 @@ async def office_deadlines(office: OfficeId, reads: Reads) -> Response:
         except BadCursor as exc:
             raise Problem(422, "validation", "Invalid request", str(exc)) from exc
     await record_secret_reads(
-        pool, principal, ((d["document_id"], d["secrecy"]) for d in page.items), reads.request.url.path
+        pool, principal, ((d["document_id"], d["secrecy"]) for d in page.items), reads.request
     )
     return json_answer({"items": page.items, "next_cursor": page.next_cursor})
 
@@ -169,7 +167,7 @@ async def office_stats(office: OfficeId, reads: Reads) -> Response:
     start, end = _period(p.date_from, p.date_to)
     async with pool.acquire() as conn:
         result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
-    await record_secret_reads(pool, principal, counted, reads.request.url.path)
+    await record_secret_reads(pool, principal, counted, reads.request)
     return json_answer({"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **result})
 
 
