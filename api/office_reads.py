@@ -182,7 +182,7 @@ class LeanReads:
     app's ExceptionMiddleware would (py-spy, tests/bench queries: the router walk, the dependency solving
     and the wrappers were about a third of the API's CPU per read).
 
-    Plain ASGI, added inside RequestEdge and Observe (request id, URL and body checks, metrics, all as
+    Plain ASGI, added inside RequestEdge (request id, URL and body checks, metrics: all as
     before) and outside the app's ExceptionMiddleware."""
 
     PREFIX = "/v1/offices/"
