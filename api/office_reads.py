@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -187,7 +188,7 @@ class LeanReads:
 
     PREFIX = "/v1/offices/"
 
-    def __init__(self, app: ASGIApp, handlers: dict[Any, Any], routes: dict[str, Any]) -> None:
+    def __init__(self, app: ASGIApp, handlers: dict[Any, Any], routes: dict[str, APIRoute]) -> None:
         self.app = app
         # the app's exception handlers (one dict, filled as they are registered); Exception is the
         # server error handler's, as in FastAPI's stack
@@ -204,7 +205,7 @@ class LeanReads:
                 return
         await self.app(scope, receive, send)
 
-    async def _serve(self, route: Any, office: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, route: APIRoute, office: str, scope: Scope, receive: Receive, send: Send) -> None:
         # what the router sets for the route it matched (Observe labels by scope["route"].path)
         scope["route"], scope["endpoint"] = route, route.endpoint
         scope["path_params"] = {**scope.get("path_params", {}), "office": office}
@@ -236,10 +237,14 @@ class LeanReads:
         return None
 
 
-def lean_routes() -> dict[str, Any]:
+def lean_routes() -> dict[str, APIRoute]:
     """The routes LeanReads serves, by the last part of their path."""
     served = (office_documents, office_deadlines, office_stats)
-    return {r.path.rpartition("/")[2]: r for r in router.routes if getattr(r, "endpoint", None) in served}
+    return {
+        r.path.rpartition("/")[2]: r
+        for r in router.routes
+        if isinstance(r, APIRoute) and r.endpoint in served
+    }
 
 
 # The columns of NĐ 30 Phụ lục IV, as printed: names, not ids or codes; states in Vietnamese; "ký nhận"
