@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
-import uuid
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,14 +30,19 @@ log = logging.getLogger("vanthu.api")
 
 class RequestEdge:
     """Every answer carries X-Request-ID; a NUL (%00) in the URL is refused with a 400; a body over the
-    limit with a 413, before it is read (file uploads, under /v1/files, have their own limit).
+    limit with a 413, before it is read (file uploads, under /v1/files, have their own limit); every
+    request passed on is timed by route and status (`observe`, api.metrics.Observe).
 
     Plain ASGI rather than @app.middleware("http"): that (Starlette's BaseHTTPMiddleware) runs each
     request through anyio streams and a task group, which py-spy showed taking about a quarter of the
     API's CPU per action (tests/bench, command_throughput)."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
-        self.app, self.max_body = app, max_body
+    def __init__(self, app: ASGIApp, max_body: int, observe: metrics.Observe | None = None) -> None:
+        self.app, self.max_body, self.observe = app, max_body, observe
+        # a request's own id: this process's random half and a count (uuid4 per request, a getrandom
+        # system call and a UUID object, was about 2% of a read's CPU; py-spy, tests/bench queries)
+        half = os.urandom(8).hex()
+        self.ids = (f"{half}{n:016x}" for n in itertools.count())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,12 +57,15 @@ class RequestEdge:
                 given = given or value.decode("latin-1")
             elif name == b"content-length" and not length:
                 length = value.decode("latin-1")
-        rid = (given or uuid.uuid4().hex)[:64]
+        rid = (given or next(self.ids))[:64]
         scope.setdefault("state", {})["request_id"] = rid  # what request.state.request_id reads
         rid_header = (b"x-request-id", rid.encode("latin-1"))
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 kept = [h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"]
                 message["headers"] = [*kept, rid_header]
             await send(message)
@@ -66,8 +76,10 @@ class RequestEdge:
             response = errors.problem_response(Request(scope), 400, "bad-character", "Bad character", detail)
             await response(scope, receive, send_with_id)
             return
+        started = time.perf_counter()
         if scope["path"].startswith("/v1/files"):
             await self.app(scope, receive, send_with_id)
+            self._observe(scope, status, started)
             return
         limit = self.max_body
         too_large = f"the request body is larger than {limit} bytes"
@@ -88,6 +100,12 @@ class RequestEdge:
             return message
 
         await self.app(scope, bounded, send_with_id)
+        self._observe(scope, status, started)
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        """Latency and command outcomes of a request passed on (api.metrics.Observe)."""
+        if self.observe is not None:
+            self.observe.record(scope, status, time.perf_counter() - started)
 
 
 # A serving process collects less often (processors.documents.collect_less): a request allocates thousands
@@ -135,10 +153,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.files = file_store(settings)
     errors.install(app)
-    metrics.install(app)
-
-    # added after metrics, so it runs first: every answer has its id
-    app.add_middleware(RequestEdge, max_body=settings.max_body_bytes)
+    # added first, so it runs inside RequestEdge and outside the app's ExceptionMiddleware
+    app.add_middleware(
+        office_reads.LeanReads, handlers=app.exception_handlers, routes=office_reads.lean_routes()
+    )
+    # every answer has its id; what passes on is timed by route (the app's metrics)
+    observe = metrics.Observe(metrics.install(app))
+    app.add_middleware(RequestEdge, max_body=settings.max_body_bytes, observe=observe)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -10,6 +10,7 @@ same OpenAPI parameters (`documented`, passed as the route's `openapi_extra`).
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -25,9 +26,11 @@ class QueryModel(BaseModel):
 
     @classmethod
     def parse(cls: type[M], request: Request) -> M:
-        """The parameters of this request (a repeated one: its last value, as FastAPI takes it)."""
+        """The parameters of this request (a repeated one: its last value, as FastAPI takes it), read
+        as Starlette's QueryParams reads them, without building its multidict."""
+        query = request.scope["query_string"].decode("latin-1")
         try:
-            return cls.model_validate(dict(request.query_params))
+            return cls.model_validate(dict(parse_qsl(query, keep_blank_values=True)))
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]

@@ -15,9 +15,11 @@ import pytest
 from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
 
+from api import deps
 from api.app import GC_THRESHOLDS, create_app
+from api.auth import issue_token
 from api.deps import open_pool
-from api.office_reads import DeadlinesQuery, DocumentsQuery, StatsQuery, json_answer
+from api.office_reads import DeadlinesQuery, DocumentsQuery, LeanReads, StatsQuery, json_answer
 from api.params import QueryModel, documented
 from deploy.config.settings import Settings
 from processors import cursors
@@ -172,3 +174,93 @@ def test_query_models_are_documented_as_fastapi_documents_query_parameters(model
     probe.add_api_route("/probe", declared, methods=["GET"])
     theirs = probe.openapi()["paths"]["/probe"]["get"]["parameters"]
     assert documented(model)["parameters"] == theirs
+
+
+async def test_office_reads_are_answered_alike_by_lean_reads_and_by_fastapi(
+    api_settings: Settings, token: Token
+) -> None:
+    """The office's documents, deadlines and stats are served by `LeanReads` (api/office_reads.py) without
+    FastAPI's router and dependency solving, and anything it does not take goes on to FastAPI: every
+    answer, good or bad, is the one FastAPI's own handler gives (here: the same app without LeanReads)."""
+    lean, plain = create_app(api_settings), create_app(api_settings)
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not LeanReads]
+    pool = await open_pool(api_settings.app_dsn, min_size=1, max_size=4)
+    lean.state.pool = plain.state.pool = pool
+    leader = token("tu-hcm", "leader")
+    expired = issue_token(api_settings, office="tu-hcm", roles=["leader"], ttl_seconds=-3600)
+    home = "/v1/offices/tu-hcm"
+    cases: list[tuple[str, str, object, dict[str, str]]] = [
+        ("GET", f"{home}/documents", {"kind": "incoming", "limit": 20}, leader),
+        ("GET", f"{home}/documents", {"q": "quyết định", "limit": 20}, leader),
+        ("GET", f"{home}/documents", {"overdue": "true", "due_within": 3, "state": "registered"}, leader),
+        ("GET", f"{home}/deadlines", {"due_within": 3}, leader),
+        ("GET", f"{home}/deadlines", {"status": "overdue", "unit": "van-phong", "limit": 500}, leader),
+        ("GET", f"{home}/stats", {"from": "2026-01-01", "to": "2026-12-31"}, leader),
+        ("GET", f"{home}/stats", {}, leader),
+        # bad input
+        ("GET", f"{home}/documents", {"limit": 0}, leader),
+        ("GET", f"{home}/documents", [("limit", "5"), ("limit", "x")], leader),  # the last one counts
+        ("GET", f"{home}/documents", {"kind": "memo", "overdue": "maybe", "q": "x" * 201}, leader),
+        ("GET", f"{home}/documents", {"cursor": "garbage"}, leader),
+        ("GET", f"{home}/documents", {"after": -1}, leader),
+        ("GET", f"{home}/documents", {"after": 2**62}, leader),  # no event has that position
+        ("GET", f"{home}/deadlines", {"status": "late", "due_within": 366}, leader),
+        ("GET", f"{home}/deadlines", {"cursor": cursors.encode("documents", ["2026-03-02", "d1"])}, leader),
+        ("GET", f"{home}/stats", {"from": "2026-13-01"}, leader),
+        ("GET", f"{home}/stats", {"from": "2026-12-31", "to": "2026-01-01"}, leader),
+        # who asks
+        ("GET", f"{home}/documents", {}, {}),
+        ("GET", f"{home}/deadlines", {}, {"Authorization": ""}),
+        ("GET", f"{home}/stats", {}, {"Authorization": "Basic dXNlcjpwdw=="}),
+        ("GET", f"{home}/documents", {}, {"Authorization": "Bearer not-a-token"}),
+        ("GET", f"{home}/documents", {}, {"Authorization": f"Bearer {expired}"}),
+        ("GET", f"{home}/documents", {"limit": 0}, {"Authorization": "Bearer not-a-token"}),
+        ("GET", f"{home}/deadlines", {}, token("hu-cu-chi", "leader")),  # another office's token
+        ("GET", "/v1/offices/nowhere/stats", {}, token("nowhere", "leader")),
+        ("GET", f"/v1/offices/{'x' * 101}/documents", {}, leader),  # longer than an office id
+        ("GET", f"/v1/offices/{'x' * 101}/documents", {}, {}),
+        # not one of its routes
+        ("GET", f"{home}/documents/", {}, leader),
+        ("GET", f"{home}/registers/incoming", {"year": 2026}, leader),
+        ("GET", "/v1/offices//documents", {}, leader),
+        ("POST", f"{home}/documents", {}, leader),
+        ("HEAD", f"{home}/stats", {}, leader),
+    ]
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=lean), base_url="http://t") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=plain), base_url="http://t") as b,
+        ):
+            for method, url, params, headers in cases:
+                answers = [
+                    await c.request(method, url, params=params, headers={**headers, "X-Request-ID": "r1"})  # type: ignore[arg-type]
+                    for c in (a, b)
+                ]
+                seen = [
+                    (
+                        r.status_code,
+                        r.headers.get("content-type"),
+                        r.headers.get("www-authenticate"),
+                        r.headers.get("x-request-id"),
+                        r.headers.get("location"),
+                        r.content,
+                    )
+                    for r in answers
+                ]
+                assert seen[0] == seen[1], (method, url, params)
+            # the lean path served the reads: FastAPI's dependency, made to fail, is not asked
+            lean.dependency_overrides[deps.reader] = _refuse
+            for route in ("documents", "deadlines", "stats"):
+                assert (await a.get(f"{home}/{route}", headers=leader)).status_code == 200
+            # and the metrics name the route's template, as the router sets it
+            sample = lean.state.metrics.registry.get_sample_value(
+                "vanthu_http_request_duration_seconds_count",
+                {"method": "GET", "route": "/v1/offices/{office}/documents", "status": "200"},
+            )
+            assert sample is not None and sample >= 4
+    finally:
+        await pool.close()
+
+
+async def _refuse() -> None:
+    raise AssertionError("FastAPI's dependency solving ran for a lean read")

@@ -62,10 +62,10 @@ NEEDS_DATASET = {"relay_throughput", "projection_throughput", "rebuild", "querie
 LONG_EVENTS = 1000
 CORES_NOTE = (
     f"Cores: servers under test (the API, the CRUD baseline) pinned to core {SERVER_CPU} with taskset, the "
-    f"load generator (this process, aiohttp) to core {LOADGEN_CPU}; PostgreSQL, Kafka, relay and processor "
-    "unpinned; the rebuild and audit verify run unpinned in this process. Each result's `cpu.cores_busy` "
-    "gives the CPU seconds per second of every component over its window (`machine` is the whole machine, "
-    "other work included)."
+    f"load generator (this process: aiohttp; for queries a lean HTTP/1.1 client) to core {LOADGEN_CPU}; "
+    "PostgreSQL, Kafka, relay and processor unpinned; the rebuild and audit verify run unpinned in this "
+    "process. Each result's `cpu.cores_busy` gives the CPU seconds per second of every component over its "
+    "window (`machine` is the whole machine, other work included)."
 )
 
 

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
 from tests.bench.common import CpuMeter, latency_ms, seconds
-from tests.bench.loadgen import closed_loop, open_loop, summary
+from tests.bench.loadgen import Http1, closed_loop, open_loop, prepare_get, summary
 from tests.bench.system import token_headers
 
 FIXED_RATE = 300
@@ -34,28 +32,34 @@ def make_call(
     offices = ctx.dataset.offices
     headers = {o: token_headers(ctx.settings, o, "clerk", "leader") for o in offices}
     kinds = kinds or list(QUERIES)
-    urls = {
-        (k, o): f"{base_url}/v1/offices/{o}/{QUERIES[k][0]}?{urlencode(QUERIES[k][1])}"
+    requests = {
+        (k, o): prepare_get(
+            f"{base_url}/v1/offices/{o}/{QUERIES[k][0]}?{urlencode(QUERIES[k][1])}", headers[o]
+        )
         for k in kinds
         for o in offices
     }
 
-    async def call(http: aiohttp.ClientSession, n: int) -> int:
+    async def call(http: Http1, n: int) -> int:
         kind, office = kinds[n % len(kinds)], offices[(n // len(kinds)) % len(offices)]
         t0 = time.monotonic()
-        async with http.get(urls[(kind, office)], headers=headers[office]) as resp:
-            await resp.read()
-            per_kind[kind].append(time.monotonic() - t0)
-            return resp.status
+        status, _ = await http.get(requests[(kind, office)])
+        per_kind[kind].append(time.monotonic() - t0)
+        return status
 
     return call
+
+
+def client(base_url: str) -> Any:
+    """The load generator's client: the lean keep-alive HTTP/1.1 one (loadgen.Http1)."""
+    return lambda limit: Http1(base_url, limit)
 
 
 async def at_rate(ctx: Any, base_url: str, rate: float, duration: float) -> dict[str, Any]:
     per_kind: dict[str, list[float]] = defaultdict(list)
     call = make_call(ctx, base_url, per_kind)
     cpu = CpuMeter(pids=dict(ctx.server_pids)).start()
-    run = await open_loop(call, rate, duration)
+    run = await open_loop(call, rate, duration, client=client(base_url))
     return {
         "target_rate": rate,
         **summary(run),
@@ -69,7 +73,7 @@ async def at_rate(ctx: Any, base_url: str, rate: float, duration: float) -> dict
 async def alone(ctx: Any, base_url: str, kind: str, duration: float) -> dict[str, Any]:
     """One client asking one kind of query over and over, round robin over the offices."""
     per_kind: dict[str, list[float]] = defaultdict(list)
-    run = await closed_loop(make_call(ctx, base_url, per_kind, [kind]), 1, duration)
+    run = await closed_loop(make_call(ctx, base_url, per_kind, [kind]), 1, duration, client=client(base_url))
     return {**latency_ms(run.latencies), "statuses": dict(run.statuses)}
 
 
@@ -98,7 +102,8 @@ async def run(ctx: Any, base_url: str) -> dict[str, Any]:
             "queries": {k: f"GET /v1/offices/{{office}}/{p}?{urlencode(q)}" for k, (p, q) in QUERIES.items()},
             "mix": "round robin over the four queries and every office (tokens of that office)",
             "fixed_rate_per_s": FIXED_RATE,
-            "load": "open loop: latency from when each request was due; at most 256 in flight",
+            "load": "open loop: latency from when each request was due; at most 256 in flight; "
+            "keep-alive HTTP/1.1 GETs with prepared bytes (tests/bench/loadgen.py Http1)",
             "read_models": "the rebuilt read models of the whole dataset",
         },
     }
