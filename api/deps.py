@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import Depends, Header, Request
 
 from api.auth import Principal
-from deploy.config.db import create_pool
+from deploy.config.db import create_pool, keep_session
 from deploy.config.offices import Offices
 from deploy.config.settings import Settings
 from producers.filestore import FileStore
@@ -32,13 +32,6 @@ else:
     PgPool = asyncpg.Pool  # asyncpg's Pool is generic only in its stubs
 
 
-async def _keep_session(conn: Any) -> None:
-    """Release a pool connection as it is: asyncpg still ends a transaction left open and drops Python
-    listeners, but sends no reset query (RESET ALL, UNLISTEN *, CLOSE ALL, advisory unlock): a round trip
-    on every release, for session state the API never leaves (the feed LISTENs on a connection of its own;
-    no route SETs, holds a session lock or keeps a cursor)."""
-
-
 # PostgreSQL plans a prepared statement for its parameters' values five times, then may settle on one
 # generic plan for any value. For full-text search that generic plan cannot know how common the words are
 # (an ordered scan of the office's newest rows suits common words, the office-scoped GIN index and a sort
@@ -54,7 +47,7 @@ async def open_pool(dsn: str, min_size: int = 2, max_size: int = 20, *, custom_p
         dsn,
         min_size=min_size,
         max_size=max_size,
-        reset=_keep_session,
+        reset=keep_session,  # the feed LISTENs on a connection of its own; no route SETs or locks
         server_settings=CUSTOM_PLANS if custom_plans else None,
     )
     return created

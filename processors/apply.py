@@ -140,15 +140,26 @@ async def decode_ahead(
 async def _lock_offsets(
     conn: Conn, s: str, projection: str, tps: Sequence[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    topics, partitions = [t for t, _ in tps], [p for _, p in tps]
-    await conn.execute(
-        f"""INSERT INTO {s}.offsets (projection, topic, partition, "offset")
-            SELECT $1, t, p, -1 FROM unnest($2::text[], $3::int[]) AS x(t, p)
-            ON CONFLICT DO NOTHING""",
-        projection,
-        topics,
-        partitions,
-    )
+    # Locked as they are; a partition's row is created (at -1) only the first time it is seen, so a
+    # steady stream locks its offsets in one round trip instead of two.
+    stored = await _locked_offsets(conn, s, projection, tps)
+    missing = [tp for tp in tps if tp not in stored]
+    if missing:
+        await conn.execute(
+            f"""INSERT INTO {s}.offsets (projection, topic, partition, "offset")
+                SELECT $1, t, p, -1 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+                ON CONFLICT DO NOTHING""",
+            projection,
+            [t for t, _ in missing],
+            [p for _, p in missing],
+        )
+        stored = await _locked_offsets(conn, s, projection, tps)
+    return stored
+
+
+async def _locked_offsets(
+    conn: Conn, s: str, projection: str, tps: Sequence[TopicPartition]
+) -> dict[TopicPartition, int]:
     rows = await conn.fetch(
         f"""SELECT o.topic, o.partition, o."offset" FROM {s}.offsets o
             JOIN unnest($2::text[], $3::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p
@@ -156,8 +167,8 @@ async def _lock_offsets(
             ORDER BY o.topic, o.partition
             FOR UPDATE OF o""",
         projection,
-        topics,
-        partitions,
+        [t for t, _ in tps],
+        [p for _, p in tps],
     )
     return {(r["topic"], r["partition"]): r["offset"] for r in rows}
 

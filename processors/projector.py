@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from deploy.config.db import create_pool
+from deploy.config.db import create_pool, keep_session
 from processors import chaser, saga
 from processors.apply import TRANSIENT_ERRORS, BatchResult, Decoded, apply_isolating, decode_ahead
 from processors.config import ProcessorConfig
@@ -36,6 +36,7 @@ class Projector:
         self.seek = seek
         self.cache = StateCache()
         self.pool: asyncpg.Pool | None = None  # the processors' own role
+        self.apply_pool: asyncpg.Pool | None = None  # the writer's one connection (same role)
         self.write_pool: asyncpg.Pool | None = None  # the services' role, for the saga and the chaser
         self._write_lock = asyncio.Lock()  # the saga and the chaser start at once: one pool for both
         self.saga_wakeup = asyncio.Event()
@@ -115,8 +116,16 @@ class Projector:
         )
         return {r["partition"]: r["offset"] for r in rows}
 
+    async def _apply_pool(self) -> asyncpg.Pool:
+        # The writer applies one batch at a time on a connection of its own, released without asyncpg's
+        # reset query (a round trip per batch; nothing of apply_batch outlives its transaction). The
+        # saga and the chaser take session locks on `pool`, which keeps its reset.
+        if self.apply_pool is None:
+            self.apply_pool = await create_pool(self.config.dsn, min_size=1, max_size=1, reset=keep_session)
+        return self.apply_pool
+
     async def process(self, records: Sequence[Record], decoded: Decoded | None = None) -> BatchResult:
-        pool = await self.start()
+        pool = await self._apply_pool()
         jump_ok = {tp for tp, (_, _, n) in self._sought.items() if n >= 5}
         delay = 0.05
         for attempt in range(1, 9):
@@ -196,7 +205,7 @@ class Projector:
         return collected
 
     async def close(self) -> None:
-        for pool in (self.pool, self.write_pool):
+        for pool in (self.pool, self.write_pool, self.apply_pool):
             if pool is not None:
                 await pool.close()
-        self.pool = self.write_pool = None
+        self.pool = self.write_pool = self.apply_pool = None

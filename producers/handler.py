@@ -108,11 +108,18 @@ class StateCache:
 
 
 class RelayWake:
-    """One NOTIFY for many commits: a wake-up is sent after a commit unless one is already on its way,
-    in which case one more follows it. The relay also polls, in case one is lost."""
+    """One NOTIFY for many commits: a wake-up is sent after a commit unless one was sent less than `gap_s`
+    ago or is on its way, in which case one more follows when the gap is over. The relay also polls, in
+    case one is lost.
 
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
-        self.pool = pool
+    Each wake-up is a round trip to PostgreSQL, a small notifying transaction and a wake-up of the relay;
+    one per action (200 actions/s) made the relay publish about one event per Kafka request and the
+    processors apply one per transaction. At most one per 10 ms lets the events committed meanwhile travel
+    together, for at most that much more latency (freshness benchmark, loaded machine, CPU per action:
+    this process 1.47 → 1.31 ms, the processor 1.21 → 1.05 ms, Kafka 0.52 → 0.37 ms)."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], gap_s: float = 0.01) -> None:
+        self.pool, self.gap_s = pool, gap_s
         self._sending: asyncio.Task[None] | None = None
         self._again = False
 
@@ -131,6 +138,8 @@ class RelayWake:
             except Exception as exc:  # the pool is closing, or Postgres is away: the relay's poll covers it
                 log.debug("relay wake-up not sent: %s", exc)
                 return
+            if self.gap_s:
+                await asyncio.sleep(self.gap_s)
             if not self._again:
                 return
 

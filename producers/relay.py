@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ class Relay:
     busy_for_s: float = 1.0  # events flow until this long after the last window that sent some
     anchor_age_s: float = 60.0  # a partial anchor block is closed once its oldest event is this old
     anchor_every_s: float = 1.0  # anchoring while idle at most this often (it stalls appenders an instant)
+    linger_s: float = 0.005  # after a window that sent events, gather this long before reading again
     max_backoff_s: float = 10.0
     published: int = 0
     witness: Witness | None = None  # signs and publishes anchors on its own clock, Kafka up or down
@@ -134,6 +136,8 @@ class Relay:
                 # instead of reading an empty page. While events flow, not long: an API process sends its
                 # wake-up through its pool after the commit, and a busy API's pool made it late by hundreds
                 # of milliseconds (its events waited for it, or for the safety poll).
+                if sent and self.linger_s:
+                    await _sleep(stop, self.linger_s)
                 if not wake.is_set():
                     flowing = now - flowed < self.busy_for_s
                     await _wait_any(stop, wake, self.busy_poll_s if flowing else self.safety_poll_s)
@@ -158,9 +162,14 @@ class Relay:
                 if not rows:
                     more = False
                     break
-                sending.append(loop.run_in_executor(sender, publisher.send, self.topic, rows))
                 taken += len(rows)
                 more = len(rows) == self.batch
+                if not more and not sending:
+                    # The usual live window, one part page: sent and flushed in one call on the sender
+                    # thread, so one hand-over back to this loop instead of two.
+                    await loop.run_in_executor(sender, _send_and_flush, publisher, self.topic, rows)
+                    break
+                sending.append(loop.run_in_executor(sender, publisher.send, self.topic, rows))
                 if not more:
                     break
             if sending:
@@ -181,6 +190,11 @@ class Relay:
                 announced = True
             await _sleep(stop, 1.0)
         return False
+
+
+def _send_and_flush(publisher: Publisher, topic: str, rows: Sequence[Any]) -> None:
+    publisher.send(topic, rows)
+    publisher.flush()
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

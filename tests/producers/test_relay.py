@@ -146,6 +146,33 @@ async def test_while_events_flow_a_late_wake_up_is_not_waited_for(relay_task: An
     assert relay.published == 3
 
 
+async def test_an_api_wakes_the_relay_at_most_once_per_gap(app_dsn: str) -> None:
+    # Each wake-up is a notifying transaction and a wake-up of the relay: one per action (at 200 actions/s)
+    # made the relay publish about one event per Kafka request and the processors apply one per
+    # transaction. Commits within the gap after a wake-up are announced by one more, when it is over.
+    from deploy.config.db import create_pool
+    from producers.handler import RelayWake
+    from producers.locks import CHANNEL
+
+    listener = await connect(app_dsn)
+    notes: list[float] = []
+    await listener.add_listener(CHANNEL, lambda *_: notes.append(time.monotonic()))
+    pool = await create_pool(app_dsn, min_size=1, max_size=2)
+    try:
+        wake = RelayWake(pool, gap_s=2.0)
+        wake.poke()
+        await wait_until(lambda: len(notes) == 1, 10, "the first wake-up")
+        for _ in range(3):  # three commits within the gap
+            wake.poke()
+            await asyncio.sleep(0)
+        await wake.close()  # waits out the gap and what follows it
+        await listener.fetchval("SELECT 1")  # notices sent before this answer are delivered by now
+        assert len(notes) == 2, f"{len(notes)} wake-ups for four commits, three of them within the gap"
+    finally:
+        await pool.close()
+        await listener.close()
+
+
 async def test_a_transaction_that_commits_late_is_not_skipped(
     relay_task: Any, app_dsn: str, admin: asyncpg.Connection[Any], bootstrap: str
 ) -> None:
