@@ -118,6 +118,10 @@ class KafkaNode:
                 "group.initial.rebalance.delay.ms=0",
                 "log.retention.ms=-1",
                 "log.retention.bytes=-1",
+                # A broker's defaults (3 network threads, 8 I/O threads) are for a server of many cores; on
+                # the 2-core machine beside PostgreSQL and the services, fewer threads switch less.
+                "num.network.threads=1",
+                "num.io.threads=2",
                 "",
             ]
         )
@@ -158,7 +162,14 @@ class KafkaNode:
         log4j = self.folder / "log4j2.properties"
         log4j.write_text(self.log4j())
         classpath = f"{libs}/*"
-        jvm = [java, f"-Xmx{self.settings.kafka_heap}", "-Xms128m", "-Djava.awt.headless=true"]
+        # The serial collector: a heap of 512 MB needs no parallel or concurrent collector threads.
+        jvm = [
+            java,
+            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms128m",
+            "-XX:+UseSerialGC",
+            "-Djava.awt.headless=true",
+        ]
         jvm += [f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
         if not (self.folder / "data" / "meta.properties").exists():
             res = subprocess.run(
