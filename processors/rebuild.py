@@ -278,8 +278,13 @@ async def _load_in_parallel(
 
 
 def _load_share(task: Mapping[str, Any]) -> int:
-    """In a process of its own: replay these partitions from their first record up to their ends."""
+    """In a process of its own: replay these partitions from their first record up to their ends. A
+    loader lives for one load and what it allocates per batch is freed by reference counting, so its
+    cyclic collector is off: even every 50,000 allocations, its young collections walked each batch's
+    new states and took 15-20% of the loader's CPU (100,000 bench events replayed in batches of
+    20,000: 90 against 73 µs of Python per event, the same peak memory)."""
     collect_less()
+    gc.disable()
     return asyncio.run(_replay_share(task))
 
 
