@@ -250,8 +250,10 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
             was = was or document_rows(old, "")  # its last event's type: only in the documents row
         now = built[i]
         for table in (*CHILD_TABLES, "listing"):
-            before = _keyed(table, () if was is None else _table_rows(was, table))
-            after = _keyed(table, _table_rows(now, table))
+            old_rows, new_rows = () if was is None else _table_rows(was, table), _table_rows(now, table)
+            if old_rows == new_rows or (not old_rows and not new_rows):  # most tables, most events
+                continue
+            before, after = _keyed(table, old_rows), _keyed(table, new_rows)
             if before == after:
                 continue
             gone.setdefault(table, []).extend(k for k in before if k not in after)

@@ -7,9 +7,10 @@ office's new rows from the table on such a notice, and a stream reads the table 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from deploy.config.db import Conn
 from processors.records import Record
@@ -62,7 +63,7 @@ async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]]) -> None:
             version.append(item["version"])
             kind.append(item["type"])
             secrecy.append(item["secrecy"])
-            payload.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+            payload.append(orjson.dumps(item).decode())
     await conn.execute(
         """WITH n AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS n(office_id, count)),
                 c AS (INSERT INTO public.feed_counters (office_id, seq)

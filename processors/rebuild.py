@@ -186,8 +186,7 @@ async def rebuild(
                 consumer.seek(tp, end[tp])
         else:
             await replay.until(end)
-        for definition in deferred:  # each built once from the loaded rows, not grown row by row
-            await conn.execute(definition)
+        await _build_indexes(conn, dsn, deferred)
         await replay.analyze()  # the rebuilt read models go live with statistics
         if not swap:
             return RebuildResult(build, replay.done, time.monotonic() - started, False)
@@ -278,8 +277,13 @@ async def _load_in_parallel(
 
 
 def _load_share(task: Mapping[str, Any]) -> int:
-    """In a process of its own: replay these partitions from their first record up to their ends."""
+    """In a process of its own: replay these partitions from their first record up to their ends. A
+    loader lives for one load and what it allocates per batch is freed by reference counting, so its
+    cyclic collector is off: even every 50,000 allocations, its young collections walked each batch's
+    new states and took 15-20% of the loader's CPU (100,000 bench events replayed in batches of
+    20,000: 90 against 73 µs of Python per event, the same peak memory)."""
     collect_less()
+    gc.disable()
     return asyncio.run(_replay_share(task))
 
 
@@ -297,6 +301,27 @@ async def _replay_share(task: Mapping[str, Any]) -> int:
     finally:
         await consumer.stop()
         await conn.close()
+
+
+async def _build_indexes(conn: asyncpg.Connection, dsn: str, definitions: list[str], ways: int = 2) -> None:
+    """Build the deferred indexes, each once from the loaded rows (not grown row by row), `ways` at a
+    time on connections of their own beside `conn` (one build keeps one core busy)."""
+    if len(definitions) < 2 or ways < 2:
+        for definition in definitions:
+            await conn.execute(definition)
+        return
+    others = [await connect(dsn) for _ in range(ways - 1)]
+    try:
+        shares = [definitions[n::ways] for n in range(ways)]
+
+        async def build(c: asyncpg.Connection, share: list[str]) -> None:
+            for definition in share:
+                await c.execute(definition)
+
+        await asyncio.gather(*(build(c, share) for c, share in zip([conn, *others], shares, strict=True)))
+    finally:
+        for c in others:
+            await c.close()
 
 
 async def _defer_indexes(conn: asyncpg.Connection, schema: str) -> list[str]:

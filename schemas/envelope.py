@@ -45,6 +45,8 @@ SYSTEM_ACTOR = Actor(user="system", office="", roles=("system",))
 
 
 def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # what a parsed event carries ("+00:00"): already normalised
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EnvelopeError("occurred_at: must be timezone-aware")
     return moment.astimezone(UTC)

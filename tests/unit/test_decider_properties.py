@@ -145,3 +145,30 @@ def test_only_the_original_and_appendices_of_a_not_too_secret_document_leave_ele
     for secrecy, sent in [("thuong", 2), ("mat", 2), ("toi_mat", 0), ("tuyet_mat", 0)]:
         state = document.model_copy(update={"attachments": files, "secrecy": Secrecy(secrecy)})
         assert [a.role for a in state.delivered_attachments()] == ["original", "appendix"][:sent]
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=KINDS, choices=st.lists(st.integers(min_value=0, max_value=50), max_size=25))
+def test_the_fold_copies_as_pydantic_does_and_never_changes_the_state_it_is_given(
+    kind: DocumentKind, choices: list[int]
+) -> None:
+    import schemas.evolve as fold_module
+
+    _, envelopes = run(kind, choices)
+    everything = first_envelope(kind) + envelopes
+    states = [initial_state("d1")]
+    for envelope in everything:
+        before = states[-1].model_dump()
+        states.append(evolve(states[-1], envelope))
+        assert states[-2].model_dump() == before  # the one in-place stamp touches only the new copy
+    original = fold_module.copied
+    fold_module.copied = lambda model, update: model.model_copy(update=update)  # type: ignore[assignment]
+    try:
+        reference = [initial_state("d1")]
+        for envelope in everything:
+            reference.append(evolve(reference[-1], envelope))
+    finally:
+        fold_module.copied = original
+    for ours, theirs in zip(states, reference, strict=True):
+        assert ours == theirs
+        assert ours.model_fields_set == theirs.model_fields_set
