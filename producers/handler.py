@@ -149,17 +149,32 @@ class RelayWake:
                 await self._sending
 
 
+# Pool connections an action never waits for: the relay's wake-up and the reads share the pool.
+SPARE_CONNECTIONS = 2
+
+
 @dataclass
 class WritePath:
-    """What one process keeps between actions on its pool: recent document states and the relay's
-    coalesced wake-up. Without one, `handle` reads every stream afresh and notifies in each append."""
+    """What one process keeps between actions on its pool: recent document states, the relay's
+    coalesced wake-up, and the actions' turns at a connection. Without one, `handle` reads every stream
+    afresh and notifies in each append.
+
+    Turns are taken first come, first served (asyncio.Semaphore hands a freed turn to its oldest
+    waiter). asyncpg's pool does not: a connection released while others wait goes to whichever task
+    asks next, and a woken waiter that finds it taken queues again at the back; under load most actions
+    got a connection at once while a few waited hundreds of milliseconds (tests/bench command_throughput,
+    README "Commands")."""
 
     pool: asyncpg.Pool[Any]
     cache: StateCache = field(default_factory=StateCache)
+    turns: int | None = None  # actions holding a connection at once; None: the pool's size less the spare
     wake: RelayWake = field(init=False)
+    gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.wake = RelayWake(self.pool)
+        size = self.turns or max(1, self.pool.get_max_size() - SPARE_CONNECTIONS)
+        self.gate = asyncio.Semaphore(size)
 
 
 async def handle(
@@ -176,7 +191,7 @@ async def handle(
         request = replace(request, now=datetime.now(UTC))
     if isinstance(pool_or_conn, WritePath):
         path = pool_or_conn
-        async with path.pool.acquire() as conn:
+        async with path.gate, path.pool.acquire() as conn:
             result = await _handle(conn, request, offices, path.cache)
         if result.events:
             path.wake.poke()
