@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
 
+from api.deps import POOL_SIZE
 from deploy.config.db import create_pool
 
 TABLE = (
@@ -19,7 +20,7 @@ TABLE = (
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.pool = await create_pool(os.environ["VANTHU_PG_DSN"], min_size=2, max_size=20)
+    app.state.pool = await create_pool(os.environ["VANTHU_PG_DSN"], min_size=2, max_size=POOL_SIZE)
     try:
         yield
     finally:
