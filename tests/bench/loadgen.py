@@ -138,9 +138,13 @@ class Http1:
 
     async def get(self, raw: bytes) -> tuple[int, bytes]:
         """Send prepared request bytes; the answer's status and body."""
-        if self.idle:
-            conn = self.idle.pop()
-        else:
+        conn = None
+        while self.idle:  # the server may have closed a kept connection meanwhile (uvicorn: idle 5 s)
+            kept = self.idle.pop()
+            if kept.reusable and kept.transport is not None and not kept.transport.is_closing():
+                conn = kept
+                break
+        if conn is None:
             loop = asyncio.get_running_loop()
             try:
                 _, conn = await loop.create_connection(_Connection, self.host, self.port)

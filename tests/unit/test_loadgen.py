@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.bench.loadgen import Http1, prepare_get
+from tests.toolkit.waiting import wait_until
 
 
 async def _server(answers: list[list[bytes]]) -> tuple[asyncio.Server, list[bytes], list[int]]:
@@ -74,3 +75,26 @@ async def test_an_answer_without_length_or_a_dropped_connection_fails_the_reques
     with pytest.raises(aiohttp.ClientError):  # nothing listens there now
         async with Http1(f"http://127.0.0.1:{port}", 4) as http:
             await http.get(raw)
+
+
+async def test_a_kept_connection_the_server_closed_is_not_reused() -> None:
+    # uvicorn closes a keep-alive connection idle for 5 s: a request written on it was never answered and
+    # waited out its timeout (the queries benchmark's ladder counted 30 s requests after each pause).
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")  # kept alive, then closed idle
+        await writer.drain()
+        writer.close()
+        closed.set()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    raw = prepare_get(f"http://127.0.0.1:{port}/healthz")
+    async with server, Http1(f"http://127.0.0.1:{port}", 4, timeout=5.0) as http:
+        assert await http.get(raw) == (200, b"")
+        await closed.wait()
+        kept = http.idle[0]
+        await wait_until(lambda: not kept.reusable, 10, "the client to see the server's close")
+        assert await http.get(raw) == (200, b"")
