@@ -8,9 +8,11 @@ behind is charged for the queue it builds (no coordinated omission).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +34,8 @@ class Run:
     seconds: float = 0.0
     late: int = 0  # open loop: requests that could not even be started on time (in-flight bound hit)
     not_sent: int = 0  # open loop: requests given up because the server was too far behind
+    gc_collections: int = 0  # the generator's own collections during the run
+    gc_max_ms: float = 0.0  # and the longest of them (a pause delays requests as a slow server would)
 
     @property
     def ok(self) -> int:
@@ -172,11 +176,43 @@ class Http1:
         self.idle.clear()
 
 
+@contextlib.contextmanager
+def frozen_collector(run: Run) -> Iterator[None]:
+    """Run with what this process already holds (a benchmark's dataset, earlier results) frozen out of
+    the cyclic collector, and count the collections that still happen. The generator's own full
+    collections walked all of it, pausing every request in flight and due meanwhile; the open loop
+    charges such a pause to the server (latency from when a request was due)."""
+    started = 0.0
+
+    def timed(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            run.gc_collections += 1
+            run.gc_max_ms = max(run.gc_max_ms, (time.perf_counter() - started) * 1000)
+
+    gc.freeze()
+    gc.callbacks.append(timed)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(timed)
+        gc.unfreeze()
+
+
 async def closed_loop(
     call: Call, clients: int, duration: float, warmup: float = 1.0, client: Client = session
 ) -> Run:
     """`clients` concurrent clients, each sending its next request when the previous one answered."""
     run = Run()
+    with frozen_collector(run):
+        return await _closed_loop(run, call, clients, duration, warmup, client)
+
+
+async def _closed_loop(
+    run: Run, call: Call, clients: int, duration: float, warmup: float, client: Client
+) -> Run:
     async with client(clients) as http:
         measuring = False
         start = time.monotonic()
@@ -214,6 +250,19 @@ async def open_loop(
     """Requests due at a steady `rate` for `duration` seconds, at most `max_in_flight` at once; a request
     that cannot start within `give_up_after` seconds of when it was due is not sent (counted)."""
     run = Run()
+    with frozen_collector(run):
+        return await _open_loop(run, call, rate, duration, max_in_flight, give_up_after, client)
+
+
+async def _open_loop(
+    run: Run,
+    call: Call,
+    rate: float,
+    duration: float,
+    max_in_flight: int,
+    give_up_after: float,
+    client: Client,
+) -> Run:
     slots = asyncio.Semaphore(max_in_flight)
     async with client(max_in_flight) as http:
         t0 = time.monotonic()
@@ -262,4 +311,5 @@ def summary(run: Run) -> dict[str, Any]:
         "statuses": {str(k): v for k, v in sorted(run.statuses.items())},
         "errors": dict(run.errors),
         **latency_ms(run.latencies),
+        "generator_gc": {"collections": run.gc_collections, "max_ms": round(run.gc_max_ms, 2)},
     }

@@ -98,3 +98,17 @@ async def test_a_kept_connection_the_server_closed_is_not_reused() -> None:
         kept = http.idle[0]
         await wait_until(lambda: not kept.reusable, 10, "the client to see the server's close")
         assert await http.get(raw) == (200, b"")
+
+
+def test_a_run_holds_the_process_s_objects_out_of_the_collector_and_counts_its_collections() -> None:
+    import gc
+
+    from tests.bench.loadgen import Run, frozen_collector
+
+    held = [[i] for i in range(10_000)]  # what a benchmark process holds before a run (its dataset)
+    run = Run()
+    with frozen_collector(run):
+        assert gc.get_freeze_count() >= len(held)
+        gc.collect()
+    assert gc.get_freeze_count() == 0
+    assert run.gc_collections >= 1 and run.gc_max_ms > 0
