@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.config.db import connect
 from processors.apply import BatchResult, Effects, apply_isolating, decode_ahead
-from processors.documents import FEWER_COLLECTIONS, StateCache, collect_less
+from processors.documents import FEWER_COLLECTIONS, StateCache
 from processors.records import from_message
 from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
 from processors.topics import partitions, replay_consumer
@@ -282,7 +282,6 @@ def _load_share(task: Mapping[str, Any]) -> int:
     cyclic collector is off: even every 50,000 allocations, its young collections walked each batch's
     new states and took 15-20% of the loader's CPU (100,000 bench events replayed in batches of
     20,000: 90 against 73 µs of Python per event, the same peak memory)."""
-    collect_less()
     gc.disable()
     return asyncio.run(_replay_share(task))
 
