@@ -399,24 +399,19 @@ async def stats(
     viewer: Viewer | None = None,
     today: date | None = None,
     seen: list[Any] | None = None,
+    counters: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Báo cáo tình hình giải quyết văn bản: counts for the office and per lead unit over [from, to].
     Open work is judged as of min(to, today). Secret documents count only for a viewer who may see them
     (no viewer: everything, for internal use): the counters (processors/counters.py) up to the viewer's
     clearance, and, counted from their rows, the few documents above it the viewer sees as their creator
-    or by a grant. `seen`: the viewer's `_secret_seen` rows, when the caller already read them."""
+    or by a grant. `seen`: the viewer's `_secret_seen` rows, and `counters`: the summed counters
+    (`_COUNTERS`), when the caller already read them."""
     as_of = min(date_to, _today(today))
     rank = MAX_RANK if viewer is None else viewer.clearance_rank
-    rows = await conn.fetch(
-        f"""SELECT unit_id, measure, {_SUMS} FROM {_counted("office_id = $1")} c
-            GROUP BY unit_id, measure""",
-        office_id,
-        date_from,
-        date_to,
-        rank,
-        as_of,
-    )
-    total, units = _fold(rows)
+    if counters is None:
+        counters = await conn.fetch(_COUNTERS, office_id, date_from, date_to, rank, as_of)
+    total, units = _fold(counters)
 
     def unit(unit_id: str | None) -> dict[str, Any]:
         return units.setdefault(unit_id, {"unit_id": unit_id, **dict.fromkeys(_COUNTS, 0)})
@@ -450,6 +445,10 @@ def _counted(offices: str) -> str:
 
 _SUMS = """sum(n) FILTER (WHERE measure <> 'open' OR day >= $5) AS n,
     sum(n) FILTER (WHERE measure = 'open' AND day < $5) AS past"""
+# An office's summed counters for a report: $1 office, $2 and $3 the period, $4 the viewer's secrecy rank,
+# $5 the day open work is judged on.
+_COUNTERS = f"""SELECT unit_id, measure, {_SUMS} FROM {_counted("office_id = $1")} c
+    GROUP BY unit_id, measure"""
 
 
 def _fold(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], dict[str | None, dict[str, Any]]]:
@@ -560,23 +559,37 @@ async def _count_granted(
                 counts[k] += int(r[k])
 
 
+def _secret_seen_sql(rank: int, *, above_clearance: bool, office: str, user: str) -> str:
+    """`_secret_seen`'s statement (document_id, secrecy) for a viewer of this clearance rank, with its
+    office and user as these parameters. Written so that a generic plan is as good as one planned for its
+    values (PostgreSQL had planned it anew on every call: pg_prepared_statements showed no generic plan
+    chosen): the rank is part of the statement (one of four), so `secrecy_rank > 0` matches the partial
+    index of the office's secret rows, which a parameter does not; and the viewer's grants are looked up
+    by the user's own index, then the office's rows by key, where a generic plan estimated a user's
+    grants by the average user (hundreds) and hash-joined the office's secret rows to them."""
+    rank_param = str(int(rank))
+    mine = f"""SELECT l.document_id, l.secrecy FROM {S}.listing l
+               WHERE l.office_id = {office} AND l.secrecy_rank > {rank_param} AND l.created_by = {user}
+                 AND {_visible("l", office, user, rank)}
+               UNION
+               SELECT l.document_id, l.secrecy FROM {S}.listing l
+               WHERE l.office_id = {office}
+                 AND l.document_id = ANY(ARRAY(SELECT x.document_id FROM {S}.document_access x
+                                               WHERE x.user_id = {user}))
+                 AND l.secrecy_rank > {rank_param} AND {_visible("l", office, user, rank)}"""
+    cleared = f"""UNION SELECT l.document_id, l.secrecy FROM {S}.listing l
+                  WHERE l.office_id = {office} AND l.document_office_id = {office}
+                    AND l.secrecy_rank > 0 AND l.secrecy_rank <= {rank_param}"""
+    # an uncleared viewer has no "up to the clearance" part: no read of the office's secret rows for it
+    return mine if above_clearance or rank == 0 else f"{mine} {cleared}"
+
+
 async def _secret_seen(conn: Conn, office_id: str, viewer: Viewer, *, above_clearance: bool) -> list[Any]:
     """The office's secret documents the viewer may see (with their secrecy): all of them up to the
     viewer's clearance unless `above_clearance`, and those above it the viewer created or was granted."""
     rank = int(viewer.clearance_rank)
-    mine = f"""SELECT l.document_id, l.secrecy FROM {S}.listing l
-               WHERE l.office_id = $1 AND l.secrecy_rank > $3 AND l.created_by = $2
-                 AND {_visible("l", "$1", "$2", rank)}
-               UNION
-               SELECT l.document_id, l.secrecy FROM {S}.document_access x
-               JOIN {S}.listing l ON l.office_id = $1 AND l.document_id = x.document_id
-               WHERE x.user_id = $2 AND l.secrecy_rank > $3 AND {_visible("l", "$1", "$2", rank)}"""
-    cleared = f"""UNION SELECT l.document_id, l.secrecy FROM {S}.listing l
-                  WHERE l.office_id = $1 AND l.document_office_id = $1
-                    AND l.secrecy_rank > 0 AND l.secrecy_rank <= $3"""
-    # an uncleared viewer has no "up to the clearance" part: no read of the office's secret rows for it
-    whole = mine if above_clearance or rank == 0 else f"{mine} {cleared}"
-    return list(await conn.fetch(whole, office_id, viewer.user_id, rank))
+    whole = _secret_seen_sql(rank, above_clearance=above_clearance, office="$1", user="$2")
+    return list(await conn.fetch(whole, office_id, viewer.user_id))
 
 
 async def counted_secret(
@@ -612,11 +625,29 @@ async def counted_secret(
 
 
 async def stats_and_secrets(
-    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
+    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer, *, today: date | None = None
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """`stats` and `counted_secret` together, reading the viewer's secret documents once."""
-    seen = await _secret_seen(conn, office_id, viewer, above_clearance=False)
-    result = await stats(conn, office_id, date_from, date_to, viewer=viewer, seen=seen)
+    """`stats` and `counted_secret` together: the summed counters and the viewer's secret documents in one
+    statement (one round trip; more only when the viewer sees a secret document)."""
+    today = _today(today)
+    rank = int(viewer.clearance_rank)
+    seen_sql = _secret_seen_sql(rank, above_clearance=False, office="$1", user="$6")
+    rows = await conn.fetch(
+        f"""SELECT unit_id, measure, n, past, NULL AS document_id, NULL AS secrecy FROM ({_COUNTERS}) c
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, s.document_id, s.secrecy FROM ({seen_sql}) s""",
+        office_id,
+        date_from,
+        date_to,
+        rank,
+        min(date_to, today),
+        viewer.user_id,
+    )
+    counters = [r for r in rows if r["measure"] is not None]
+    seen = [r for r in rows if r["measure"] is None]
+    result = await stats(
+        conn, office_id, date_from, date_to, viewer=viewer, today=today, seen=seen, counters=counters
+    )
     return result, await counted_secret(conn, office_id, date_from, date_to, viewer, seen)
 
 
