@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import audit, calendar, documents, errors, feed, files, metrics, office_reads, offices, ops
 from api.auth import Verifier
-from api.deps import open_pool
+from api.deps import READ_POOL_SIZE, open_pool
 from api.feed_hub import FeedHub
 from api.ui import pages as ui_pages
 from deploy.config.offices import load_offices
@@ -122,6 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings.app_dsn)
         app.state.search_pool = await open_pool(settings.app_dsn, min_size=1, max_size=10, custom_plans=True)
+        app.state.read_pool = await open_pool(
+            settings.app_dsn, min_size=1, max_size=READ_POOL_SIZE, generic_plans=True
+        )
         collect_less(GC_THRESHOLDS)
         swept = sweep_spool(app.state.files.spool_dir)
         if swept:
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.feed_hub.stop()
             if getattr(app.state, "writes", None) is not None:
                 await app.state.writes.wake.close()
+            await app.state.read_pool.close()
             await app.state.search_pool.close()
             await app.state.pool.close()
 

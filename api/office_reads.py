@@ -87,8 +87,15 @@ async def office_documents(office: OfficeId, reads: Reads) -> Response:
     viewer = viewer_for(principal, office, reads.offices)
     if p.after is not None:
         await wait_for_position(pool, p.after, reads.settings.read_wait_ms)
-    # a search runs on connections that plan it for its own words (api/deps.py CUSTOM_PLANS)
-    async with (reads.search_pool if p.q and p.q.strip() else pool).acquire() as conn:
+    # a search runs on connections that plan it for its own words (api/deps.py CUSTOM_PLANS), a plain
+    # list on those that plan each statement once (GENERIC_PLANS)
+    if p.q and p.q.strip():
+        lists = reads.search_pool
+    elif p.overdue is None and p.due_within is None:
+        lists = reads.read_pool
+    else:
+        lists = pool
+    async with lists.acquire() as conn:
         try:
             page = await queries.list_documents(
                 conn,
@@ -125,7 +132,7 @@ async def office_deadlines(office: OfficeId, reads: Reads) -> Response:
     viewer = viewer_for(principal, office, offices)
     if p.after is not None:
         await wait_for_position(pool, p.after, settings.read_wait_ms)
-    async with pool.acquire() as conn:
+    async with reads.read_pool.acquire() as conn:
         try:
             page = await queries.deadlines(
                 conn,
@@ -166,7 +173,7 @@ async def office_stats(office: OfficeId, reads: Reads) -> Response:
     principal, pool = reads.principal, reads.pool
     viewer = viewer_for(principal, office, reads.offices)
     start, end = _period(p.date_from, p.date_to)
-    async with pool.acquire() as conn:
+    async with reads.read_pool.acquire() as conn:
         result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, reads.request)
     return json_answer({"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **result})
