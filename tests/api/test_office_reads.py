@@ -18,7 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from api import deps
 from api.app import GC_THRESHOLDS, create_app
 from api.auth import issue_token
-from api.deps import open_pool
+from api.deps import READ_POOL_SIZE, open_pool
 from api.office_reads import DeadlinesQuery, DocumentsQuery, LeanReads, StatsQuery, json_answer
 from api.params import QueryModel, documented
 from deploy.config.settings import Settings
@@ -122,6 +122,61 @@ async def test_searches_and_only_searches_run_on_connections_planned_for_their_w
     finally:
         await search_pool.close()
         await app.state.pool.close()
+
+
+async def test_plain_lists_deadlines_and_stats_run_on_connections_that_plan_each_statement_once(
+    api_settings: Settings, token: Token
+) -> None:
+    """An inbox page, the deadlines and the statistics have the same best plan for every office and
+    viewer: they run on a few connections of their own that keep one generic plan per statement; a search
+    and a list filtered by its deadlines do not."""
+    app = create_app(api_settings)
+    app.state.pool = await open_pool(api_settings.app_dsn, min_size=0, max_size=2)
+    app.state.search_pool = await open_pool(api_settings.app_dsn, min_size=0, max_size=1, custom_plans=True)
+    read_pool = app.state.read_pool = await open_pool(
+        api_settings.app_dsn, min_size=0, max_size=1, generic_plans=True
+    )
+    headers = token("tu-hcm", "leader")
+    home = "/v1/offices/tu-hcm"
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            for path, params in [
+                ("documents", {"q": "quyết định"}),
+                ("documents", {"overdue": "true"}),
+                ("documents", {"due_within": 3}),
+            ]:
+                resp = await c.get(f"{home}/{path}", params=params, headers=headers)
+                assert resp.status_code == 200, resp.text
+            assert read_pool.get_size() == 0
+            for path, params in [
+                ("documents", {"kind": "incoming", "limit": 20}),
+                ("deadlines", {"due_within": 3}),
+                ("stats", {"from": "2026-01-01", "to": "2026-12-31"}),
+            ]:
+                resp = await c.get(f"{home}/{path}", params=params, headers=headers)
+                assert resp.status_code == 200, resp.text
+            assert read_pool.get_size() == 1
+        async with read_pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            run = [r[0] for r in await conn.fetch("SELECT statement FROM pg_prepared_statements")]
+            for marker in ("ORDER BY l.created_at", "FROM rm.assignments", "FROM rm.stat_counts"):
+                assert sum(marker in statement for statement in run) == 1, marker  # inbox, deadlines, stats
+    finally:
+        for pool in (read_pool, app.state.search_pool, app.state.pool):
+            await pool.close()
+
+
+async def test_the_app_opens_its_read_pool_with_generic_plans(api_settings: Settings) -> None:
+    app = create_app(api_settings)
+    thresholds = gc.get_threshold()
+    try:
+        async with app.router.lifespan_context(app):
+            async with app.state.read_pool.acquire() as conn:
+                assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert app.state.read_pool.get_max_size() == READ_POOL_SIZE
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 async def test_the_app_opens_its_search_pool_with_its_own_plans_and_collects_less_often(
