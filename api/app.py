@@ -121,9 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings.app_dsn)
-        app.state.search_pool = await open_pool(settings.app_dsn, min_size=1, max_size=10, custom_plans=True)
+        app.state.search_pool = await open_pool(
+            settings.app_dsn, min_size=1, max_size=10, custom_plans=True, idle_lifetime=0
+        )
         app.state.read_pool = await open_pool(
-            settings.app_dsn, min_size=1, max_size=READ_POOL_SIZE, generic_plans=True
+            settings.app_dsn, min_size=1, max_size=READ_POOL_SIZE, generic_plans=True, idle_lifetime=0
         )
         collect_less(GC_THRESHOLDS)
         swept = sweep_spool(app.state.files.spool_dir)

@@ -67,15 +67,19 @@ async def open_pool(
     *,
     custom_plans: bool = False,
     generic_plans: bool = False,
+    idle_lifetime: float = 300.0,
 ) -> PgPool:
     """The API's connection pool; `custom_plans`: every statement planned for its own values (search);
-    `generic_plans`: every statement planned once (the office's plain lists, deadlines, stats)."""
+    `generic_plans`: every statement planned once (the office's plain lists, deadlines, stats);
+    `idle_lifetime`: seconds before an idle connection is closed (0: never, and no timer is set and
+    cancelled around every use, as asyncpg does otherwise: for the few connections of the read pools)."""
     created: PgPool = await create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         reset=keep_session,  # the feed LISTENs on a connection of its own; no route SETs or locks
         server_settings=CUSTOM_PLANS if custom_plans else GENERIC_PLANS if generic_plans else None,
+        max_inactive_connection_lifetime=idle_lifetime,
     )
     return created
 
