@@ -174,7 +174,7 @@ async def office_stats(office: OfficeId, reads: Reads) -> Response:
     viewer = viewer_for(principal, office, reads.offices)
     start, end = _period(p.date_from, p.date_to)
     async with reads.read_pool.acquire() as conn:
-        result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
+        result, counted = await queries.stats_in_one_read(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, reads.request)
     return json_answer({"office_id": office, "from": start.isoformat(), "to": end.isoformat(), **result})
 
@@ -426,7 +426,7 @@ async def incoming_report(
     viewer = viewer_for(principal, office, offices)
     start, end = _period(date_from, date_to)
     async with pool.acquire() as conn:
-        result, counted = await queries.stats_and_secrets(conn, office, start, end, viewer)
+        result, counted = await queries.stats_in_one_read(conn, office, start, end, viewer)
     await record_secret_reads(pool, principal, counted, request.url.path)
     names = {u.id: u.name for u in offices[office].units}
     units = [

@@ -630,10 +630,20 @@ async def counted_secret(
 
 
 async def stats_and_secrets(
+    conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """`stats` and `counted_secret` together, reading the viewer's secret documents once."""
+    seen = await _secret_seen(conn, office_id, viewer, above_clearance=False)
+    result = await stats(conn, office_id, date_from, date_to, viewer=viewer, seen=seen)
+    return result, await counted_secret(conn, office_id, date_from, date_to, viewer, seen)
+
+
+async def stats_in_one_read(
     conn: Conn, office_id: str, date_from: date, date_to: date, viewer: Viewer, *, today: date | None = None
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """`stats` and `counted_secret` together: the summed counters and the viewer's secret documents in one
-    statement (one round trip; more only when the viewer sees a secret document)."""
+    """`stats_and_secrets` (what GET …/stats and the incoming report answer) with the summed counters and
+    the viewer's secret documents read in one statement: one round trip, more only when the viewer sees
+    a secret document."""
     today = _today(today)
     rank = int(viewer.clearance_rank)
     seen_sql = _secret_seen_sql(rank, above_clearance=False, office="$1", user="$6")

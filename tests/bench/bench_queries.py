@@ -145,7 +145,7 @@ async def explain_plans(ctx: Any) -> dict[str, str]:
             "inbox": lambda c: queries.list_documents(c, office, viewer, kind="incoming", limit=20),
             "search": lambda c: queries.list_documents(c, office, viewer, q="quyết định", limit=20),
             "deadlines": lambda c: queries.deadlines(c, office, viewer, due_within=3),
-            "stats": lambda c: queries.stats_and_secrets(
+            "stats": lambda c: queries.stats_in_one_read(
                 c, office, date(2026, 1, 1), date(2026, 12, 31), viewer
             ),
         }

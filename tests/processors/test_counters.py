@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from processors.apply import apply_batch
-from processors.queries import S, Viewer, _visible, counted_secret, office_totals, stats, stats_and_secrets
+from processors.queries import S, Viewer, _visible, counted_secret, office_totals, stats, stats_in_one_read
 from processors.rebuild import differences
 from tests.processors.helpers import Log
 from tests.processors.workload import Workload
@@ -172,7 +172,7 @@ class _Counting:
 
 
 async def test_a_report_reads_counters_and_secret_documents_in_one_statement(db: Any, loaded: Any) -> None:
-    """`stats_and_secrets` (what GET …/stats runs) gives what `stats` and `counted_secret` give, for every
+    """`stats_in_one_read` (what GET …/stats runs) gives what `stats` and `counted_secret` give, for every
     viewer, and reads it in one statement when the viewer sees no secret document: a round trip of every
     statistics call saved (tests/bench queries); more only for the secret documents a viewer sees."""
     end = DAY + timedelta(days=60)
@@ -180,7 +180,7 @@ async def test_a_report_reads_counters_and_secret_documents_in_one_statement(db:
         assert viewer is not None
         for today in (DAY + timedelta(days=9), DAY + timedelta(days=40)):
             counting = _Counting(db)
-            got = await stats_and_secrets(counting, "o1", DAY, end, viewer, today=today)
+            got = await stats_in_one_read(counting, "o1", DAY, end, viewer, today=today)
             expected = await stats(db, "o1", DAY, end, viewer=viewer, today=today)
             assert got == (expected, await counted_secret(db, "o1", DAY, end, viewer)), (viewer, today)
             if viewer.user_id == "u-nobody" and viewer.clearance is None:
