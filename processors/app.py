@@ -14,6 +14,7 @@ from mode.services import WaitResults
 from processors.config import ProcessorConfig
 from processors.projector import Projector
 from processors.records import TopicPartition, from_message
+from processors.take import drained_take
 
 log = logging.getLogger(__name__)
 COLLECT_INTERVAL = 600.0  # seconds between collections of uploads no document attached
@@ -85,7 +86,7 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         # Hand batches to the writer and go straight back to buffering (faust's take does not buffer
         # while its body runs); the writer acks events once committed, so faust's committed offsets
         # stay behind the stored ones; on assignment those win in any case (see reposition).
-        async for events in stream.noack_take(config.batch, within=config.within):
+        async for events in drained_take(stream, config.batch, config.within):
             await projector.submit([from_message(e.message) for e in events], list(events))
 
     @app.task  # type: ignore[untyped-decorator]

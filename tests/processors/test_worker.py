@@ -285,3 +285,18 @@ async def test_a_rebuild_loaded_by_two_processes_equals_one_loaded_by_one(
     assert one.events == two.events == sent and seen[-1] == sent
     assert await db.fetchval("SELECT count(*) FROM rm_two.documents") > 0
     assert await differences(db, "rm_one", "rm_two") == {}
+
+
+async def test_a_lone_record_is_handed_over_once_fetched_not_after_the_take_window(
+    workers: Workers, producer: Producer, db: Any
+) -> None:
+    # A take window of ten minutes: faust's own take would hold a lone record until it passed (its loop
+    # hands the buffer over only when full or when the window ends); ours hands over what one fetch
+    # brought as soon as the stream's queue is empty.
+    workers.worker("w1", VANTHU_PROCESSOR_WITHIN="600").start()
+    first = story("lone-0", incoming_body("o1"), [])
+    producer.send(first)
+    await _caught_up(db, workers.topic, 1)
+    for n in range(1, 4):  # and each later lone record too, while the worker is idle in between
+        producer.send(story(f"lone-{n}", incoming_body("o1"), []))
+        await _caught_up(db, workers.topic, n + 1, within=60)
