@@ -325,3 +325,25 @@ async def test_kill_9_of_the_active_relay_mid_burst_loses_nothing(
         f"{len(stored)} events stored, {len(records)} records on the topic, "
         f"{redelivered} redelivered (byte-identical), all published in {elapsed:.1f}s"
     )
+
+
+async def test_a_window_commits_without_waiting_for_the_disk(app_dsn: str) -> None:
+    # The window only deletes outbox rows of acknowledged events: losing its commit in a crash means
+    # sending them again (as a crash before it would), so it does not wait for a WAL flush. The page's
+    # own statement sets that, for its transaction only.
+    from producers import store
+    from producers.relay import TAKE_PAGE
+
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(1)
+        doc = next(iter(streams.versions))
+        await store.append(conn, streams.envelopes(doc, 1), streams.hashes[doc], notify=False)
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        async with conn.transaction():
+            assert len(await conn.fetch(TAKE_PAGE, 10)) == 1
+            assert await conn.fetchval("SHOW synchronous_commit") == "off"
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"  # the session's own is untouched
+        assert await outbox_empty(conn)
+    finally:
+        await conn.close()
