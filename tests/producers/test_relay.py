@@ -347,3 +347,18 @@ async def test_a_window_commits_without_waiting_for_the_disk(app_dsn: str) -> No
         assert await outbox_empty(conn)
     finally:
         await conn.close()
+
+
+async def test_the_relay_lingers_only_while_events_keep_arriving(relay_task: Any, app_dsn: str) -> None:
+    # A linger after every window made each event wait up to its length even when nothing else was on
+    # its way. With a ten-minute linger: an event committed after a quiet window is still sent at once.
+    relay, _ = relay_task(safety_poll_s=120, busy_poll_s=120, linger_s=600)
+    conn = await connect(app_dsn)
+    try:
+        streams = Streams(1)
+        for n in range(1, 4):
+            await streams.append_round(conn, 1)  # one commit with its NOTIFY, after a quiet window
+            await wait_until(lambda: outbox_empty(conn), 60, f"event {n} published")
+    finally:
+        await conn.close()
+    assert relay.published == 3
