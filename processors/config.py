@@ -19,7 +19,7 @@ class ProcessorConfig:
     group: str = "vanthu-processors"  # the consumer group, and the faust app id
     instance_id: str | None = None  # static group membership: a restart takes its partitions back at once
     batch: int = 2000  # most records per transaction
-    within: float = 0.005  # seconds a batch waits for more records: the latency floor
+    within: float = 0.005  # longest a batch waits for more records (a fetch's records go at once: take.py)
     session_timeout: float = 10.0  # seconds before a dead worker's partitions move to another
     run_saga: bool = True  # run the delivery saga and the deadline chaser (needs the write side)
     chase_interval: float = 60.0

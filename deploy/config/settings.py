@@ -117,7 +117,7 @@ class Settings:
     )
     processor_batch: int = _doc("Most records a processor applies in one transaction.", 2000)
     processor_within: float = _doc(
-        "Seconds a processor batch waits for more records (the latency floor).", 0.005
+        "Longest a processor batch waits for more records (what one fetch brought goes at once).", 0.005
     )
     processor_session_timeout: float = _doc(
         "Seconds before a dead processor worker's partitions move to another.", 10.0
