@@ -126,7 +126,7 @@ async def write_path(request: Request) -> WritePath:
     state = request.app.state
     w: WritePath | None = getattr(state, "writes", None)
     if w is None or w.pool is not state.pool:
-        w = state.writes = WritePath(state.pool)
+        w = state.writes = WritePath(state.pool, wake_gap_s=state.settings.relay_wake_gap)
     return w
 
 

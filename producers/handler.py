@@ -172,11 +172,12 @@ class WritePath:
     pool: asyncpg.Pool[Any]
     cache: StateCache = field(default_factory=StateCache)
     turns: int | None = None  # actions holding a connection at once; None: the pool's size less the spare
+    wake_gap_s: float = 0.004  # RelayWake's gap (VANTHU_RELAY_WAKE_GAP)
     wake: RelayWake = field(init=False)
     gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.wake = RelayWake(self.pool)
+        self.wake = RelayWake(self.pool, self.wake_gap_s)
         size = self.turns or max(1, self.pool.get_max_size() - SPARE_CONNECTIONS)
         self.gate = asyncio.Semaphore(size)
 

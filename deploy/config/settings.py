@@ -108,6 +108,11 @@ class Settings:
     cors_origins: str = _doc("Comma-separated origins allowed by CORS (e.g. http://localhost:5173).", "")
     due_soon_days: int = _doc("Working days before a due date when an assignment counts as due soon.", 3)
     read_wait_ms: int = _doc("Longest wait of a read given ?after=<position> for the read models.", 5000)
+    relay_wake_gap: float = _doc(
+        "Seconds an API process lets pass after waking the relay before it wakes it again (the commits of "
+        "the gap get one wake-up at its end).",
+        0.004,
+    )
     processor_group: str = _doc(
         "Consumer group of the read-model processors (also the faust app id).", "vanthu-processors"
     )
