@@ -150,22 +150,26 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         # Each event is a `Batch` of one partition's fetched records (see Consumer), so what `take`
         # gathers goes to the writer in parts of at most `config.batch` records; an event is
         # acknowledged with the part that holds its last record.
+        # Each lane (see Projector) gets its partitions' part.
+        lanes = len(projector.queues)
         async for events in stream.noack_take(config.batch, within=config.within):
-            records: list[Record] = []
-            acks: list[Any] = []
+            records: list[list[Record]] = [[] for _ in range(lanes)]
+            acks: list[list[Any]] = [[] for _ in range(lanes)]
             for event in events:
+                lane = projector.lane(event.message.partition)
                 for record in records_of(event.message):
-                    if len(records) >= config.batch:
-                        await projector.submit(records, acks)
-                        records, acks = [], []
-                    records.append(record)
-                acks.append(event)
-            if records or acks:
-                await projector.submit(records, acks)
+                    if len(records[lane]) >= config.batch:
+                        await projector.submit(records[lane], acks[lane], lane)
+                        records[lane], acks[lane] = [], []
+                    records[lane].append(record)
+                acks[lane].append(event)
+            for lane in range(lanes):
+                if records[lane] or acks[lane]:
+                    await projector.submit(records[lane], acks[lane], lane)
 
     @app.task  # type: ignore[untyped-decorator]
     async def writer() -> None:
-        await projector.run_writer()
+        await projector.run_writers()
 
     async def reposition() -> None:
         # faust positions partitions at the group's committed offsets (after every rebalance, and when
