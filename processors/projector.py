@@ -52,7 +52,8 @@ class Projector:
         # take the shared rows (counters, feed counters) in one order, last in their transactions.
         lanes = max(1, config.lanes)
         self.queues: list[asyncio.Queue[tuple[list[Record], Decoded, list[Any]]]] = [
-            asyncio.Queue(maxsize=max(4, 64 // lanes)) for _ in range(lanes)
+            asyncio.Queue(maxsize=8)
+            for _ in range(lanes)  # parts decoded ahead: at most 8 batches a lane
         ]
 
     async def start(self) -> asyncpg.Pool:
