@@ -50,10 +50,10 @@ class Projector:
         # a connection of its own, so one lane's statements run in PostgreSQL while another folds and
         # builds rows in this thread. A document's events are in one partition, so in one lane; the lanes
         # take the shared rows (counters, feed counters) in one order, last in their transactions.
+        # Each queue holds at most 8 parts decoded ahead.
         lanes = max(1, config.lanes)
         self.queues: list[asyncio.Queue[tuple[list[Record], Decoded, list[Any]]]] = [
-            asyncio.Queue(maxsize=8)
-            for _ in range(lanes)  # parts decoded ahead: at most 8 batches a lane
+            asyncio.Queue(maxsize=8) for _ in range(lanes)
         ]
 
     async def start(self) -> asyncpg.Pool:
