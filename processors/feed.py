@@ -31,8 +31,8 @@ def notifications(after: DocumentState, envelope: Envelope, record: Record) -> l
             "document_id": after.id,
             "version": envelope.version,
             "type": current_type(envelope.type),
-            "state": after.state.value,
-            "secrecy": after.secrecy.value if after.secrecy is not None else None,
+            "state": after.state._value_,  # the member's own attribute (`value` is a descriptor call)
+            "secrecy": after.secrecy._value_ if after.secrecy is not None else None,
             "position": int(position) if position and position.isdigit() else None,
             "partition": record.partition,
             "offset": record.offset,

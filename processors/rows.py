@@ -206,7 +206,9 @@ class DocumentRows:
 
 
 def _value(x: Any) -> Any:
-    return getattr(x, "value", x)  # enums to their string values
+    # enums to their string values: `_value_` is the member's own attribute, `value` a property of the
+    # Enum class (a descriptor call, 2-3% of the worker's samples at five a row)
+    return getattr(x, "_value_", x)
 
 
 def _local_day(moment: datetime | None) -> date | None:
