@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
-from faust.types import TP
+from faust.types import TP, Message
+from faust.types.tuples import ConsumerMessage
 from mode.services import WaitResults
 
 from processors.config import ProcessorConfig
 from processors.projector import Projector
-from processors.records import TopicPartition, from_message
+from processors.records import Record, TopicPartition, from_message
 from processors.take import drained_take
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,72 @@ def _waits_on(coro: Any, event: Any) -> bool:
     return frame is not None and frame.f_locals.get("self") is event
 
 
+class Batch(ConsumerMessage):
+    """One faust message standing for the records one fetch returned for one partition: its offset is
+    the last record's, `records` are all of them. Acknowledging it acknowledges them all: faust's
+    drain loop records the offsets before it as a gap, and its commit fills acknowledged gaps in."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, tp: TP, records: list[Record], generation_id: int) -> None:
+        last = records[-1]
+        super().__init__(
+            tp.topic, tp.partition, last.offset, 0.0, 0, None, None, None, None, 0, 0, tp,
+            generation_id=generation_id,
+        )  # fmt: skip
+        self.records = records
+
+
+def records_of(message: Message) -> Sequence[Record]:
+    """The records a message delivered to the agent stands for (a `Batch`, or one)."""
+    if isinstance(message, Batch):
+        return message.records
+    return (from_message(message),)
+
+
 class Consumer(FaustConsumer):
-    """faust's aiokafka consumer, less two tasks per message. faust hands every fetched message to the
-    topics' channels as `wait_first(callback(message), suspend_flow.wait())`: four tasks, an
-    `asyncio.wait` and three cancellations per message, about a tenth of the worker's CPU (py-spy under
-    the projection benchmark). Only `stop_flow` (shutdown) sets `suspend_flow`, so while it is clear the
-    callback is awaited directly, as that `wait_first` would have; otherwise faust's own way."""
+    """faust's aiokafka consumer, with batches per partition for the topics in `batched`, and less two
+    tasks per message.
+
+    faust turns every fetched record into a message, an event in the agent's channel and stream, with
+    sensors, flow control and an acknowledgement each: about a third of the worker's CPU per event
+    (py-spy under the projection benchmark). The projector takes records a batch at a time and stores
+    its offsets itself, so for its topic one `Batch` message per partition and fetch goes that way
+    instead (same group membership, rebalances, seeks, flow control and commits: faust's). faust also
+    hands every message to the channels as `wait_first(callback(message), suspend_flow.wait())`: four
+    tasks, an `asyncio.wait` and three cancellations per message. Only `stop_flow` (shutdown) sets
+    `suspend_flow`, so while it is clear the callback is awaited directly, as that `wait_first` would
+    have; otherwise faust's own way."""
+
+    batched: ClassVar[frozenset[str]] = frozenset()
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (faust's)
+        """faust's `getmany` (the same checks), yielding a `Batch` per partition of a batched topic."""
+        if not self.batched:
+            async for item in super().getmany(timeout):
+                yield item
+            return
+        records, active = await self._wait_next_records(timeout)
+        generation = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:  # as faust: back to the committed offsets (then ours: reposition)
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return
+        for tp, fetched in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break
+            if not fetched or not (active is None or tp in active or tp in self._buffered_partitions):
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if tp.topic in self.batched:
+                yield tp, Batch(tp, [from_message(r) for r in fetched], generation)
+            else:
+                for record in fetched:
+                    yield tp, self._to_message(tp, record)
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 (mode's signature)
         if (
@@ -73,7 +135,7 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         stream_wait_empty=False,
         **_datadir(config),
     )
-    app.transport.Consumer = Consumer  # type: ignore[misc]
+    app.transport.Consumer = type("Consumer", (Consumer,), {"batched": frozenset({config.topic})})  # type: ignore[misc]
     topic = app.topic(config.topic, key_serializer="raw", value_serializer="raw")
 
     async def seek(tp: TopicPartition, offset: int) -> None:
@@ -86,12 +148,29 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         # Hand batches to the writer and go straight back to buffering (faust's take does not buffer
         # while its body runs); the writer acks events once committed, so faust's committed offsets
         # stay behind the stored ones; on assignment those win in any case (see reposition).
+        # Each event is a `Batch` of one partition's fetched records (see Consumer), so what `take`
+        # gathers goes to the writer in parts of at most `config.batch` records; an event is
+        # acknowledged with the part that holds its last record.
+        # Each lane (see Projector) gets its partitions' part.
+        lanes = len(projector.queues)
         async for events in drained_take(stream, config.batch, config.within):
-            await projector.submit([from_message(e.message) for e in events], list(events))
+            records: list[list[Record]] = [[] for _ in range(lanes)]
+            acks: list[list[Any]] = [[] for _ in range(lanes)]
+            for event in events:
+                lane = projector.lane(event.message.partition)
+                for record in records_of(event.message):
+                    if len(records[lane]) >= config.batch:
+                        await projector.submit(records[lane], acks[lane], lane)
+                        records[lane], acks[lane] = [], []
+                    records[lane].append(record)
+                acks[lane].append(event)
+            for lane in range(lanes):
+                if records[lane] or acks[lane]:
+                    await projector.submit(records[lane], acks[lane], lane)
 
     @app.task  # type: ignore[untyped-decorator]
     async def writer() -> None:
-        await projector.run_writer()
+        await projector.run_writers()
 
     async def reposition() -> None:
         # faust positions partitions at the group's committed offsets (after every rebalance, and when

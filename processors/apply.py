@@ -46,6 +46,8 @@ Effects = bool | Mapping[TopicPartition, int]
 # never reached the document's state (undecodable) or the document already has its version (conflict).
 UNBLOCKING = "'undecodable', 'conflict'"
 
+YIELD_EVERY = 256  # events folded between two turns of the event loop
+
 # Failures worth retrying the same batch for; anything else is about the records themselves.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -240,7 +242,10 @@ async def apply_batch(
             )
         }
         newest: dict[TopicPartition, datetime] = {}
-        for record, envelope in decoded:
+        for n, (record, envelope) in enumerate(decoded, start=1):
+            if not n % YIELD_EVERY:
+                await asyncio.sleep(0)  # a large batch folds for a while: let the other lane, the agent
+                # and faust's timers run in between (it was the event loop's longest stretch)
             document = envelope.stream_id
             if document in blocked:
                 error = "an earlier event of this document is a dead letter"

@@ -19,6 +19,7 @@ class ProcessorConfig:
     group: str = "vanthu-processors"  # the consumer group, and the faust app id
     instance_id: str | None = None  # static group membership: a restart takes its partitions back at once
     batch: int = 2000  # most records per transaction
+    lanes: int = 2  # writers, each with the partitions p where p % lanes is its number, and a connection
     within: float = 0.005  # longest a batch waits for more records (a fetch's records go at once: take.py)
     session_timeout: float = 10.0  # seconds before a dead worker's partitions move to another
     run_saga: bool = True  # run the delivery saga and the deadline chaser (needs the write side)
@@ -41,6 +42,7 @@ class ProcessorConfig:
             group=s.processor_group,
             instance_id=s.processor_instance_id or None,
             batch=s.processor_batch,
+            lanes=max(1, s.processor_lanes),
             within=s.processor_within,
             session_timeout=s.processor_session_timeout,
             run_saga=s.processor_saga,

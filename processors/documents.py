@@ -7,6 +7,7 @@ feed entries owed) lives here once.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import hashlib
@@ -230,7 +231,11 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
     if not conn.is_in_transaction():  # outside one, the staging tables would be emptied before the merge
         raise RuntimeError("write_documents: call it inside the batch's transaction")
     ids = list(states)
-    built = {i: document_rows(states[i], last_types[i]) for i in ids}
+    built: dict[str, DocumentRows] = {}
+    for n, i in enumerate(ids, start=1):
+        built[i] = document_rows(states[i], last_types[i])
+        if not n % 128:
+            await asyncio.sleep(0)  # let the other lane and faust's timers run in between
     # kept for the next batch's comparison without the document row (its state as JSON is large)
     changes.rows.update((i, DocumentRows((), b.children, b.listing)) for i, b in built.items())
     # Large batches (the rebuild's, a worker catching up) stage their rows by COPY; a small live batch

@@ -46,7 +46,15 @@ class Projector:
         # Batches from the agent wait here while a transaction runs, and the next transaction takes all of
         # them: small batches when idle (latency), large ones under load (rate).
         self._reported, self._report_applied, self._report_batches, self._busy = time.monotonic(), 0, 0, 0.0
-        self.queue: asyncio.Queue[tuple[list[Record], Decoded, list[Any]]] = asyncio.Queue(maxsize=64)
+        # One queue and writer per lane: a lane applies the partitions p with p % lanes == its number on
+        # a connection of its own, so one lane's statements run in PostgreSQL while another folds and
+        # builds rows in this thread. A document's events are in one partition, so in one lane; the lanes
+        # take the shared rows (counters, feed counters) in one order, last in their transactions.
+        # Each queue holds at most 8 parts decoded ahead.
+        lanes = max(1, config.lanes)
+        self.queues: list[asyncio.Queue[tuple[list[Record], Decoded, list[Any]]]] = [
+            asyncio.Queue(maxsize=8) for _ in range(lanes)
+        ]
 
     async def start(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -68,18 +76,27 @@ class Projector:
         for tp in assigned:
             self._sought.pop(tp, None)
 
-    async def submit(self, records: list[Record], acks: list[Any]) -> None:
-        """Decode records (while the writer's transaction runs) and queue them for the writer; `acks`
-        (faust events) are acknowledged once they are committed."""
-        await self.queue.put((records, await decode_ahead(records), acks))
+    def lane(self, partition: int) -> int:
+        """The writer that applies this partition's records."""
+        return partition % len(self.queues)
 
-    async def run_writer(self) -> None:
-        """Apply queued batches, merged up to the batch size, then acknowledge them to faust."""
+    async def submit(self, records: list[Record], acks: list[Any], lane: int = 0) -> None:
+        """Decode records (while the writers' transactions run) and queue them for the writer of `lane`
+        (all of them of its partitions); `acks` (faust events) are acknowledged once they are committed."""
+        await self.queues[lane].put((records, await decode_ahead(records), acks))
+
+    async def run_writers(self) -> None:
+        """Every lane's writer; the first that fails ends the process (see run_writer)."""
+        await asyncio.gather(*(self.run_writer(lane) for lane in range(len(self.queues))))
+
+    async def run_writer(self, lane: int = 0) -> None:
+        """Apply the lane's queued batches, merged up to the batch size, then acknowledge them to faust."""
+        queue = self.queues[lane]
         while True:
-            records, decoded, acks = await self.queue.get()
+            records, decoded, acks = await queue.get()
             records, decoded, acks = list(records), dict(decoded), list(acks)
-            while not self.queue.empty() and len(records) < self.config.batch:
-                more, more_decoded, more_acks = self.queue.get_nowait()
+            while not queue.empty() and len(records) < self.config.batch:
+                more, more_decoded, more_acks = queue.get_nowait()
                 records += more
                 decoded.update(more_decoded)
                 acks += more_acks
@@ -101,7 +118,7 @@ class Projector:
             n, b = self.applied - self._report_applied, self.batches - self._report_batches
             if b:
                 log.info(
-                    "applied %d events in %d batches (%.0f/s, %.0f per batch, writer busy %.0f%%)",
+                    "applied %d events in %d batches (%.0f/s, %.0f per batch, writers busy %.0f%%)",
                     n, b, n / span, n / b, 100 * self._busy / span,
                 )  # fmt: skip
             self._report_applied, self._report_batches, self._busy = self.applied, self.batches, 0.0
@@ -117,11 +134,14 @@ class Projector:
         return {r["partition"]: r["offset"] for r in rows}
 
     async def _apply_pool(self) -> asyncpg.Pool:
-        # The writer applies one batch at a time on a connection of its own, released without asyncpg's
+        # Each writer applies one batch at a time on a connection of its own, released without asyncpg's
         # reset query (a round trip per batch; nothing of apply_batch outlives its transaction). The
         # saga and the chaser take session locks on `pool`, which keeps its reset.
         if self.apply_pool is None:
-            self.apply_pool = await create_pool(self.config.dsn, min_size=1, max_size=1, reset=keep_session)
+            lanes = len(self.queues)
+            self.apply_pool = await create_pool(
+                self.config.dsn, min_size=lanes, max_size=lanes, reset=keep_session
+            )
         return self.apply_pool
 
     async def process(self, records: Sequence[Record], decoded: Decoded | None = None) -> BatchResult:

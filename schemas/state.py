@@ -206,7 +206,10 @@ class DocumentState(Frozen):
     @property
     def current_assignment(self) -> Assignment | None:
         """The open assignment, if any (there is at most one)."""
-        return next((a for a in reversed(self.assignments) if a.is_open), None)
+        for a in reversed(self.assignments):  # a loop, not next(genexpr): rows ask this for every document
+            if a.ended_at is None:  # is_open
+                return a
+        return None
 
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)

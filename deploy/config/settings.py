@@ -121,6 +121,11 @@ class Settings:
         "",
     )
     processor_batch: int = _doc("Most records a processor applies in one transaction.", 2000)
+    processor_lanes: int = _doc(
+        "Writers in one processor worker, each applying its share of the partitions on a connection of its "
+        "own (one's database statements overlap another's Python).",
+        2,
+    )
     processor_within: float = _doc(
         "Longest a processor batch waits for more records (what one fetch brought goes at once).", 0.005
     )

@@ -162,8 +162,9 @@ async def run(ctx: Any) -> dict[str, Any]:
         "parameters": {
             "events": count,
             "topic": "the dataset's topic (written by the relay benchmark), 6 partitions",
-            "processor": "python -m processors.worker (faust), one worker, saga off (its tasks are still "
-            "queued), feed rows and NOTIFYs on, default batch 2000 / within 5 ms",
+            "processor": "python -m processors.worker (faust), one worker process with its default two "
+            "writer lanes (VANTHU_PROCESSOR_LANES), saga off (its tasks are still queued), feed rows and "
+            "NOTIFYs on, default batch 2000 / within 5 ms",
             "rate_window": "from the first applied batch to the Nth event (start-up excluded)",
         },
     }

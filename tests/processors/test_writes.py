@@ -111,3 +111,14 @@ async def test_every_written_column_is_sent_as_its_table_types_it(db: Any) -> No
             if COLUMN_TYPES.get(column, "text") != actual:
                 wrong.append(f"{table}.{column}: sent as {COLUMN_TYPES.get(column, 'text')}, is {actual}")
     assert not wrong, wrong
+
+
+async def test_the_search_index_takes_new_rows_through_a_small_pending_list(db: Any) -> None:
+    """0080: new listing rows go to the search index through a pending list of at most 64 kB (direct
+    inserts cost half the listing's write time), in `rm` and in every schema a rebuild creates."""
+    await db.execute("SELECT public.vanthu_rm_create('rm_pending_check')")
+    for schema in ("rm", "rm_pending_check"):
+        options = await db.fetchval(
+            "SELECT reloptions FROM pg_class WHERE oid = $1::regclass", f"{schema}.listing_search"
+        )
+        assert set(options) == {"fastupdate=on", "gin_pending_list_limit=64"}, schema
