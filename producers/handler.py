@@ -117,12 +117,13 @@ class RelayWake:
     processors apply one per transaction. At most one per gap lets the events committed meanwhile travel
     together, for at most that much more latency (freshness benchmark, loaded machine, CPU per action,
     with a 10 ms gap: this process 1.47 → 1.31 ms, the processor 1.21 → 1.05 ms, Kafka 0.52 → 0.37 ms).
-    The gap is 4 ms, below the 5 ms between actions at 200 actions/s: with 10 ms, every other action of a
-    steady stream waited about 10 ms for the wake-up after the gap (5 ms on average, the largest fixed wait
-    on an action's way to the screens); up to about 250 actions/s an API process announces each commit at
-    once, and above that the commits of each gap travel together."""
+    The gap is 10 ms. With 10 ms every other action of a steady 200 actions/s stream waits for the wake-up
+    after the gap (about 5 ms on average), but a shorter one costs more than it saves: in the quiet
+    `make bench` of 2026-11-30 21:13-21:30 UTC (5ecdd17) a 4 ms gap gave freshness SSE p50 / p99 40.7 / 191
+    and 50.6 / 145.7 ms against 31.2 / 103.3 with 10 ms (more NOTIFYs, each taking PostgreSQL's notify
+    lock, which the projector's commit holds while it flushes), and the commands' p99 103 ms."""
 
-    def __init__(self, pool: asyncpg.Pool[Any], gap_s: float = 0.004) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], gap_s: float = 0.01) -> None:
         self.pool, self.gap_s = pool, gap_s
         self._sending: asyncio.Task[None] | None = None
         self._again = False
@@ -172,7 +173,7 @@ class WritePath:
     pool: asyncpg.Pool[Any]
     cache: StateCache = field(default_factory=StateCache)
     turns: int | None = None  # actions holding a connection at once; None: the pool's size less the spare
-    wake_gap_s: float = 0.004  # RelayWake's gap (VANTHU_RELAY_WAKE_GAP)
+    wake_gap_s: float = 0.01  # RelayWake's gap (VANTHU_RELAY_WAKE_GAP)
     wake: RelayWake = field(init=False)
     gate: asyncio.Semaphore = field(init=False)
 

@@ -111,7 +111,7 @@ class Settings:
     relay_wake_gap: float = _doc(
         "Seconds an API process lets pass after waking the relay before it wakes it again (the commits of "
         "the gap get one wake-up at its end).",
-        0.004,
+        0.01,
     )
     processor_group: str = _doc(
         "Consumer group of the read-model processors (also the faust app id).", "vanthu-processors"
