@@ -268,7 +268,7 @@ async def apply_batch(
         again = [e for _, e in decoded if e.stream_id in states and e.version <= states[e.stream_id].version]
         changes = Changes(states, event_ids=await load_event_ids(conn, s, again) if again else {})
         # with it, whether the working-day calendar has its days (one round trip less per batch)
-        asked = await conn.fetchrow(
+        [asked] = await conn.fetch(
             f"""SELECT ARRAY(SELECT DISTINCT document_id FROM {s}.dead_letters
                              WHERE status = 'open' AND reason NOT IN ({UNBLOCKING})
                                AND document_id = ANY($1::text[])) AS blocked,
