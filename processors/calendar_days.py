@@ -39,10 +39,17 @@ def calendar_rows(publications: Iterable[Mapping[str, Any]]) -> list[tuple[date,
     return rows
 
 
-async def write_calendar(conn: Conn, s: str, published: Sequence[Envelope]) -> None:
+async def write_calendar(
+    conn: Conn, s: str, published: Sequence[Envelope], filled: bool | None = None
+) -> None:
     """Record the publications among a batch's events and, when there were any or the table is still
-    empty, rewrite the days from every publication recorded. Runs in the batch's transaction."""
-    if not published and await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {s}.calendar_days)"):
+    empty, rewrite the days from every publication recorded. Runs in the batch's transaction. `filled`:
+    whether the table had days earlier in that transaction (the caller asked along with a query of its
+    own; only this function empties it, and refills it in the same transaction), else asked
+    here."""
+    if filled is None:
+        filled = await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {s}.calendar_days)")
+    if not published and filled:
         return
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", CALENDAR_LOCK, s)
     if published:

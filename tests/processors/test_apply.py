@@ -137,3 +137,55 @@ async def test_documents_are_written_only_inside_a_transaction(db: Any) -> None:
     async with db.transaction():
         await write_documents(db, "rm", changes)
     assert await db.fetchval("SELECT version FROM rm.listing WHERE document_id = 'outside-1'") == 1
+
+
+async def _probe_commits(db: Any) -> None:
+    """Record, at each batch's offsets update, whether its transaction waits for its commit's WAL flush."""
+    await db.execute(
+        """CREATE TABLE public.commit_probe (n serial, setting text);
+           CREATE FUNCTION public.probe_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               INSERT INTO public.commit_probe (setting) VALUES (current_setting('synchronous_commit'));
+               RETURN NULL;
+           END $$;
+           CREATE TRIGGER probe AFTER UPDATE ON rm.offsets
+               FOR EACH STATEMENT EXECUTE FUNCTION public.probe_commit()"""
+    )
+
+
+async def test_a_batch_commits_without_waiting_for_the_disk(db: Any) -> None:
+    # A commit lost in a crash of PostgreSQL takes the batch's offsets with its rows: the next batch
+    # (or the seek on assignment) finds the stored offsets behind and applies the records again. So the
+    # batch's transaction does not wait for its WAL flush; its own first statement sets that, for it only.
+    await _probe_commits(db)
+    log = Log(partitions=1)
+    events = story("doc-a", incoming_body("o1"), [REGISTER, {"action": "submit"}])
+    assert await db.fetchval("SHOW synchronous_commit") == "on"
+    assert (await apply_batch(db, log.append(events[:1]))).applied == 1
+    assert (await apply_batch(db, log.append(events[1:]), swap_lock=False)).applied == 2
+    assert [r["setting"] for r in await db.fetch("SELECT setting FROM public.commit_probe ORDER BY n")] == [
+        "off",
+        "off",
+    ]
+    assert await db.fetchval("SHOW synchronous_commit") == "on"  # the session's own is untouched
+    assert await db.fetchval('SELECT "offset" FROM rm.offsets') == 2
+
+
+async def test_a_batch_inside_a_callers_transaction_goes_with_it(db: Any) -> None:
+    # The batch opens its transaction with its first statement in the same message; inside a transaction
+    # of the caller's it is a savepoint of it instead, committed or rolled back with it.
+    log = Log(partitions=1)
+    events = story("doc-a", incoming_body("o1"), [REGISTER])
+    async with db.transaction():
+        assert (await apply_batch(db, log.append(events))).applied == 2
+        assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 2
+        assert db.is_in_transaction()
+    assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 2
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with db.transaction():
+            again = await apply_batch(db, log.append(story("doc-b", incoming_body("o1"), [])))
+            assert again.applied == 1
+            raise RuntimeError("rolled back")
+    assert await db.fetchval("SELECT count(*) FROM rm.documents WHERE id = 'doc-b'") == 0
+    assert await db.fetchval('SELECT "offset" FROM rm.offsets') == 1
+    assert not db.is_in_transaction()
