@@ -47,15 +47,13 @@ Effects = bool | Mapping[TopicPartition, int]
 # never reached the document's state (undecodable) or the document already has its version (conflict).
 UNBLOCKING = "'undecodable', 'conflict'"
 
-# The batch's commit is not waited on to reach the disk: `synchronous_commit` off for its transaction, set
-# by its first statement (no round trip of its own). A commit lost in a crash of PostgreSQL takes the
-# batch's offsets with its rows, feed entries and tasks: the worker's next batch finds the stored offsets
-# behind its records and seeks back to them (`_guard`), as the seek on assignment does after a restart, and
-# the records are applied again. Whatever commits durably after having read the rows (the saga's appends,
-# an operator's settlement) flushes the WAL up to and past this commit first. The flush took 2-2.5 ms per
-# batch on this disk, and PostgreSQL's one notify lock, which the feed's NOTIFYs take at commit, was held
-# through it (the API's wake-ups to the relay queued behind it).
-LAZY_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
+# A batch's commit waits for its WAL flush (the session's `synchronous_commit`, on). Committing without it
+# would keep the read models right after a crash of PostgreSQL (the lost commit takes its offsets with it
+# and the records are applied again), but not the feed: its NOTIFYs go out at commit, so streams could have
+# sent seq N..M of an office that the crash then loses, and the replay numbers that office's entries again,
+# perhaps in another order across partitions; a client resuming after M would miss changes (API.md: the
+# feed is resumable with Last-Event-ID). The flush costs 2-2.5 ms per batch on this disk, with the notify
+# lock held through it (session 7b measured 3.5-4.8 ms commits, 2.1-2.2 without the flush).
 
 YIELD_EVERY = 256  # events folded between two turns of the event loop
 
@@ -187,17 +185,18 @@ async def _locked_offsets(
 
 
 @asynccontextmanager
-async def _transaction(conn: Conn, opening: str) -> AsyncIterator[None]:
-    """A transaction whose first statement (`opening`, no parameters) goes in one message with its BEGIN:
-    a round trip less per batch than `conn.transaction()` and then that statement. Inside a transaction
-    of the caller's, a savepoint (as `conn.transaction()` makes) and then the statement."""
+async def _transaction(conn: Conn, opening: str | None) -> AsyncIterator[None]:
+    """A transaction whose first statement (`opening`, no parameters; None: none) goes in one message with
+    its BEGIN: a round trip less per batch than `conn.transaction()` and then that statement. Inside a
+    transaction of the caller's, a savepoint (as `conn.transaction()` makes) and then the statement."""
     if conn.is_in_transaction():
         async with conn.transaction():
-            await conn.execute(opening)
+            if opening:
+                await conn.execute(opening)
             yield
         return
     try:
-        await conn.execute(f"BEGIN; {opening}")
+        await conn.execute(f"BEGIN; {opening}" if opening else "BEGIN")
         yield
     except BaseException:
         if not conn.is_closed() and conn.is_in_transaction():
@@ -239,7 +238,7 @@ async def apply_batch(
     groups = by_partition(records)
     # The swap lock first (a rebuild's swap holds it exclusively while it renames the schemas), then the
     # offset rows: every writer takes them in that order.
-    opening = f"{LAZY_COMMIT}, pg_advisory_xact_lock_shared({SWAP_LOCK:d})" if swap_lock else LAZY_COMMIT
+    opening = f"SELECT pg_advisory_xact_lock_shared({SWAP_LOCK:d})" if swap_lock else None
     async with _transaction(conn, opening):
         stored = await _lock_offsets(conn, s, projection, sorted(groups))
         accepted = _guard(groups, stored, strict_offsets, jump_ok, result)
