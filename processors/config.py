@@ -42,7 +42,7 @@ class ProcessorConfig:
             group=s.processor_group,
             instance_id=s.processor_instance_id or None,
             batch=s.processor_batch,
-            lanes=max(1, s.processor_lanes),
+            lanes=s.processor_lanes,  # at least one: Projector
             within=s.processor_within,
             session_timeout=s.processor_session_timeout,
             run_saga=s.processor_saga,

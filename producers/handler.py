@@ -117,8 +117,8 @@ class RelayWake:
     processors apply one per transaction. At most one per gap lets the events committed meanwhile travel
     together, for at most that much more latency (freshness benchmark, loaded machine, CPU per action,
     with a 10 ms gap: this process 1.47 → 1.31 ms, the processor 1.21 → 1.05 ms, Kafka 0.52 → 0.37 ms).
-    The gap is 10 ms. With 10 ms every other action of a steady 200 actions/s stream waits for the wake-up
-    after the gap (about 5 ms on average), but a shorter one costs more than it saves: in the quiet
+    Every other action of a steady 200 actions/s stream waits for the wake-up after the gap (about 5 ms on
+    average), but a shorter gap costs more than it saves: in the quiet
     `make bench` of 2026-11-30 21:13-21:30 UTC (5ecdd17) a 4 ms gap gave freshness SSE p50 / p99 40.7 / 191
     and 50.6 / 145.7 ms against 31.2 / 103.3 with 10 ms (more NOTIFYs, each taking PostgreSQL's notify
     lock, which the projector's commit holds while it flushes), and the commands' p99 103 ms."""

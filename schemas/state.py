@@ -207,7 +207,7 @@ class DocumentState(Frozen):
     def current_assignment(self) -> Assignment | None:
         """The open assignment, if any (there is at most one)."""
         for a in reversed(self.assignments):  # a loop, not next(genexpr): rows ask this for every document
-            if a.ended_at is None:  # is_open
+            if a.is_open:
                 return a
         return None
 
