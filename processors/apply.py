@@ -21,13 +21,14 @@ import orjson
 
 from deploy.config.db import Conn
 from processors.calendar_days import is_publication, write_calendar
+from processors.combine import Combined
 from processors.deadletters import DeadLetter, write_dead_letters
 from processors.documents import (
+    STAGE_FROM,
     Changes,
     Refused,
     StateCache,
     load_event_ids,
-    load_states,
     write_documents,
     write_event_ids,
 )
@@ -37,6 +38,7 @@ from processors.schema import LIVE_SCHEMA, PROJECTION, SWAP_LOCK, schema_name
 from processors.tasks import write_tasks
 from schemas.acts import is_act_stream
 from schemas.envelope import Envelope
+from schemas.state import DocumentState
 
 # What `effects` may be: True (every record), False (none), or per partition the offset after which
 # records cause effects (a rebuild catching up past the live processor).
@@ -148,40 +150,94 @@ async def decode_ahead(
     return out
 
 
-async def _lock_offsets(
-    conn: Conn, s: str, projection: str, tps: Sequence[TopicPartition]
-) -> dict[TopicPartition, int]:
-    # Locked as they are; a partition's row is created (at -1) only the first time it is seen, so a
-    # steady stream locks its offsets in one round trip instead of two.
-    stored = await _locked_offsets(conn, s, projection, tps)
-    missing = [tp for tp in tps if tp not in stored]
-    if missing:
-        await conn.execute(
-            f"""INSERT INTO {s}.offsets (projection, topic, partition, "offset")
-                SELECT $1, t, p, -1 FROM unnest($2::text[], $3::int[]) AS x(t, p)
-                ON CONFLICT DO NOTHING""",
-            projection,
-            [t for t, _ in missing],
-            [p for _, p in missing],
-        )
-        stored = await _locked_offsets(conn, s, projection, tps)
-    return stored
+@dataclass
+class _Read:
+    """What a batch reads before it folds, in one statement: its partitions' stored offsets (locked), the
+    stored states of its documents, which of them a dead letter blocks, and whether the working-day
+    calendar has its days."""
+
+    offsets: dict[TopicPartition, int]
+    states: dict[str, DocumentState]
+    blocked: set[str]
+    days: bool
 
 
-async def _locked_offsets(
-    conn: Conn, s: str, projection: str, tps: Sequence[TopicPartition]
-) -> dict[TopicPartition, int]:
-    rows = await conn.fetch(
-        f"""SELECT o.topic, o.partition, o."offset" FROM {s}.offsets o
-            JOIN unnest($2::text[], $3::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p
-            WHERE o.projection = $1
-            ORDER BY o.topic, o.partition
-            FOR UPDATE OF o""",
-        projection,
-        [t for t, _ in tps],
-        [p for _, p in tps],
-    )
-    return {(r["topic"], r["partition"]): r["offset"] for r in rows}
+async def _lock_and_read(
+    conn: Conn,
+    s: str,
+    projection: str,
+    tps: Sequence[TopicPartition],
+    ids: Sequence[str],
+    cache: StateCache | None,
+) -> _Read:
+    """Lock the offsets rows of `tps` and read what the batch needs, in one round trip (it was four).
+
+    One statement reads with the snapshot it started with, even when it then waits for an offsets row
+    another writer holds (a worker losing the partition, mid-batch): the row it locks is the newest
+    version, the documents it read may be older than what that writer committed. Such a wait shows as a
+    locked row other than the one the snapshot saw, and the statement is then read again: the locks are
+    held, so its new snapshot sees every commit of theirs. A partition's offsets row is created (at -1)
+    the first time it is seen."""
+    cached = {i: cache.get(s, i) for i in ids} if cache else {}
+    versions = [c.version if c is not None else -1 for c in (cached.get(i) for i in ids)]
+    topics, partitions = [t for t, _ in tps], [p for _, p in tps]
+    for _ in range(3):
+        rows = await conn.fetch(_read_sql(s), projection, topics, partitions, list(ids), versions)
+        offsets: dict[TopicPartition, int] = {}
+        states: dict[str, DocumentState] = {}
+        blocked: set[str] = set()
+        days, moved = False, False
+        for r in rows:
+            kind = r["k"]
+            if kind == "o":
+                offsets[(r["id"], r["n"])] = r["v"]
+                moved = moved or not r["same"]
+            elif kind == "d":
+                hit = cached.get(r["id"])
+                data = r["data"]
+                states[r["id"]] = hit if data is None and hit is not None else DocumentState.from_dict(data)
+            elif kind == "b":
+                blocked.add(r["id"])
+            else:
+                days = r["same"]
+        missing = [tp for tp in tps if tp not in offsets]
+        if missing:
+            await conn.execute(
+                f"""INSERT INTO {s}.offsets (projection, topic, partition, "offset")
+                    SELECT $1, t, p, -1 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+                    ON CONFLICT DO NOTHING""",
+                projection,
+                [t for t, _ in missing],
+                [p for _, p in missing],
+            )
+            continue
+        if not moved:
+            return _Read(offsets, states, blocked, days)
+    raise RuntimeError(f"offsets of {list(tps)} still moving after being locked")  # cannot happen
+
+
+def _read_sql(s: str) -> str:
+    # Parameters: the projection, the partitions (topics, numbers), the documents and the versions the
+    # state cache holds for them (-1: none; a current one comes back without its state).
+    return f"""WITH p AS (SELECT * FROM unnest($2::text[], $3::int[]) AS p(topic, partition)),
+            seen AS (SELECT o.topic, o.partition, o.xmin::text AS x
+                     FROM {s}.offsets o JOIN p USING (topic, partition) WHERE o.projection = $1),
+            locked AS (SELECT o.topic, o.partition, o."offset", o.xmin::text AS x
+                       FROM {s}.offsets o JOIN p USING (topic, partition) WHERE o.projection = $1
+                       ORDER BY o.topic, o.partition
+                       FOR UPDATE OF o)
+        SELECT 'o' AS k, l.topic AS id, l.partition AS n, l."offset" AS v,
+               l.x IS NOT DISTINCT FROM seen.x AS same, NULL::jsonb AS data
+        FROM locked l LEFT JOIN seen USING (topic, partition)
+        UNION ALL
+        SELECT 'd', d.id, NULL, d.version, NULL, CASE WHEN d.version = c.v THEN NULL ELSE d.data END
+        FROM unnest($4::text[], $5::int[]) AS c(id, v) JOIN {s}.documents d ON d.id = c.id
+        UNION ALL
+        SELECT DISTINCT 'b', document_id, NULL::int, NULL::bigint, NULL::boolean, NULL::jsonb
+        FROM {s}.dead_letters
+        WHERE status = 'open' AND reason NOT IN ({UNBLOCKING}) AND document_id = ANY($4::text[])
+        UNION ALL
+        SELECT 'c', NULL, NULL, NULL, EXISTS (SELECT 1 FROM {s}.calendar_days), NULL"""
 
 
 @asynccontextmanager
@@ -239,42 +295,51 @@ async def apply_batch(
     # The swap lock first (a rebuild's swap holds it exclusively while it renames the schemas), then the
     # offset rows: every writer takes them in that order.
     opening = f"SELECT pg_advisory_xact_lock_shared({SWAP_LOCK:d})" if swap_lock else None
+    # Decoded before the transaction's first read: it reads the states of the batch's documents (of every
+    # record, though some may turn out to be consumed already).
+    decoded_all: dict[tuple[TopicPartition, int], Envelope | Exception] = {}
+    for record in records:
+        envelope = ahead.get((record.tp, record.offset)) if ahead else None
+        if envelope is None:
+            try:
+                envelope = _decode(record)
+            except Exception as exc:
+                decoded_all[(record.tp, record.offset)] = exc
+                continue
+        decoded_all[(record.tp, record.offset)] = envelope
+    ids = sorted(
+        {
+            e.stream_id
+            for e in decoded_all.values()
+            if isinstance(e, Envelope) and not is_act_stream(e.stream_id)
+        }
+    )
     async with _transaction(conn, opening):
-        stored = await _lock_offsets(conn, s, projection, sorted(groups))
-        accepted = _guard(groups, stored, strict_offsets, jump_ok, result)
+        read = await _lock_and_read(conn, s, projection, sorted(groups), ids, cache)
+        accepted = _guard(groups, read.offsets, strict_offsets, jump_ok, result)
 
         dead: list[DeadLetter] = []
         decoded: list[tuple[Record, Envelope]] = []
         published: list[tuple[Record, Envelope]] = []  # the calendar's publications
         for record in accepted:
-            try:
-                envelope = ahead.get((record.tp, record.offset)) if ahead else None
-                envelope = envelope or _decode(record)
-                if not is_act_stream(envelope.stream_id):
-                    decoded.append((record, envelope))
-                elif is_publication(envelope):  # else a term: nothing in the read models
-                    published.append((record, envelope))
-            except Exception as exc:
-                dead.append(DeadLetter(record, "undecodable", f"{type(exc).__name__}: {exc}"))
+            envelope_or_error = decoded_all[(record.tp, record.offset)]
+            if isinstance(envelope_or_error, Exception):
+                error = f"{type(envelope_or_error).__name__}: {envelope_or_error}"
+                dead.append(DeadLetter(record, "undecodable", error))
+            elif not is_act_stream(envelope_or_error.stream_id):
+                decoded.append((record, envelope_or_error))
+            elif is_publication(envelope_or_error):  # else a term: nothing in the read models
+                published.append((record, envelope_or_error))
 
         if unwritable is not None:
             dead += [DeadLetter(r, "unwritable", unwritable, e) for r, e in [*decoded, *published]]
             decoded, published = [], []
-        ids = sorted({e.stream_id for _, e in decoded})
-        states = await load_states(conn, s, ids, cache)
+        states = read.states
         # Only a record at or below its document's stored version is compared with the event applied
         # there (a redelivery, or a conflict); in a steady stream there is none and no query.
         again = [e for _, e in decoded if e.stream_id in states and e.version <= states[e.stream_id].version]
         changes = Changes(states, event_ids=await load_event_ids(conn, s, again) if again else {})
-        # with it, whether the working-day calendar has its days (one round trip less per batch)
-        [asked] = await conn.fetch(
-            f"""SELECT ARRAY(SELECT DISTINCT document_id FROM {s}.dead_letters
-                             WHERE status = 'open' AND reason NOT IN ({UNBLOCKING})
-                               AND document_id = ANY($1::text[])) AS blocked,
-                       EXISTS (SELECT 1 FROM {s}.calendar_days) AS days""",
-            ids,
-        )
-        blocked: set[str] = set(asked["blocked"])
+        blocked = read.blocked
         newest: dict[TopicPartition, datetime] = {}
         for n, (record, envelope) in enumerate(decoded, start=1):
             if not n % YIELD_EVERY:
@@ -299,13 +364,16 @@ async def apply_batch(
             result.applied += 1
 
         # The shared rows (statistics counters, then offsets, feed counters) are locked last, so that
-        # writers of other partitions (the rebuild's loaders, a second worker) wait for them briefly.
-        await write_event_ids(conn, s, changes.new_ids)
-        await write_calendar(conn, s, [e for _, e in published], filled=asked["days"])
+        # writers of other partitions (the rebuild's loaders, a second worker) wait for them briefly. A
+        # small batch (a live one) sends its event ids, rows, offsets and feed as one statement (the
+        # counters before it, in their own: see processors/combine.py); a large one table by table.
+        writes = Combined() if len(accepted) < STAGE_FROM else None
+        await write_event_ids(conn, s, changes.new_ids, into=writes)
+        await write_calendar(conn, s, [e for _, e in published], filled=read.days)
         await write_dead_letters(conn, s, dead)
-        await write_documents(conn, s, changes, cache)
+        await write_documents(conn, s, changes, cache, into=writes)
         tps = sorted(result.offsets)
-        await conn.execute(
+        offsets = (
             f"""UPDATE {s}.offsets o SET "offset" = x.o,
                     last_occurred_at = greatest(o.last_occurred_at, x.at), updated_at = clock_timestamp()
                 FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[]) AS x(t, p, o, at)
@@ -317,7 +385,13 @@ async def apply_batch(
             [newest.get(tp) for tp in tps],
         )
         await write_tasks(conn, changes.tasks)
-        await write_feed(conn, changes.notes)
+        if writes is not None:
+            writes.add(*offsets)
+            await write_feed(conn, changes.notes, into=writes)
+            await writes.run(conn)
+        else:
+            await conn.execute(*offsets)
+            await write_feed(conn, changes.notes)
         result.dead, result.tasks, result.notifications = len(dead), len(changes.tasks), len(changes.notes)
     if cache is not None:
         cache.put(s, changes.changed, changes.rows)

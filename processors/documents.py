@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from deploy.config.db import Conn
+from processors.combine import Combined
 from processors.counters import write_counters
 from processors.feed import notifications
 from processors.records import Record
@@ -208,8 +209,21 @@ async def load_event_ids(conn: Conn, s: str, envelopes: Sequence[Envelope]) -> d
     return {(r["d"], r["v"]): (r["event_id"], bytes(r["digest"])) for r in rows}
 
 
-async def write_event_ids(conn: Conn, s: str, ids: Mapping[tuple[str, int], Applied]) -> None:
-    if ids:
+async def write_event_ids(
+    conn: Conn, s: str, ids: Mapping[tuple[str, int], Applied], into: Combined | None = None
+) -> None:
+    """Record the events applied; `into`: as a part of that statement (a small batch), else by COPY."""
+    if ids and into is not None:
+        rows = list(ids.items())
+        into.add(
+            f"""INSERT INTO {s}.event_ids (document_id, version, event_id, digest)
+                SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::bytea[])""",
+            [d for (d, _), _ in rows],
+            [v for (_, v), _ in rows],
+            [i for _, (i, _) in rows],
+            [digest for _, (_, digest) in rows],
+        )
+    elif ids:
         await conn.copy_records_to_table(
             "event_ids",
             records=[(d, v, i, digest) for (d, v), (i, digest) in ids.items()],
@@ -218,13 +232,16 @@ async def write_event_ids(conn: Conn, s: str, ids: Mapping[tuple[str, int], Appl
         )
 
 
-async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCache | None = None) -> None:
+async def write_documents(
+    conn: Conn, s: str, changes: Changes, cache: StateCache | None = None, into: Combined | None = None
+) -> None:
     """Write what changed in the rows of the documents `changes` changed: each document's row (its
     version moved), and in every other table only the rows that vanished, appeared or changed, found by
     comparing the rows of the document's state before the batch (from `cache` when it holds that very
     state, else rebuilt from it: rows are a pure function of the state) with those of its state now. One
     statement per table for the whole batch, none for a table nothing changed in. Moves the statistics
-    counters by the difference between the old and new states."""
+    counters by the difference between the old and new states. `into` (a small batch, unstaged): the
+    inserts and updates go as parts of that statement; the deletes and the counters run at once."""
     states, last_types = changes.changed, changes.last_types
     if not states:
         return
@@ -243,7 +260,9 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
     staged = len(ids) >= STAGE_FROM
     if staged:
         await conn.execute(STAGING)
-    await _upsert(conn, s, "documents", DOCUMENT_COLUMNS, [b.document for b in built.values()], staged)
+    await _upsert(
+        conn, s, "documents", DOCUMENT_COLUMNS, [b.document for b in built.values()], staged, into=into
+    )
     gone: dict[str, list[tuple[Any, ...]]] = {}
     fresh: dict[str, list[Row]] = {}
     retext: list[bool] = []  # per fresh listing row: new, or its searched text changed
@@ -272,7 +291,7 @@ async def write_documents(conn: Conn, s: str, changes: Changes, cache: StateCach
     for table, rows in fresh.items():
         if rows:
             columns = LISTING_COLUMNS if table == "listing" else CHILD_TABLES[table][1]
-            await _upsert(conn, s, table, columns, rows, staged, retext if table == "listing" else None)
+            await _upsert(conn, s, table, columns, rows, staged, retext if table == "listing" else None, into)
     await write_counters(conn, s, changes.before, states)
 
 
@@ -317,6 +336,7 @@ async def _upsert(
     rows: list[Row],
     staged: bool,
     retext: list[bool] | None = None,
+    into: Combined | None = None,
 ) -> None:
     """Insert these rows or update the rows with their keys in one statement. `staged`: COPY (binary)
     into the table's staging table (`STAGING`), then one INSERT … ON CONFLICT from it (sending a large
@@ -336,7 +356,11 @@ async def _upsert(
             values[n] = [json.dumps(v, ensure_ascii=False) for v in values[n]]
     if retext is not None:
         values.append(retext)
-    await conn.execute(_upsert_sql(s, table, tuple(columns), pk, retext is not None), *values)
+    sql = _upsert_sql(s, table, tuple(columns), pk, retext is not None)
+    if into is not None:
+        into.add(sql, *values)
+    else:
+        await conn.execute(sql, *values)
 
 
 @functools.lru_cache(maxsize=256)

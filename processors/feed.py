@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from deploy.config.db import Conn
+from processors.combine import Combined
 from processors.records import Record
 from processors.rows import offices_of
 from schemas.envelope import Envelope
@@ -41,10 +42,10 @@ def notifications(after: DocumentState, envelope: Envelope, record: Record) -> l
     ]
 
 
-async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]]) -> None:
+async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]], into: Combined | None = None) -> None:
     """Append the changes to each office's feed with the office's next seqs, then one NOTIFY per office
     carrying the office and its last seq (listeners read the new rows from the table), all in one
-    statement.
+    statement (`into`: as the last query of that statement).
 
     The counter rows are taken in sorted office order (no deadlock between workers); each stays locked
     until commit, so one office's feed rows commit in seq order."""
@@ -57,8 +58,7 @@ async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]]) -> None:
     # The entries go as one JSON array of [nth, entry] (asyncpg checks every element of an array
     # parameter against abstract classes: seven arrays cost it about 30 checks per event).
     entries = orjson.dumps([[n, item] for o in offices for n, item in enumerate(by_office[o], start=1)])
-    await conn.execute(
-        """WITH n AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS n(office_id, count)),
+    sql = """WITH n AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS n(office_id, count)),
                 c AS (INSERT INTO public.feed_counters (office_id, seq)
                       SELECT office_id, count FROM n ORDER BY office_id
                       ON CONFLICT (office_id) DO UPDATE SET seq = feed_counters.seq + EXCLUDED.seq
@@ -71,9 +71,9 @@ async def write_feed(conn: Conn, notes: Sequence[dict[str, Any]]) -> None:
                              x.entry || jsonb_build_object('seq', c.seq - n.count + x.nth)
                       FROM x JOIN c USING (office_id) JOIN n USING (office_id))
            SELECT count(pg_notify($4, json_build_object('office_id', c.office_id, 'seq', c.seq)::text))
-           FROM c""",
-        offices,
-        [len(by_office[o]) for o in offices],
-        entries.decode(),
-        FEED_CHANNEL,
-    )
+           FROM c"""
+    args = (offices, [len(by_office[o]) for o in offices], entries.decode(), FEED_CHANNEL)
+    if into is not None:
+        into.finish(sql, *args)
+    else:
+        await conn.execute(sql, *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from processors.documents import Changes, write_documents
 from schemas.evolve import fold
 from tests.processors.helpers import Log
 from tests.processors.workload import Workload, incoming_body, story
+from tests.toolkit.waiting import wait_until
 
 REGISTER = {"action": "register"}
 
@@ -190,3 +192,36 @@ async def test_a_batch_inside_a_callers_transaction_goes_with_it(db: Any) -> Non
     assert await db.fetchval("SELECT count(*) FROM rm.documents WHERE id = 'doc-b'") == 0
     assert await db.fetchval('SELECT "offset" FROM rm.offsets') == 1
     assert not db.is_in_transaction()
+
+
+async def test_a_batch_that_waited_for_its_offsets_reads_what_the_other_writer_committed(
+    db: Any, database: str
+) -> None:
+    # A batch locks its offsets and reads its documents in one statement, whose snapshot is taken before
+    # the lock is granted. A worker losing the partition mid-batch holds the lock and commits v1-v2 of
+    # doc-a; the next owner's batch (offsets 0-2) waits for it, then must fold v3 onto that v2: read with
+    # the old snapshot, doc-a did not exist and v3 was a version gap.
+    from deploy.config.db import connect
+
+    log = Log(partitions=1)
+    records = log.append(story("doc-a", incoming_body("o1"), [REGISTER, {"action": "submit"}]))
+    await apply_batch(db, records[:1])  # the offsets row exists; doc-a is at v1
+    other = await connect(database)
+    try:
+        async with other.transaction():
+            assert (await apply_batch(other, records[1:2])).applied == 1  # v2, holding offset 1's row
+            waiting = asyncio.create_task(apply_batch(db, records))
+            await wait_until(
+                lambda: other.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ),
+                30,
+                "the batch waiting for the offsets row",
+            )
+        result = await waiting
+    finally:
+        await other.close()
+    assert (result.applied, result.duplicates, result.dead) == (1, 2, 0)
+    assert await db.fetchval("SELECT version FROM rm.documents WHERE id = 'doc-a'") == 3
+    assert not await list_dead_letters(db)
