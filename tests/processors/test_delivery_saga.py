@@ -85,6 +85,14 @@ async def test_a_directive_to_22_districts_delivers_one_copy_each_and_reports_th
             return bool(n == 22)
 
         await wait_until(delivered, 60, "22 recorded deliveries")
+
+        # The copies are other documents, applied from other partitions (by another lane, in other
+        # batches): the source's deliveries can be in its read model before the last copy is in theirs.
+        async def copied() -> bool:
+            n = await db.fetchval("SELECT count(*) FROM rm.documents WHERE source_document_id = $1", doc)
+            return bool(n == 22)
+
+        await wait_until(copied, 60, "22 copies in the read model")
         copies = await db.fetch(
             "SELECT id, office_id, state FROM rm.documents WHERE source_document_id = $1", doc
         )
