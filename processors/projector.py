@@ -26,6 +26,7 @@ from producers.files import collect_unattached
 log = logging.getLogger(__name__)
 Seek = Callable[[TopicPartition, int], Awaitable[None]]
 _RETRYABLE = TRANSIENT_ERRORS
+PARTS_PER_LANE = 8  # parts (of up to the batch size) decoded ahead per lane, on average
 
 
 class Projector:
@@ -50,11 +51,13 @@ class Projector:
         # a connection of its own, so one lane's statements run in PostgreSQL while another folds and
         # builds rows in this thread. A document's events are in one partition, so in one lane; the lanes
         # take the shared rows (counters, feed counters) in one order, last in their transactions.
-        # Each queue holds at most 8 parts decoded ahead.
+        # The queues together hold about PARTS_PER_LANE parts decoded ahead per lane, and the agent waits
+        # for room only while no lane has run dry (see `_room_for_more`).
         lanes = max(1, config.lanes)
         self.queues: list[asyncio.Queue[tuple[list[Record], Decoded, list[Any]]]] = [
-            asyncio.Queue(maxsize=8) for _ in range(lanes)
+            asyncio.Queue() for _ in range(lanes)
         ]
+        self._taken = asyncio.Event()  # a writer took a part from its queue
 
     async def start(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -83,7 +86,20 @@ class Projector:
     async def submit(self, records: list[Record], acks: list[Any], lane: int = 0) -> None:
         """Decode records (while the writers' transactions run) and queue them for the writer of `lane`
         (all of them of its partitions); `acks` (faust events) are acknowledged once they are committed."""
-        await self.queues[lane].put((records, await decode_ahead(records), acks))
+        self.queues[lane].put_nowait((records, await decode_ahead(records), acks))
+        while not self._room_for_more():
+            self._taken.clear()
+            await self._taken.wait()
+
+    def _room_for_more(self) -> bool:
+        """Whether the agent may take more records: the queues hold fewer than PARTS_PER_LANE parts per
+        lane, or up to twice that while a lane has nothing queued. The bound is on all the queues, not on
+        each: with a bound per lane the agent waited for room in one lane's full queue, with records of
+        every lane unfetched behind it, while the other lane's writer ran dry (they took turns starving,
+        about a fifth of the worker's time; session 8)."""
+        queued = sum(q.qsize() for q in self.queues)
+        limit = PARTS_PER_LANE * len(self.queues)
+        return queued < limit or (queued < 2 * limit and any(q.empty() for q in self.queues))
 
     async def run_writers(self) -> None:
         """Every lane's writer; the first that fails ends the process (see run_writer)."""
@@ -91,15 +107,8 @@ class Projector:
 
     async def run_writer(self, lane: int = 0) -> None:
         """Apply the lane's queued batches, merged up to the batch size, then acknowledge them to faust."""
-        queue = self.queues[lane]
         while True:
-            records, decoded, acks = await queue.get()
-            records, decoded, acks = list(records), dict(decoded), list(acks)
-            while not queue.empty() and len(records) < self.config.batch:
-                more, more_decoded, more_acks = queue.get_nowait()
-                records += more
-                decoded.update(more_decoded)
-                acks += more_acks
+            records, decoded, acks = await self.take(lane)
             started = time.monotonic()
             try:
                 await self.process(records, decoded)
@@ -110,6 +119,19 @@ class Projector:
                 event.ack()
             self._busy += time.monotonic() - started
             self._report()
+
+    async def take(self, lane: int) -> tuple[list[Record], Decoded, list[Any]]:
+        """The lane's next batch: the parts queued for it (waiting for one), merged up to the batch size."""
+        queue = self.queues[lane]
+        records, decoded, acks = await queue.get()
+        records, decoded, acks = list(records), dict(decoded), list(acks)
+        while not queue.empty() and len(records) < self.config.batch:
+            more, more_decoded, more_acks = queue.get_nowait()
+            records += more
+            decoded.update(more_decoded)
+            acks += more_acks
+        self._taken.set()
+        return records, decoded, acks
 
     def _report(self) -> None:
         now = time.monotonic()
