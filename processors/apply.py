@@ -394,7 +394,7 @@ async def apply_batch(
             await write_feed(conn, changes.notes)
         result.dead, result.tasks, result.notifications = len(dead), len(changes.tasks), len(changes.notes)
     if cache is not None:
-        cache.put(s, changes.changed, changes.rows)
+        cache.put(s, changes.changed, changes.rows, changes.counts)
     return result
 
 

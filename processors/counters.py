@@ -50,14 +50,18 @@ def contributions(state: DocumentState | None) -> Counter[Key]:
     return out
 
 
-async def write_counters(
-    conn: Conn, s: str, before: Mapping[str, DocumentState | None], after: Mapping[str, DocumentState]
-) -> None:
-    """Move the counters by what these documents count for now less what they counted for before."""
-    delta: Counter[Key] = Counter()
-    for document, state in after.items():
-        delta.update(contributions(state))
-        delta.subtract(contributions(before.get(document)))
+def move(delta: dict[Key, int], was: Mapping[Key, int], now: Mapping[Key, int]) -> None:
+    """Add to `delta` what one document counts for `now` less what it counted for (`was`)."""
+    if was == now:  # most events move no count
+        return
+    for k, n in now.items():
+        delta[k] = delta.get(k, 0) + n
+    for k, n in was.items():
+        delta[k] = delta.get(k, 0) - n
+
+
+async def write_delta(conn: Conn, s: str, delta: Mapping[Key, int]) -> None:
+    """Move the counters by `delta` (see `move`), deleting the rows whose count falls to zero."""
     keys = sorted(k for k, n in delta.items() if n)  # one lock order for every writer: no deadlock
     if not keys:
         return

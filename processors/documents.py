@@ -20,7 +20,7 @@ from uuid import UUID
 
 from deploy.config.db import Conn
 from processors.combine import Combined
-from processors.counters import write_counters
+from processors.counters import Key, contributions, move, write_delta
 from processors.feed import notifications
 from processors.records import Record
 from processors.rows import (
@@ -38,14 +38,19 @@ from schemas.envelope import Envelope
 from schemas.evolve import evolve
 from schemas.state import DocumentState, initial_state
 
+Counts = Mapping[Key, int]  # what one document counts for in the statistics counters (`contributions`)
+
 
 class StateCache:
     """Recently folded states, trusted only when their version equals the stored one; with each, the rows
-    it was written as (the writer diffs a document's new rows against them instead of rebuilding them)."""
+    it was written as and what it counts for (the writer diffs a document's new rows and counts against
+    them instead of rebuilding them)."""
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
-        self._states: OrderedDict[tuple[str, str], tuple[DocumentState, DocumentRows | None]] = OrderedDict()
+        self._states: OrderedDict[
+            tuple[str, str], tuple[DocumentState, DocumentRows | None, Counts | None]
+        ] = OrderedDict()
 
     def get(self, schema: str, document_id: str) -> DocumentState | None:
         hit = self._states.get((schema, document_id))
@@ -56,16 +61,26 @@ class StateCache:
         hit = self._states.get((schema, document_id))
         return hit[1] if hit is not None and hit[0] is state else None
 
+    def counts(self, schema: str, document_id: str, state: DocumentState) -> Counts | None:
+        """What `state` counts for (`contributions`), when it is the very state cached."""
+        hit = self._states.get((schema, document_id))
+        return hit[2] if hit is not None and hit[0] is state else None
+
     def put(
         self,
         schema: str,
         states: Mapping[str, DocumentState],
         rows: Mapping[str, DocumentRows] | None = None,
+        counts: Mapping[str, Counts] | None = None,
     ) -> None:
         for document_id, state in states.items():
             key = (schema, document_id)
-            self._states[key] = (state, None if rows is None else rows.get(document_id))
-            self._states.move_to_end(key)
+            self._states.pop(key, None)  # re-inserted last: the most recently used
+            self._states[key] = (
+                state,
+                None if rows is None else rows.get(document_id),
+                None if counts is None else counts.get(document_id),
+            )
         while len(self._states) > self.size:
             self._states.popitem(last=False)
 
@@ -121,6 +136,7 @@ class Changes:
     before: dict[str, DocumentState | None] = field(default_factory=dict)
     # each changed document's child and listing rows, as written (for the next batch's comparison)
     rows: dict[str, DocumentRows] = field(default_factory=dict)
+    counts: dict[str, Counts] = field(default_factory=dict)  # and what it counts for now
 
     def _changing(self, document: str) -> None:
         if document not in self.before:
@@ -240,8 +256,9 @@ async def write_documents(
     comparing the rows of the document's state before the batch (from `cache` when it holds that very
     state, else rebuilt from it: rows are a pure function of the state) with those of its state now. One
     statement per table for the whole batch, none for a table nothing changed in. Moves the statistics
-    counters by the difference between the old and new states. `into` (a small batch, unstaged): the
-    inserts and updates go as parts of that statement; the deletes and the counters run at once."""
+    counters by the difference between what the old state counted for (from `cache` likewise) and what
+    the new one does. `into` (a small batch, unstaged): the inserts and updates go as parts of that
+    statement; the deletes and the counters run at once."""
     states, last_types = changes.changed, changes.last_types
     if not states:
         return
@@ -292,7 +309,13 @@ async def write_documents(
         if rows:
             columns = LISTING_COLUMNS if table == "listing" else CHILD_TABLES[table][1]
             await _upsert(conn, s, table, columns, rows, staged, retext if table == "listing" else None, into)
-    await write_counters(conn, s, changes.before, states)
+    delta: dict[Key, int] = {}
+    for i in ids:
+        prior = changes.before.get(i)
+        counted = None if prior is None or cache is None else cache.counts(s, i, prior)
+        changes.counts[i] = counts = contributions(states[i])
+        move(delta, contributions(prior) if counted is None else counted, counts)
+    await write_delta(conn, s, delta)
 
 
 # The listing's searched text: its `search` tsvector is computed from these (0070's expression) only when
