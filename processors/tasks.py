@@ -25,8 +25,8 @@ class Task:
 def saga_tasks(before: DocumentState, after: DocumentState, envelope: Envelope) -> list[Task]:
     """Deliver an issued document to each recipient; report a delivered copy's new state to its sender."""
     tasks: list[Task] = []
-    paper = {d.office_id for d in after.deliveries if d.channel == "paper"}
     if envelope.type == "DocumentIssued":
+        paper = {d.office_id for d in after.deliveries if d.channel == "paper"}
         for office in after.recipients:
             if office in paper:
                 continue  # Tối mật/Tuyệt mật: sent on paper, no copy is created there
@@ -122,6 +122,8 @@ def addressed_to(copy: DocumentState) -> str | None:
 def file_tasks(before: DocumentState, after: DocumentState) -> list[Task]:
     """Each newly attached file is read once per document: its text indexed, and, on an incoming document,
     its signatures verified (NĐ 30: on receipt)."""
+    if after.attachments is before.attachments:  # the fold keeps the very tuple when no file changed
+        return []
     had = {a.sha256 for a in before.attachments}
     return [
         Task(

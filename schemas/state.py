@@ -235,5 +235,11 @@ class DocumentState(Frozen):
 
 
 def initial_state(document_id: str) -> DocumentState:
-    """The state of a stream before its first event."""
-    return DocumentState(id=document_id)
+    """The state of a stream before its first event: `DocumentState(id=document_id)`, copied from one
+    built once (its defaults are all immutable), without validating every field for each new document."""
+    if type(document_id) is not str:
+        return DocumentState(id=document_id)  # as pydantic validates (and refuses) it
+    return copied(_INITIAL, {"id": document_id})
+
+
+_INITIAL = DocumentState(id="")
