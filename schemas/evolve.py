@@ -88,7 +88,8 @@ def evolve(state: DocumentState, envelope: Envelope) -> DocumentState:
     # `after` is a copy this call made and no one else holds yet: stamped in place, the event costs one
     # copy of the state instead of two (no rule reads the version or `updated_at` it replaces)
     after.__dict__.update(stamp)
-    after.__pydantic_fields_set__.update(stamp)
+    if not after.__pydantic_fields_set__.issuperset(stamp):  # replaced, not changed: copies share it
+        object.__setattr__(after, "__pydantic_fields_set__", after.__pydantic_fields_set__.union(stamp))
     return after
 
 

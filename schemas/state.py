@@ -28,13 +28,18 @@ _set = object.__setattr__
 def copied(model: F, update: Mapping[str, Any]) -> F:
     """`model.model_copy(update=update)`, built as pydantic builds it for these models (no extra fields, no
     private attributes: the same `__dict__`, fields set and nothing validated) without its generic
-    `copy.copy` calls: the fold copies a state at least once per event, and that was a sixth of it."""
+    `copy.copy` calls: the fold copies a state at least once per event, and that was a sixth of it. The
+    copy shares the model's set of fields set when `update` adds none to it (after a document's first
+    events, every later copy): such a set is never changed in place, only replaced."""
     m = object.__new__(type(model))
     values = model.__dict__.copy()
     values.update(update)
+    fields_set = model.__pydantic_fields_set__
+    if not fields_set.issuperset(update):
+        fields_set = fields_set.union(update)
     _set(m, "__dict__", values)
     _set(m, "__pydantic_extra__", model.__pydantic_extra__)
-    _set(m, "__pydantic_fields_set__", model.__pydantic_fields_set__.union(update))
+    _set(m, "__pydantic_fields_set__", fields_set)
     _set(m, "__pydantic_private__", None)
     return m
 

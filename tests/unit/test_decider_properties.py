@@ -158,9 +158,10 @@ def test_the_fold_copies_as_pydantic_does_and_never_changes_the_state_it_is_give
     everything = first_envelope(kind) + envelopes
     states = [initial_state("d1")]
     for envelope in everything:
-        before = states[-1].model_dump()
+        before, fields_set = states[-1].model_dump(), set(states[-1].model_fields_set)
         states.append(evolve(states[-1], envelope))
         assert states[-2].model_dump() == before  # the one in-place stamp touches only the new copy
+        assert states[-2].model_fields_set == fields_set  # copies share a set only while unchanged
     original = fold_module.copied
     fold_module.copied = lambda model, update: model.model_copy(update=update)  # type: ignore[assignment]
     try:
