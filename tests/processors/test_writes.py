@@ -13,6 +13,21 @@ from tests.processors.helpers import Log
 from tests.processors.workload import Workload, incoming_body, story
 from tests.toolkit.waiting import wait_until
 
+_BODIES: dict[str, dict[str, Any]] = {
+    "assign": {
+        "lead": {"unit": "unit-1"},
+        "cooperating": [],
+        "directive": "Xử lý",
+        "deadline": {"working_days": 5},
+    },
+    "report_progress": {"percent": 40, "note": "Đang làm"},
+}
+
+
+def _handled(document_id: str, actions: list[str]) -> list[Any]:
+    """An incoming document of o1 taken through these actions (with the bodies they need)."""
+    return story(document_id, incoming_body("o1"), [{"action": a, **_BODIES.get(a, {})} for a in actions])
+
 
 async def test_small_batches_with_the_cache_write_the_same_rows_as_one_batch(db: Any) -> None:
     # Each batch writes only the difference between a document's rows before and after it, from the
@@ -34,16 +49,7 @@ async def test_small_batches_with_the_cache_write_the_same_rows_as_one_batch(db:
 async def test_an_event_rewrites_only_the_rows_it_changed(db: Any) -> None:
     log = Log(partitions=1)
     actions = ["register", "submit", "assign", "start", "report_progress"]
-    bodies: dict[str, dict[str, Any]] = {
-        "assign": {
-            "lead": {"unit": "unit-1"},
-            "cooperating": [],
-            "directive": "Xử lý",
-            "deadline": {"working_days": 5},
-        },
-        "report_progress": {"percent": 40, "note": "Đang làm"},
-    }
-    events = story("doc-w", incoming_body("o1"), [{"action": a, **bodies.get(a, {})} for a in actions])
+    events = _handled("doc-w", actions)
     cache = StateCache()
     await apply_batch(db, log.append(events[:-1]), cache=cache)
 
@@ -152,16 +158,7 @@ async def test_a_small_live_batch_takes_four_round_trips(db: Any) -> None:
     # the documents' states, dead letters and calendar read; the event ids, rows, offsets and feed; COMMIT.
     log = Log(partitions=1)
     actions = ["register", "submit", "assign", "start", "report_progress", "report_progress"]
-    bodies: dict[str, dict[str, Any]] = {
-        "assign": {
-            "lead": {"unit": "unit-1"},
-            "cooperating": [],
-            "directive": "Xử lý",
-            "deadline": {"working_days": 5},
-        },
-        "report_progress": {"percent": 40, "note": "Đang làm"},
-    }
-    events = story("doc-r", incoming_body("o1"), [{"action": a, **bodies.get(a, {})} for a in actions])
+    events = _handled("doc-r", actions)
     cache = StateCache()
     await apply_batch(db, log.append(events[:-2]), cache=cache)
     counting = _Counting(db)
