@@ -152,21 +152,30 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
         # gathers goes to the writer in parts of at most `config.batch` records; an event is
         # acknowledged with the part that holds its last record.
         # Each lane (see Projector) gets its partitions' part.
+        # Events fetched in an earlier generation of the group are left (see Projector.on_assigned).
         lanes = len(projector.queues)
         async for events in drained_take(stream, config.batch, config.within):
             records: list[list[Record]] = [[] for _ in range(lanes)]
             acks: list[list[Any]] = [[] for _ in range(lanes)]
+            generations: list[int | None] = [None] * lanes
             for event in events:
+                generation = getattr(event.message, "generation_id", None)
+                if not projector.current(generation):
+                    continue
                 lane = projector.lane(event.message.partition)
+                if records[lane] and generations[lane] != generation:
+                    await projector.submit(records[lane], acks[lane], lane, generations[lane])
+                    records[lane], acks[lane] = [], []
+                generations[lane] = generation
                 for record in records_of(event.message):
                     if len(records[lane]) >= config.batch:
-                        await projector.submit(records[lane], acks[lane], lane)
+                        await projector.submit(records[lane], acks[lane], lane, generation)
                         records[lane], acks[lane] = [], []
                     records[lane].append(record)
                 acks[lane].append(event)
             for lane in range(lanes):
                 if records[lane] or acks[lane]:
-                    await projector.submit(records[lane], acks[lane], lane)
+                    await projector.submit(records[lane], acks[lane], lane, generations[lane])
 
     @app.task  # type: ignore[untyped-decorator]
     async def writer() -> None:
@@ -188,7 +197,7 @@ def create_app(config: ProcessorConfig) -> tuple[faust.App, Projector]:
     async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         tps = [(tp.topic, tp.partition) for tp in (args[0] if args else ())]
         log.info("assigned %s", sorted(tps))
-        projector.on_assigned(tps)
+        projector.on_assigned(tps, app.consumer_generation_id)
         consumer = app.consumer
         if not getattr(consumer, "_vanthu_positions", False):
             faust_seek = consumer.perform_seek
