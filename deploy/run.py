@@ -96,7 +96,7 @@ def main() -> int:
                 say(f"{svc.name} already running (pid {managed.pid()})")
                 continue
             say(f"starting {svc.name}")
-            managed.start(svc.argv())
+            managed.start(svc.argv(), env=svc.environ())
             started.append(managed)
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_for(

@@ -120,6 +120,11 @@ class Settings:
         "Static group membership id of one worker, so a restarted worker takes its partitions back at once.",
         "",
     )
+    processor_workers: int = _doc(
+        "Processor worker processes `make run` starts, one consumer group sharing the topic's partitions "
+        "(a document's events are in one partition, so each is applied by one worker at a time).",
+        2,
+    )
     processor_batch: int = _doc("Most records a processor applies in one transaction.", 2000)
     processor_lanes: int = _doc(
         "Writers in one processor worker, each applying its share of the partitions on a connection of its "

@@ -98,7 +98,7 @@ async def run(ctx: Any) -> dict[str, Any]:
     load_before = os.getloadavg()
     try:
         services.relay()
-        services.processor(saga=True)
+        services.processors(saga=True)
         services.api()
         closed = set(successors())
         recipients = [

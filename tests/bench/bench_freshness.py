@@ -92,7 +92,7 @@ async def run(ctx: Any) -> dict[str, Any]:
         docs = scaled(DOCS, 20)
         versions = await seed(settings.dsn, docs)
         services.relay()
-        services.processor(saga=True)
+        workers = services.processors(saga=True)
         services.api()
         await quiet(conn, topic)
         sent: dict[tuple[str, int], float] = {}
@@ -161,7 +161,7 @@ async def run(ctx: Any) -> dict[str, Any]:
                     versions[doc] = version
                 return resp.status
 
-        cpu = CpuMeter(pids={n: services.pid(n) for n in ("api", "relay", "processor")}).start()
+        cpu = CpuMeter(pids={n: services.pid(n) for n in ("api", "relay", *workers)}).start()
         duration = seconds(60, 10)
         load = await open_loop(call, RATE, duration)
         usage = cpu.stop()
@@ -207,7 +207,7 @@ async def run(ctx: Any) -> dict[str, Any]:
             "observed_in": f"{OFFICE}: LISTEN {FEED_CHANNEL} (read-model commit; the noticed feed rows read "
             "at once) and the office's SSE feed as its leader's screen reads it",
             "headline": "p50/p99/max are the SSE feed's (the later of the two)",
-            "server": "API pinned to core 0; relay, processor, Postgres, Kafka unpinned; load generator, "
+            "server": "API pinned to core 0; relay, processors, Postgres, Kafka unpinned; load generator, "
             "SSE client and listener pinned to core 1",
         },
     }

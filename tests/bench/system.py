@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.config.settings import Settings
+from deploy.services import services
 from producers.topics import ensure_topic
 from tests.bench.common import LOGS, SERVER_CPU, pinned, uvicorn_argv
 from tests.conftest import create_database, drop_database
@@ -42,8 +43,12 @@ class Services(processes.Services):
     def relay(self) -> Process:
         return self.start("relay")
 
-    def processor(self, saga: bool = True, **extra: str) -> Process:
-        return self.new("processor", VANTHU_PROCESSOR_SAGA="1" if saga else "0", **extra).start()
+    def processors(self, saga: bool = True, **extra: str) -> list[str]:
+        """The processor workers as `make run` starts them (`processor_workers` of one group); their names."""
+        names = [s.name for s in services(self.settings) if s.marker == "processors.worker"]
+        for name in names:
+            self.new(name, VANTHU_PROCESSOR_SAGA="1" if saga else "0", **extra).start()
+        return names
 
     def api(self, app: str = "api.app:app", cpu: int | None = SERVER_CPU, name: str = "api") -> Process:
         p = self.new(name, argv=uvicorn_argv(app, self.settings.api_port, cpu), marker=app).start()
