@@ -66,6 +66,15 @@ def pinned(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)]
 
 
+def unpinned() -> list[str]:
+    """`taskset -c 0-N` (every core): a process this one starts inherits its affinity, so while the
+    load generator is pinned, what it starts would otherwise share its one core."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or not Path("/usr/bin/taskset").exists():
+        return []
+    return ["taskset", "-c", f"0-{cores - 1}"]
+
+
 def pin_self(cpu: int = LOADGEN_CPU) -> None:
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {cpu})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.config.settings import Settings
 from deploy.services import services
 from producers.topics import ensure_topic
-from tests.bench.common import LOGS, SERVER_CPU, pinned, uvicorn_argv
+from tests.bench.common import LOGS, SERVER_CPU, pinned, unpinned, uvicorn_argv
 from tests.conftest import create_database, drop_database
 from tests.toolkit import processes
 from tests.toolkit.processes import Process, free_port
@@ -39,6 +40,22 @@ class Services(processes.Services):
 
     prefix: str = "bench"
     logs: Path = LOGS
+
+    def new(
+        self,
+        name: str,
+        service: str | None = None,
+        argv: Sequence[str] | None = None,
+        marker: str = "",
+        **extra: str,
+    ) -> Process:
+        """As the toolkit's, on every core unless its command pins it (`pinned`): the benchmarks pin
+        themselves to the load generator's core while they start services (before session 9 the relay
+        and the processors of the freshness and projection benchmarks shared that one core with it)."""
+        p = super().new(name, service, argv, marker, **extra)
+        if p.argv[:1] != ["taskset"]:
+            p.argv = unpinned() + p.argv
+        return p
 
     def relay(self) -> Process:
         return self.start("relay")
