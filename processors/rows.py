@@ -150,7 +150,7 @@ CHILD_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "outgoing_register": ("document_id", OUTGOING_REGISTER_COLUMNS),
     "deliveries": ("source_document_id", DELIVERY_COLUMNS),
     "document_access": ("document_id", ACCESS_COLUMNS),
-}  # document_rows spells these names out
+}
 # Each table's primary key (all text columns): the leading columns of its rows' tuples here.
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "documents": ("id",),
@@ -294,14 +294,7 @@ def document_rows(state: DocumentState, last_event_type: str) -> DocumentRows:
         current_type(last_event_type),  # an old stored name reads as the renamed type
         state.model_dump_json(),  # DocumentState.to_dict() as JSON text
     )
-    children: dict[str, list[Row]] = {
-        "document_offices": [],
-        "assignments": [],
-        "incoming_register": [],
-        "outgoing_register": [],
-        "deliveries": [],
-        "document_access": [],
-    }  # CHILD_TABLES' names, spelled out: no comprehension per document
+    children: dict[str, list[Row]] = {name: [] for name in CHILD_TABLES}
     if state.office_id:
         children["document_offices"].append(
             (state.office_id, state.id, _relation(state.kind), state.created_at, waits_for_leader(state))

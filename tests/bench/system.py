@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,22 +39,10 @@ class Services(processes.Services):
 
     prefix: str = "bench"
     logs: Path = LOGS
-
-    def new(
-        self,
-        name: str,
-        service: str | None = None,
-        argv: Sequence[str] | None = None,
-        marker: str = "",
-        **extra: str,
-    ) -> Process:
-        """As the toolkit's, on every core unless its command pins it (`pinned`): the benchmarks pin
-        themselves to the load generator's core while they start services (before session 9 the relay
-        and the processors of the freshness and projection benchmarks shared that one core with it)."""
-        p = super().new(name, service, argv, marker, **extra)
-        if p.argv[:1] != ["taskset"]:
-            p.argv = unpinned() + p.argv
-        return p
+    # On every core (a command that pins itself, `pinned`, still does): the benchmarks pin themselves to
+    # the load generator's core while they start services, and a child inherits its parent's affinity
+    # (before session 9 the relay and processors of freshness and projection shared that core with it).
+    launcher: tuple[str, ...] = tuple(unpinned())
 
     def relay(self) -> Process:
         return self.start("relay")

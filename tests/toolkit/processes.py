@@ -134,6 +134,7 @@ class Services:
     logs: Path = LOGS
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     processes: dict[str, Process] = field(default_factory=dict)
+    launcher: tuple[str, ...] = ()  # a command every process is started through (e.g. `taskset -c 0-1`)
 
     @property
     def group(self) -> str:
@@ -159,7 +160,7 @@ class Services:
         if argv is None:
             argv, marker = service_command(self.settings, service or name)
         assert marker, "a command of its own needs a marker"
-        p = Process.new(f"{self.group}-{name}", argv, self.env(**extra), marker, self.logs)
+        p = Process.new(f"{self.group}-{name}", [*self.launcher, *argv], self.env(**extra), marker, self.logs)
         self.processes[name] = p
         return p
 
